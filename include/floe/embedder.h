@@ -1,0 +1,73 @@
+// floe's in-process C++ API: open a Hugging Face model folder, tokenize, embed.
+// The same object `floe embed` and the server's workers use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace floe {
+
+struct EmbedderOptions {
+  std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N"
+  std::string dtype = "float32";  // float32 | float16 | bfloat16 | int8
+  int num_threads = 0;            // CPU threads for the encoder; 0 = all cores
+  size_t max_batch_tokens = 16384;  // tokens per forward pass (packed)
+};
+
+// Options of one input.
+struct EmbedParams {
+  std::string prompt_name;  // "" = the model's default prompt (often none)
+  int dimensions = 0;       // 0 = full; else keep the first N, then normalize
+  bool normalize = true;    // L2-normalize (always done when dimensions is set
+                            // and normalize is true)
+  bool truncate = true;     // false: over-long input is INVALID_ARGUMENT
+};
+
+struct EmbedInput {
+  std::string text;
+  EmbedParams params;
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string model_type;   // "bert"
+  int hidden_size = 0;      // full embedding dimension
+  int max_tokens = 0;       // per input, specials included
+  std::string pooling;      // cls | mean | max | lasttoken
+  bool normalize = true;    // model folder's Normalize module
+  std::vector<std::string> prompt_names;
+  std::string weights_dtype;  // of the stored tensors
+  std::string dtype;          // compute dtype
+  std::string device;
+};
+
+class Embedder {
+ public:
+  // Loads model, tokenizer and backend. Errors name the file/option at fault.
+  static StatusOr<std::unique_ptr<Embedder>> Open(const std::string& model_path,
+                                                  const EmbedderOptions& options = {});
+  virtual ~Embedder() = default;
+
+  virtual const ModelInfo& info() const = 0;
+
+  // Thread-safe. Prompt text (by name) is prepended before tokenizing.
+  virtual StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,
+                                                  const EmbedParams& params = {}) const = 0;
+
+  // Embeds texts; result i belongs to input i. Batches are packed internally
+  // (no padding) up to max_batch_tokens. Thread-safe; calls are serialized
+  // on the engine.
+  virtual StatusOr<std::vector<std::vector<float>>> Embed(
+      const std::vector<EmbedInput>& inputs) = 0;
+
+  // Embeds already-tokenized inputs (ids include [CLS]/[SEP]); one params for all.
+  virtual StatusOr<std::vector<std::vector<float>>> EmbedTokens(
+      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params = {}) = 0;
+};
+
+}  // namespace floe

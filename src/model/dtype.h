@@ -1,0 +1,26 @@
+// Element types of stored tensors and conversions to float32.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace floe {
+
+enum class DType { kF32, kF16, kBF16 };
+
+std::string_view DTypeName(DType t);
+inline size_t DTypeSize(DType t) { return t == DType::kF32 ? 4 : 2; }
+
+inline float BF16ToFloat(uint16_t v) {
+  uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+float F16ToFloat(uint16_t v);
+
+// Converts n elements of type `t` at `src` (any alignment) to float32.
+void ConvertToFloat(DType t, const void* src, size_t n, float* dst);
+
+}  // namespace floe

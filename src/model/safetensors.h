@@ -1,0 +1,75 @@
+// Reader for the safetensors format (https://huggingface.co/docs/safetensors).
+// Trusts nothing in the file: header length, JSON, dtypes, shapes and offsets
+// are all checked, and every error names the file and the problem.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "model/dtype.h"
+
+namespace floe {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const uint8_t* data = nullptr;  // inside the mapping; valid while the file lives
+  size_t nbytes = 0;
+  int64_t numel() const;
+};
+
+class SafetensorsFile {
+ public:
+  // Memory-maps `path` read-only and parses its header.
+  static StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  // Parses an in-memory image (not copied: `bytes` must outlive the result).
+  // `name` is used in error messages. This is what the fuzzer drives.
+  static StatusOr<std::unique_ptr<SafetensorsFile>> Parse(std::string name,
+                                                          std::string_view bytes);
+  ~SafetensorsFile();
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  // nullptr when absent.
+  const TensorInfo* Find(std::string_view name) const;
+  const std::map<std::string, TensorInfo, std::less<>>& tensors() const { return tensors_; }
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  void* map_ = nullptr;
+  size_t map_size_ = 0;
+  std::map<std::string, TensorInfo, std::less<>> tensors_;
+};
+
+// A model's weights: one model.safetensors or a sharded set described by
+// model.safetensors.index.json. Names are looked up with and without a `bert.`
+// prefix, so callers always use the bare name ("encoder.layer.0...").
+class WeightStore {
+ public:
+  // Errors: NOT_FOUND (no safetensors; with a hint to convert pytorch_model.bin
+  // when only that exists), DATA_LOSS (malformed file).
+  static StatusOr<std::unique_ptr<WeightStore>> Open(const std::string& folder);
+
+  // Tensor `name` as float32, checked against `expected_shape`.
+  StatusOr<std::vector<float>> LoadFloat(std::string_view name,
+                                         const std::vector<int64_t>& expected_shape) const;
+  // nullptr when absent (after trying the `bert.` prefix).
+  const TensorInfo* Find(std::string_view name) const;
+  // The dtype of most weights (for /info).
+  DType dominant_dtype() const;
+  size_t total_bytes() const;
+
+ private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorInfo*, std::less<>> index_;  // bare name -> tensor
+};
+
+}  // namespace floe

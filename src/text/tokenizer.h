@@ -1,0 +1,46 @@
+// Hugging Face-compatible BERT tokenization: identical ids to the Rust
+// `tokenizers` crate for BertNormalizer + BertPreTokenizer + WordPiece +
+// TemplateProcessing, with added/special tokens matched in the raw text first.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace floe {
+
+class Tokenizer {
+ public:
+  // Loads tokenizer.json from `folder`, or vocab.txt + tokenizer_config.json
+  // when tokenizer.json is absent. Unsupported model types (Unigram, BPE),
+  // normalizers or pre-tokenizers give UNIMPLEMENTED naming them.
+  static StatusOr<std::unique_ptr<Tokenizer>> FromFolder(const std::string& folder);
+  // From tokenizer.json text (for tests/fuzzing); `name` for messages.
+  static StatusOr<std::unique_ptr<Tokenizer>> FromJson(std::string_view json_text,
+                                                       const std::string& name);
+  virtual ~Tokenizer() = default;
+
+  // Thread-safe (const). Ids with the template's specials ([CLS] ... [SEP]).
+  // max_length > 0 truncates the content so the result has at most max_length
+  // ids, [SEP] kept last. Invalid UTF-8 gives INVALID_ARGUMENT.
+  virtual StatusOr<std::vector<int32_t>> Encode(std::string_view text,
+                                                size_t max_length = 0) const = 0;
+  // Number of ids Encode would return without truncation.
+  virtual StatusOr<size_t> CountTokens(std::string_view text) const = 0;
+
+  virtual int32_t cls_id() const = 0;
+  virtual int32_t sep_id() const = 0;
+  virtual int32_t pad_id() const = 0;
+  virtual int32_t unk_id() const = 0;
+  virtual size_t vocab_size() const = 0;
+  // Token string for id ("" when out of range), for debugging and bench prompts.
+  virtual std::string_view IdToToken(int32_t id) const = 0;
+  // Number of special ids the template adds (2 for BERT).
+  virtual size_t num_special_tokens() const = 0;
+};
+
+}  // namespace floe
