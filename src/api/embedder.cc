@@ -1,0 +1,185 @@
+// Embedder: model folder + tokenizer + engine behind the public API.
+#include "floe/embedder.h"
+
+#include <mutex>
+
+#include "api/model_path.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "engine/engine.h"
+#include "engine/postprocess.h"
+#include "model/config.h"
+#include "text/tokenizer.h"
+
+namespace floe {
+namespace {
+
+class EmbedderImpl final : public Embedder {
+ public:
+  Status Init(const std::string& model_arg, const EmbedderOptions& options) {
+    FLOE_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(model_arg));
+    FLOE_ASSIGN_OR_RETURN(model_, ModelFolder::Open(path));
+    FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
+    EngineOptions eo;
+    eo.device = options.device;
+    eo.dtype = options.dtype;
+    eo.num_threads = options.num_threads;
+    eo.max_batch_tokens = options.max_batch_tokens;
+    FLOE_ASSIGN_OR_RETURN(engine_, Engine::Create(*model_, eo));
+    const auto& st = model_->st;
+    info_.path = path;
+    info_.model_type = model_->config.model_type;
+    info_.hidden_size = engine_->hidden_size();
+    info_.max_tokens = st.max_seq_length > 0
+                           ? std::min(st.max_seq_length, model_->config.max_position_embeddings)
+                           : model_->config.max_position_embeddings;
+    info_.pooling = std::string(PoolingModeName(st.pooling));
+    info_.normalize = st.normalize;
+    for (const auto& [name, text] : st.prompts) info_.prompt_names.push_back(name);
+    info_.weights_dtype = std::string(DTypeName(model_->weights->dominant_dtype()));
+    info_.dtype = engine_->dtype();
+    info_.device = engine_->device();
+    return OkStatus();
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,
+                                          const EmbedParams& params) const override {
+    FLOE_ASSIGN_OR_RETURN(const std::string* prompt, FindPrompt(params.prompt_name));
+    std::string full;
+    if (prompt && !prompt->empty()) {
+      full.reserve(prompt->size() + text.size());
+      full.append(*prompt).append(text);
+      text = full;
+    }
+    const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    if (!params.truncate) {
+      FLOE_ASSIGN_OR_RETURN(size_t n, tokenizer_->CountTokens(text));
+      if (n > max_tokens) {
+        return InvalidArgumentError("input has " + std::to_string(n) +
+                                    " tokens, over the model's maximum of " +
+                                    std::to_string(max_tokens) +
+                                    " (truncate is false; set it true to cut the input)");
+      }
+    }
+    return tokenizer_->Encode(text, max_tokens);
+  }
+
+  StatusOr<std::vector<std::vector<float>>> Embed(
+      const std::vector<EmbedInput>& inputs) override {
+    for (const auto& in : inputs) FLOE_RETURN_IF_ERROR(CheckParams(in.params));
+    std::vector<StatusOr<std::vector<int32_t>>> tokenized(inputs.size(),
+                                                         Status(StatusCode::kInternal, "not run"));
+    Pool().ParallelFor(inputs.size(), [&](size_t i) {
+      tokenized[i] = Tokenize(inputs[i].text, inputs[i].params);
+    });
+    std::vector<std::vector<int32_t>> ids(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!tokenized[i].ok()) {
+        return tokenized[i].status().WithPrefix("input " + std::to_string(i));
+      }
+      ids[i] = std::move(tokenized[i]).value();
+    }
+    std::vector<float> pooled;
+    FLOE_RETURN_IF_ERROR(RunEngine(ids, &pooled));
+    std::vector<std::vector<float>> out(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      FLOE_RETURN_IF_ERROR(Finish(pooled, i, inputs[i].params, &out[i]));
+    }
+    return out;
+  }
+
+  StatusOr<std::vector<std::vector<float>>> EmbedTokens(
+      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params) override {
+    FLOE_RETURN_IF_ERROR(CheckParams(params));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (static_cast<int>(ids[i].size()) > info_.max_tokens && !params.truncate) {
+        return InvalidArgumentError("input " + std::to_string(i) + " has " +
+                                    std::to_string(ids[i].size()) +
+                                    " tokens, over the model's maximum of " +
+                                    std::to_string(info_.max_tokens));
+      }
+    }
+    // Token inputs over the limit are truncated keeping the last id ([SEP]).
+    const std::vector<std::vector<int32_t>>* run = &ids;
+    std::vector<std::vector<int32_t>> cut;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (static_cast<int>(ids[i].size()) > info_.max_tokens) {
+        if (cut.empty()) cut = ids;
+        cut[i].resize(info_.max_tokens);
+        cut[i].back() = ids[i].back();
+        run = &cut;
+      }
+    }
+    std::vector<float> pooled;
+    FLOE_RETURN_IF_ERROR(RunEngine(*run, &pooled));
+    std::vector<std::vector<float>> out(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      FLOE_RETURN_IF_ERROR(Finish(pooled, i, params, &out[i]));
+    }
+    return out;
+  }
+
+ private:
+  StatusOr<const std::string*> FindPrompt(const std::string& name) const {
+    const auto& st = model_->st;
+    const std::string& use = name.empty() ? st.default_prompt_name : name;
+    if (use.empty()) return static_cast<const std::string*>(nullptr);
+    auto it = st.prompts.find(use);
+    if (it == st.prompts.end()) {
+      std::string known;
+      for (const auto& [n, t] : st.prompts) known += (known.empty() ? "" : ", ") + n;
+      return InvalidArgumentError("unknown prompt_name '" + use + "' (the model has: " +
+                                  (known.empty() ? std::string("none") : known) + ")");
+    }
+    return &it->second;
+  }
+
+  Status CheckParams(const EmbedParams& p) const {
+    if (p.dimensions < 0 || p.dimensions > info_.hidden_size) {
+      return InvalidArgumentError("dimensions must be between 1 and " +
+                                  std::to_string(info_.hidden_size) + ", got " +
+                                  std::to_string(p.dimensions));
+    }
+    return FindPrompt(p.prompt_name).status();
+  }
+
+  Status RunEngine(const std::vector<std::vector<int32_t>>& ids, std::vector<float>* pooled) {
+    pooled->assign(ids.size() * static_cast<size_t>(info_.hidden_size), 0.0f);
+    if (ids.empty()) return OkStatus();
+    std::lock_guard<std::mutex> lock(engine_mu_);
+    return engine_->EmbedPooled(ids, pooled->data());
+  }
+
+  Status Finish(const std::vector<float>& pooled, size_t i, const EmbedParams& p,
+                std::vector<float>* out) const {
+    const size_t h = static_cast<size_t>(info_.hidden_size);
+    return PostprocessEmbedding(std::span<const float>(pooled.data() + i * h, h), p.dimensions,
+                                p.normalize, out);
+  }
+
+  ThreadPool& Pool() {
+    std::call_once(pool_once_, [this] { pool_ = std::make_unique<ThreadPool>(); });
+    return *pool_;
+  }
+
+  std::unique_ptr<ModelFolder> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Engine> engine_;
+  std::mutex engine_mu_;  // the engine runs one forward at a time
+  std::once_flag pool_once_;
+  std::unique_ptr<ThreadPool> pool_;
+  ModelInfo info_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Embedder>> Embedder::Open(const std::string& model_path,
+                                                   const EmbedderOptions& options) {
+  auto e = std::make_unique<EmbedderImpl>();
+  FLOE_RETURN_IF_ERROR(e->Init(model_path, options).WithPrefix("opening model '" + model_path + "'"));
+  return std::unique_ptr<Embedder>(std::move(e));
+}
+
+}  // namespace floe

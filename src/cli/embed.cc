@@ -1,0 +1,162 @@
+// floe embed / floe tokenize: JSON lines in, JSON lines out, in order.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/jsonl.h"
+#include "core/log.h"
+#include "floe/embedder.h"
+
+namespace floe::cli {
+namespace {
+
+struct CommonFlags {
+  std::string model;
+  EmbedderOptions options;
+  std::string log_level = "warn";
+};
+
+void AddCommonFlags(CLI::App& app, CommonFlags* f, bool engine_flags) {
+  app.add_option("--model,-m", f->model,
+                 "model folder, or a Hugging Face id (ORG/NAME[@REV]) in the local HF cache")
+      ->required();
+  if (engine_flags) {
+    app.add_option("--device", f->options.device, "cpu | cuda | cuda:N")
+        ->default_val("cpu");
+    app.add_option("--dtype", f->options.dtype, "float32 | float16 | bfloat16 | int8")
+        ->default_val("float32");
+    app.add_option("--threads", f->options.num_threads, "encoder threads (0 = all cores)")
+        ->default_val(0);
+    app.add_option("--max-batch-tokens", f->options.max_batch_tokens,
+                   "tokens per forward pass")
+        ->default_val(16384);
+  }
+  app.add_option("--log-level", f->log_level, "debug | info | warn | error")
+      ->default_val("warn");
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "%s: %s\n", "floe", s.message().c_str());
+  return 1;
+}
+
+// Reads and checks every line, then tokenizes every line (errors name the
+// line) before anything is written.
+StatusOr<std::vector<InputLine>> ReadAndCheck(const Embedder& e,
+                                              std::vector<std::vector<int32_t>>* ids) {
+  FLOE_ASSIGN_OR_RETURN(std::vector<InputLine> lines, ReadInputLines(std::cin));
+  ids->resize(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& in = lines[i].input;
+    auto t = e.Tokenize(in.text, in.params);
+    if (!t.ok()) return t.status().WithPrefix("line " + std::to_string(lines[i].line));
+    (*ids)[i] = std::move(t).value();
+    if (in.params.dimensions > e.info().hidden_size) {
+      return InvalidArgumentError("line " + std::to_string(lines[i].line) + ": dimensions " +
+                                  std::to_string(in.params.dimensions) +
+                                  " is over the model's " +
+                                  std::to_string(e.info().hidden_size));
+    }
+  }
+  return lines;
+}
+
+StatusOr<std::unique_ptr<Embedder>> OpenEmbedder(const CommonFlags& f) {
+  LogLevel level;
+  if (!ParseLogLevel(f.log_level, &level)) {
+    return InvalidArgumentError("unknown --log-level '" + f.log_level + "'");
+  }
+  SetLogLevel(level);
+  return Embedder::Open(f.model, f.options);
+}
+
+}  // namespace
+
+int RunTokenize(int argc, char** argv) {
+  CLI::App app{"Tokenize JSON lines {\"text\", \"prompt_name\"?} from stdin; writes {\"ids\": [...]}"
+               " per line, in order. Ids include [CLS]/[SEP] and are truncated to the model's"
+               " maximum length ([SEP] kept last), as the model sees them; a line with"
+               " \"truncate\": false over the limit is an error.",
+               "floe tokenize"};
+  CommonFlags f;
+  AddCommonFlags(app, &f, false);
+  CLI11_PARSE(app, argc, argv);
+  f.options.device = "cpu";
+  auto e = OpenEmbedder(f);
+  if (!e.ok()) return Fail(e.status());
+  std::vector<InputLine> lines;
+  {
+    auto r = ReadInputLines(std::cin);
+    if (!r.ok()) return Fail(r.status());
+    lines = std::move(r).value();
+  }
+  std::vector<std::string> out(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto ids = (*e)->Tokenize(lines[i].input.text, lines[i].input.params);
+    if (!ids.ok()) return Fail(ids.status().WithPrefix("line " + std::to_string(lines[i].line)));
+    std::string& s = out[i];
+    s = "{\"ids\": [";
+    for (size_t k = 0; k < ids->size(); ++k) {
+      if (k) s += ", ";
+      s += std::to_string((*ids)[k]);
+    }
+    s += "]}\n";
+  }
+  for (const auto& s : out) std::fwrite(s.data(), 1, s.size(), stdout);
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+int RunEmbed(int argc, char** argv) {
+  CLI::App app{"Embed JSON lines {\"text\", \"prompt_name\"?, \"dimensions\"?, \"normalize\"?,"
+               " \"truncate\"?} from stdin; writes {\"embedding\": [...]} per line, in order."
+               " Every line is checked before anything is written.",
+               "floe embed"};
+  CommonFlags f;
+  size_t chunk = 256;
+  AddCommonFlags(app, &f, true);
+  app.add_option("--chunk", chunk, "inputs embedded per call (output is streamed per chunk)")
+      ->default_val(256)
+      ->check(CLI::Range(1, 1 << 20));
+  CLI11_PARSE(app, argc, argv);
+  auto e = OpenEmbedder(f);
+  if (!e.ok()) return Fail(e.status());
+  std::vector<std::vector<int32_t>> ids;
+  auto lines = ReadAndCheck(**e, &ids);
+  if (!lines.ok()) return Fail(lines.status());
+  std::string buf;
+  for (size_t begin = 0; begin < lines->size(); begin += chunk) {
+    size_t end = std::min(lines->size(), begin + chunk);
+    // Group by params so each group is one engine call over pre-tokenized ids.
+    std::vector<std::vector<float>> vecs(end - begin);
+    for (size_t i = begin; i < end; ++i) {
+      if (!vecs[i - begin].empty()) continue;
+      const EmbedParams& p = (*lines)[i].input.params;
+      std::vector<size_t> group;
+      std::vector<std::vector<int32_t>> group_ids;
+      for (size_t k = i; k < end; ++k) {
+        const EmbedParams& q = (*lines)[k].input.params;
+        if (vecs[k - begin].empty() && q.dimensions == p.dimensions && q.normalize == p.normalize) {
+          group.push_back(k);
+          group_ids.push_back(std::move(ids[k]));
+        }
+      }
+      auto r = (*e)->EmbedTokens(group_ids, p);
+      if (!r.ok()) return Fail(r.status().WithPrefix("lines " + std::to_string((*lines)[i].line) + ".."));
+      for (size_t g = 0; g < group.size(); ++g) vecs[group[g] - begin] = std::move((*r)[g]);
+    }
+    buf.clear();
+    for (const auto& v : vecs) {
+      buf += "{\"embedding\": [";
+      for (size_t k = 0; k < v.size(); ++k) {
+        if (k) buf += ", ";
+        AppendFloat(v[k], &buf);
+      }
+      buf += "]}\n";
+    }
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+  }
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
+}  // namespace floe::cli
