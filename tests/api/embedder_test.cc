@@ -1,0 +1,131 @@
+// The public in-process API, text to vector, against the float64 golden files.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "floe/embedder.h"
+
+namespace floe {
+namespace {
+
+const std::string kData = FLOE_TEST_DATA;
+
+std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+double Cosine(const std::vector<float>& a, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += a[i] * b[i];
+    aa += double(a[i]) * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+std::vector<EmbedInput> GoldenInputs(const std::vector<nlohmann::json>& golden) {
+  std::vector<EmbedInput> inputs;
+  for (const auto& g : golden) {
+    EmbedInput in;
+    in.text = g["text"].get<std::string>();
+    if (g.contains("prompt_name")) in.params.prompt_name = g["prompt_name"].get<std::string>();
+    if (g.contains("dimensions")) in.params.dimensions = g["dimensions"].get<int>();
+    inputs.push_back(in);
+  }
+  return inputs;
+}
+
+class EmbedderGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EmbedderGoldenTest, TextToVectorMatchesFloat64Reference) {
+  auto e = Embedder::Open(kData + "/models/" + GetParam());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto golden = ReadJsonl(kData + "/golden/" + GetParam() + ".jsonl");
+  auto inputs = GoldenInputs(golden);
+  auto out = (*e)->Embed(inputs);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->size(), golden.size());
+  for (size_t i = 0; i < golden.size(); ++i) {
+    auto ids = (*e)->Tokenize(inputs[i].text, inputs[i].params);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(*ids, golden[i]["ids"].get<std::vector<int32_t>>()) << "case " << i;
+    auto want = golden[i]["embedding"].get<std::vector<double>>();
+    ASSERT_EQ((*out)[i].size(), want.size()) << "case " << i;
+    EXPECT_GE(Cosine((*out)[i], want), 0.99999) << "case " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FixtureModels, EmbedderGoldenTest,
+                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16"));
+
+TEST(EmbedderTest, InfoDescribesTheModel) {
+  auto e = Embedder::Open(kData + "/models/bert-tiny-mean-bf16");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const ModelInfo& info = (*e)->info();
+  EXPECT_EQ(info.hidden_size, 32);
+  EXPECT_EQ(info.max_tokens, 512);
+  EXPECT_EQ(info.pooling, "mean");
+  EXPECT_EQ(info.device, "cpu");
+  EXPECT_NE(std::find(info.prompt_names.begin(), info.prompt_names.end(), "query"),
+            info.prompt_names.end());
+}
+
+TEST(EmbedderTest, EmbedTokensEqualsEmbed) {
+  auto e = Embedder::Open(kData + "/models/bert-tiny-cls");
+  ASSERT_TRUE(e.ok());
+  std::vector<EmbedInput> in = {{"a short text", {}}, {"another, longer text here.", {}}};
+  auto a = (*e)->Embed(in);
+  std::vector<std::vector<int32_t>> ids;
+  for (const auto& x : in) ids.push_back(*(*e)->Tokenize(x.text));
+  auto b = (*e)->EmbedTokens(ids);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+}
+
+TEST(EmbedderTest, RejectsUnknownPromptAndBadDimensions) {
+  auto e = Embedder::Open(kData + "/models/bert-tiny-cls");
+  ASSERT_TRUE(e.ok());
+  auto r = (*e)->Embed({{"x", {.prompt_name = "nope"}}});
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("nope"), std::string::npos);
+  r = (*e)->Embed({{"x", {.dimensions = 64}}});
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  r = (*e)->Embed({{"x", {.dimensions = -1}}});
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(EmbedderTest, ConcurrentCallersGetTheirOwnResults) {
+  auto e = Embedder::Open(kData + "/models/bert-tiny-cls");
+  ASSERT_TRUE(e.ok());
+  auto want = (*e)->Embed({{"thread text", {}}});
+  ASSERT_TRUE(want.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 20; ++k) {
+        auto got = (*e)->Embed({{"thread text", {}}, {"other", {}}});
+        if (!got.ok() || (*got)[0] != (*want)[0]) mismatches++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(EmbedderTest, UnknownModelIdSaysWhereItLooked) {
+  auto e = Embedder::Open("NoSuchOrg/no-such-model");
+  EXPECT_EQ(e.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(e.status().message().find("Hugging Face cache"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace floe

@@ -1,0 +1,182 @@
+// Runs the real `floe` binary: JSON lines in, JSON lines out, errors by line.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+const std::string kData = FLOE_TEST_DATA;
+const std::string kModel = kData + "/models/bert-tiny-cls";
+
+struct Run {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs `floe ARGS` with `input` on stdin.
+Run RunFloe(const std::string& args, const std::string& input) {
+  char in_path[] = "/tmp/floe_cli_in_XXXXXX";
+  int fd = mkstemp(in_path);
+  FILE* f = fdopen(fd, "w");
+  std::fwrite(input.data(), 1, input.size(), f);
+  std::fclose(f);
+  std::string err_path = std::string(in_path) + ".err";
+  std::string cmd = std::string(FLOE_BINARY) + " " + args + " < " + in_path + " 2> " + err_path;
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_path);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  std::remove(in_path);
+  std::remove(err_path.c_str());
+  return r;
+}
+
+std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+double Cosine(const std::vector<double>& a, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+TEST(CliTest, EmbedMatchesGoldenInOrder) {
+  auto golden = ReadJsonl(kData + "/golden/bert-tiny-cls.jsonl");
+  std::string input;
+  for (const auto& g : golden) {
+    nlohmann::json line = {{"text", g["text"]}};
+    if (g.contains("prompt_name")) line["prompt_name"] = g["prompt_name"];
+    if (g.contains("dimensions")) line["dimensions"] = g["dimensions"];
+    input += line.dump() + "\n";
+  }
+  Run r = RunFloe("embed --model " + kModel, input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream out(r.out);
+  std::string line;
+  size_t i = 0;
+  for (; std::getline(out, line); ++i) {
+    ASSERT_LT(i, golden.size());
+    auto got = nlohmann::json::parse(line)["embedding"].get<std::vector<double>>();
+    auto want = golden[i]["embedding"].get<std::vector<double>>();
+    ASSERT_EQ(got.size(), want.size()) << "line " << i + 1;
+    EXPECT_GE(Cosine(got, want), 0.99999) << "line " << i + 1;
+  }
+  EXPECT_EQ(i, golden.size());
+}
+
+TEST(CliTest, TokenizeMatchesGoldenIds) {
+  auto golden = ReadJsonl(kData + "/golden/tokenizer-bert-base-uncased.jsonl");
+  std::string input;
+  for (const auto& g : golden) input += nlohmann::json{{"text", g["text"]}}.dump() + "\n";
+  Run r = RunFloe("tokenize --model " + kModel, input);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream out(r.out);
+  std::string line;
+  size_t i = 0;
+  for (; std::getline(out, line); ++i) {
+    auto want = golden[i]["ids"].get<std::vector<int>>();
+    if (want.size() > 512) continue;  // golden ids are untruncated
+    EXPECT_EQ(nlohmann::json::parse(line)["ids"].get<std::vector<int>>(), want) << "line " << i + 1;
+  }
+  EXPECT_EQ(i, golden.size());
+}
+
+TEST(CliTest, NormalizeFalseAndDimensions) {
+  Run r = RunFloe("embed --model " + kModel,
+                  "{\"text\": \"hello\", \"normalize\": false}\n"
+                  "{\"text\": \"hello\", \"dimensions\": 8}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream out(r.out);
+  std::string l1, l2;
+  std::getline(out, l1);
+  std::getline(out, l2);
+  auto raw = nlohmann::json::parse(l1)["embedding"].get<std::vector<double>>();
+  auto cut = nlohmann::json::parse(l2)["embedding"].get<std::vector<double>>();
+  EXPECT_EQ(raw.size(), 32u);
+  ASSERT_EQ(cut.size(), 8u);
+  double norm = 0;
+  for (double v : cut) norm += v * v;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  std::vector<double> head(raw.begin(), raw.begin() + 8);
+  EXPECT_GE(Cosine(head, cut), 0.999999);
+}
+
+struct BadLine {
+  const char* name;
+  std::string input;
+  const char* message;  // expected in stderr
+};
+
+class CliBadInputTest : public ::testing::TestWithParam<BadLine> {};
+
+TEST_P(CliBadInputTest, FailsNamingTheLineAndWritesNothing) {
+  const BadLine& c = GetParam();
+  Run r = RunFloe("embed --model " + kModel, "{\"text\": \"fine\"}\n" + c.input);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadInputs, CliBadInputTest,
+    ::testing::Values(BadLine{"InvalidJson", "{\"text\": \n", "invalid JSON"},
+                      BadLine{"MissingText", "{\"prompt_name\": \"query\"}\n", "missing \"text\""},
+                      BadLine{"TextNotString", "{\"text\": 5}\n", "must be a string"},
+                      BadLine{"UnknownField", "{\"text\": \"a\", \"colour\": 1}\n", "unknown field"},
+                      BadLine{"UnknownPrompt", "{\"text\": \"a\", \"prompt_name\": \"nope\"}\n",
+                              "unknown prompt_name 'nope'"},
+                      BadLine{"BadDimensions", "{\"text\": \"a\", \"dimensions\": 0}\n",
+                              "dimensions"},
+                      BadLine{"TooManyDimensions", "{\"text\": \"a\", \"dimensions\": 33}\n",
+                              "dimensions"},
+                      BadLine{"InvalidUtf8", "{\"text\": \"a\xff\xfe\"}\n", "invalid"},
+                      BadLine{"NotAnObject", "[1, 2]\n", "JSON object"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(CliTest, TooLongWithoutTruncateIsAnError) {
+  std::string text;
+  for (int i = 0; i < 600; ++i) text += "word ";
+  Run r = RunFloe("embed --model " + kModel,
+                  nlohmann::json{{"text", text}, {"truncate", false}}.dump() + "\n");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("over the model's maximum of 512"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, MissingModelFolderNamesIt) {
+  Run r = RunFloe("embed --model /nonexistent/model", "{\"text\": \"a\"}\n");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("/nonexistent/model"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, HelpWorksForEverySubcommand) {
+  for (const char* sub : {"", "embed ", "tokenize "}) {
+    Run r = RunFloe(std::string(sub) + "--help", "");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("floe"), std::string::npos) << sub;
+  }
+}
+
+}  // namespace
