@@ -113,7 +113,12 @@ TEST(EmbedderTest, ConcurrentCallersGetTheirOwnResults) {
     threads.emplace_back([&] {
       for (int k = 0; k < 20; ++k) {
         auto got = (*e)->Embed({{"thread text", {}}, {"other", {}}});
-        if (!got.ok() || (*got)[0] != (*want)[0]) mismatches++;
+        if (!got.ok()) {
+          mismatches++;
+          continue;
+        }
+        std::vector<double> w((*want)[0].begin(), (*want)[0].end());
+        if (Cosine((*got)[0], w) < 0.999999) mismatches++;
       }
     });
   }
