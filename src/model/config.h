@@ -42,6 +42,9 @@ struct SentenceTransformersConfig {
   std::map<std::string, std::string> prompts;  // name -> text
   std::string default_prompt_name;            // "" = none
   int max_seq_length = 0;                     // tokens incl. specials; 0 = unknown
+  // Pooling's include_prompt: false means mean/max/last-token pooling skips
+  // the prompt's tokens (CLS pooling is unaffected).
+  bool include_prompt = true;
 };
 
 // Reads modules.json, 1_Pooling/config.json (or the path modules.json names),
@@ -52,7 +55,10 @@ struct SentenceTransformersConfig {
 StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
     const std::string& folder, const BertConfig& bert);
 
-// A whole model folder, opened and checked.
+// A whole model folder, opened and checked: config.json parsed, the
+// sentence-transformers files read, the weights mapped and every tensor the
+// encoder needs checked against the config (CheckBertWeights in
+// model/bert_weights.h). `path` must be a directory holding config.json.
 struct ModelFolder {
   std::string path;
   BertConfig config;

@@ -26,7 +26,9 @@ struct TensorInfo {
 
 class SafetensorsFile {
  public:
-  // Memory-maps `path` read-only and parses its header.
+  // Memory-maps `path` read-only and parses its header. Errors: NOT_FOUND (no
+  // such file), DATA_LOSS (malformed), UNIMPLEMENTED (a dtype floe does not
+  // read, named). Every message starts with the path.
   static StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
   // Parses an in-memory image (not copied: `bytes` must outlive the result).
   // `name` is used in error messages. This is what the fuzzer drives.
@@ -51,7 +53,9 @@ class SafetensorsFile {
 
 // A model's weights: one model.safetensors or a sharded set described by
 // model.safetensors.index.json. Names are looked up with and without a `bert.`
-// prefix, so callers always use the bare name ("encoder.layer.0...").
+// prefix, so callers always use the bare name ("encoder.layer.0..."). Old
+// checkpoints' LayerNorm `gamma`/`beta` are also found as `weight`/`bias`.
+// Immutable after Open: safe to read from any thread.
 class WeightStore {
  public:
   // Errors: NOT_FOUND (no safetensors; with a hint to convert pytorch_model.bin
@@ -66,8 +70,13 @@ class WeightStore {
   // The dtype of most weights (for /info).
   DType dominant_dtype() const;
   size_t total_bytes() const;
+  // The folder it was opened from (for messages).
+  const std::string& folder() const { return folder_; }
+  // The files it maps (one, or one per shard).
+  const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
 
  private:
+  std::string folder_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorInfo*, std::less<>> index_;  // bare name -> tensor
 };

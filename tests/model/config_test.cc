@@ -1,0 +1,286 @@
+#include "model/config.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace floe {
+namespace {
+
+using namespace floe::testing_util;
+using json = nlohmann::json;
+
+json TinyConfig() {
+  return json::parse(R"({
+    "model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
+    "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": 100,
+    "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+    "hidden_act": "gelu", "position_embedding_type": "absolute", "pad_token_id": 0})");
+}
+
+StatusOr<BertConfig> Parse(const json& j) { return ParseBertConfig(j.dump(), "cfg.json"); }
+
+void ExpectError(const StatusOr<BertConfig>& r, StatusCode code, const std::string& needle) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("cfg.json"), std::string::npos) << r.status().message();
+}
+
+TEST(BertConfigTest, ParsesAllFields) {
+  json j = TinyConfig();
+  j["layer_norm_eps"] = 1e-5;
+  j["type_vocab_size"] = 1;
+  j["pad_token_id"] = 3;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->model_type, "bert");
+  EXPECT_EQ(r->hidden_size, 32);
+  EXPECT_EQ(r->num_hidden_layers, 2);
+  EXPECT_EQ(r->num_attention_heads, 2);
+  EXPECT_EQ(r->intermediate_size, 64);
+  EXPECT_EQ(r->vocab_size, 100);
+  EXPECT_EQ(r->max_position_embeddings, 512);
+  EXPECT_EQ(r->type_vocab_size, 1);
+  EXPECT_FLOAT_EQ(r->layer_norm_eps, 1e-5f);
+  EXPECT_EQ(r->hidden_act, HiddenAct::kGeluErf);
+  EXPECT_EQ(r->pad_token_id, 3);
+}
+
+TEST(BertConfigTest, DefaultsOptionalFields) {
+  json j = TinyConfig();
+  for (const char* k : {"max_position_embeddings", "type_vocab_size", "layer_norm_eps",
+                        "hidden_act", "position_embedding_type", "pad_token_id"}) {
+    j.erase(k);
+  }
+  j["pad_token_id"] = nullptr;
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->max_position_embeddings, 512);
+  EXPECT_EQ(r->type_vocab_size, 2);
+  EXPECT_EQ(r->hidden_act, HiddenAct::kGeluErf);
+}
+
+TEST(BertConfigTest, MapsActivations) {
+  const std::pair<const char*, HiddenAct> cases[] = {
+      {"gelu", HiddenAct::kGeluErf},           {"gelu_python", HiddenAct::kGeluErf},
+      {"gelu_new", HiddenAct::kGeluTanh},      {"gelu_pytorch_tanh", HiddenAct::kGeluTanh},
+      {"relu", HiddenAct::kRelu}};
+  for (const auto& [name, act] : cases) {
+    json j = TinyConfig();
+    j["hidden_act"] = name;
+    auto r = Parse(j);
+    ASSERT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+    EXPECT_EQ(r->hidden_act, act) << name;
+  }
+}
+
+TEST(BertConfigTest, RejectsUnsupportedModelTypeNamingIt) {
+  json j = TinyConfig();
+  j["model_type"] = "xlm-roberta";
+  ExpectError(Parse(j), StatusCode::kUnimplemented,
+              "model_type 'xlm-roberta' is not supported (supported: bert)");
+}
+
+TEST(BertConfigTest, AcceptsMissingModelTypeForBertArchitectures) {
+  json j = TinyConfig();
+  j.erase("model_type");
+  j["architectures"] = {"BertModel"};
+  EXPECT_TRUE(Parse(j).ok());
+  j.erase("architectures");
+  ExpectError(Parse(j), StatusCode::kInvalidArgument, "model_type");
+}
+
+TEST(BertConfigTest, RejectsUnsupportedActivationNamingIt) {
+  json j = TinyConfig();
+  j["hidden_act"] = "silu";
+  ExpectError(Parse(j), StatusCode::kUnimplemented, "hidden_act 'silu'");
+}
+
+TEST(BertConfigTest, RejectsRelativePositionEmbeddings) {
+  json j = TinyConfig();
+  j["position_embedding_type"] = "relative_key";
+  ExpectError(Parse(j), StatusCode::kUnimplemented, "position_embedding_type 'relative_key'");
+}
+
+TEST(BertConfigTest, RejectsHiddenNotDivisibleByHeads) {
+  json j = TinyConfig();
+  j["num_attention_heads"] = 5;
+  ExpectError(Parse(j), StatusCode::kInvalidArgument, "not a multiple of num_attention_heads");
+}
+
+TEST(BertConfigTest, RejectsMissingOrBadSizes) {
+  for (const char* k : {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                        "intermediate_size", "vocab_size"}) {
+    json j = TinyConfig();
+    j.erase(k);
+    ExpectError(Parse(j), StatusCode::kInvalidArgument, k);
+    j[k] = 0;
+    ExpectError(Parse(j), StatusCode::kInvalidArgument, k);
+    j[k] = -4;
+    ExpectError(Parse(j), StatusCode::kInvalidArgument, k);
+    j[k] = "32";
+    ExpectError(Parse(j), StatusCode::kInvalidArgument, k);
+    j[k] = 1e12;
+    ExpectError(Parse(j), StatusCode::kInvalidArgument, k);
+    j[k] = 3.5;
+    ExpectError(Parse(j), StatusCode::kInvalidArgument, k);
+  }
+  json j = TinyConfig();
+  j["layer_norm_eps"] = -1;
+  ExpectError(Parse(j), StatusCode::kInvalidArgument, "layer_norm_eps");
+}
+
+TEST(BertConfigTest, RejectsInvalidJson) {
+  ExpectError(ParseBertConfig("{not json", "cfg.json"), StatusCode::kInvalidArgument,
+              "not valid JSON");
+  ExpectError(ParseBertConfig("[1]", "cfg.json"), StatusCode::kInvalidArgument, "not a JSON object");
+}
+
+// --- sentence-transformers files -----------------------------------------
+
+BertConfig TinyBert() { return *Parse(TinyConfig()); }
+
+void WriteJson(const std::string& path, const json& j) { WriteFile(path, j.dump(2)); }
+
+json Modules(bool normalize, const std::string& pooling_path = "1_Pooling") {
+  json m = json::array();
+  m.push_back({{"idx", 0}, {"name", "0"}, {"path", ""},
+               {"type", "sentence_transformers.models.Transformer"}});
+  m.push_back({{"idx", 1}, {"name", "1"}, {"path", pooling_path},
+               {"type", "sentence_transformers.models.Pooling"}});
+  if (normalize) {
+    m.push_back({{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"},
+                 {"type", "sentence_transformers.models.Normalize"}});
+  }
+  return m;
+}
+
+json Pooling(const std::string& mode_key) {
+  json p = {{"word_embedding_dimension", 32},
+            {"pooling_mode_cls_token", false},
+            {"pooling_mode_mean_tokens", false},
+            {"pooling_mode_max_tokens", false},
+            {"pooling_mode_mean_sqrt_len_tokens", false},
+            {"pooling_mode_weightedmean_tokens", false},
+            {"pooling_mode_lasttoken", false}};
+  p[mode_key] = true;
+  return p;
+}
+
+TEST(SentenceTransformersConfigTest, DefaultsWhenFilesAreMissing) {
+  TempDir dir;
+  auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pooling, PoolingMode::kCls);
+  EXPECT_TRUE(r->normalize);
+  EXPECT_TRUE(r->prompts.empty());
+  EXPECT_EQ(r->default_prompt_name, "");
+  EXPECT_EQ(r->max_seq_length, 512);
+}
+
+TEST(SentenceTransformersConfigTest, ReadsEachPoolingMode) {
+  const std::pair<const char*, PoolingMode> cases[] = {
+      {"pooling_mode_cls_token", PoolingMode::kCls},
+      {"pooling_mode_mean_tokens", PoolingMode::kMean},
+      {"pooling_mode_max_tokens", PoolingMode::kMax},
+      {"pooling_mode_lasttoken", PoolingMode::kLastToken}};
+  for (const auto& [key, mode] : cases) {
+    TempDir dir;
+    WriteJson(dir.File("modules.json"), Modules(false, "pool"));
+    std::filesystem::create_directory(dir.File("pool"));
+    WriteJson(dir.File("pool/config.json"), Pooling(key));
+    auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+    ASSERT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+    EXPECT_EQ(r->pooling, mode) << key;
+    EXPECT_FALSE(r->normalize);
+  }
+}
+
+TEST(SentenceTransformersConfigTest, RejectsUnsupportedPoolingNamingIt) {
+  for (const char* key : {"pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens"}) {
+    TempDir dir;
+    WriteJson(dir.File("modules.json"), Modules(true));
+    std::filesystem::create_directory(dir.File("1_Pooling"));
+    WriteJson(dir.File("1_Pooling/config.json"), Pooling(key));
+    auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(SentenceTransformersConfigTest, RejectsCombinedPoolingModes) {
+  TempDir dir;
+  WriteJson(dir.File("modules.json"), Modules(true));
+  std::filesystem::create_directory(dir.File("1_Pooling"));
+  json p = Pooling("pooling_mode_cls_token");
+  p["pooling_mode_mean_tokens"] = true;
+  WriteJson(dir.File("1_Pooling/config.json"), p);
+  auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
+}
+
+TEST(SentenceTransformersConfigTest, RejectsUnknownModuleNamingIt) {
+  TempDir dir;
+  json m = Modules(true);
+  m.push_back({{"idx", 3}, {"name", "3"}, {"path", "3_Dense"},
+               {"type", "sentence_transformers.models.Dense"}});
+  WriteJson(dir.File("modules.json"), m);
+  auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(r.status().message().find("sentence_transformers.models.Dense"), std::string::npos);
+}
+
+TEST(SentenceTransformersConfigTest, RejectsPoolingPathOutsideFolder) {
+  TempDir dir;
+  WriteJson(dir.File("modules.json"), Modules(true, "../elsewhere"));
+  EXPECT_FALSE(LoadSentenceTransformersConfig(dir.path(), TinyBert()).ok());
+}
+
+TEST(SentenceTransformersConfigTest, ReadsPromptsAndDefaultPrompt) {
+  TempDir dir;
+  WriteJson(dir.File("config_sentence_transformers.json"),
+            {{"prompts", {{"query", "query: "}, {"passage", "passage: "}}},
+             {"default_prompt_name", "passage"}});
+  auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->prompts.size(), 2u);
+  EXPECT_EQ(r->prompts.at("query"), "query: ");
+  EXPECT_EQ(r->default_prompt_name, "passage");
+
+  WriteJson(dir.File("config_sentence_transformers.json"),
+            {{"prompts", {{"query", "query: "}}}, {"default_prompt_name", "nope"}});
+  auto bad = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("nope"), std::string::npos);
+}
+
+TEST(SentenceTransformersConfigTest, MaxLengthIsSmallestStatedLimit) {
+  TempDir dir;
+  WriteJson(dir.File("sentence_bert_config.json"), {{"max_seq_length", 256}});
+  WriteJson(dir.File("tokenizer_config.json"), {{"model_max_length", 300}});
+  EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 256);
+  WriteJson(dir.File("tokenizer_config.json"), {{"model_max_length", 128}});
+  EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 128);
+  // Hugging Face writes 1e30 for "no limit": ignored.
+  WriteJson(dir.File("sentence_bert_config.json"), {{"max_seq_length", 8192}});
+  WriteFile(dir.File("tokenizer_config.json"),
+            R"({"model_max_length": 1000000000000000019884624838656})");
+  EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 512);
+}
+
+TEST(SentenceTransformersConfigTest, RejectsMalformedFilesNamingThem) {
+  TempDir dir;
+  WriteFile(dir.File("modules.json"), "{oops");
+  auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("modules.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace floe
