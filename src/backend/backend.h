@@ -1,0 +1,143 @@
+// The compute backend: one interface the engine drives, one implementation per
+// device (cpu/ always, cuda/ when built). A backend knows tensors, shapes and
+// ops; it knows nothing of model names or architectures.
+//
+// Shape legend used throughout:
+//   T: total tokens of a packed batch (sequences back to back, no padding)
+//   B: sequences in the batch; cu_seqlens has B + 1 entries, cu_seqlens[0] = 0,
+//      cu_seqlens[B] = T, sequence b is rows [cu_seqlens[b], cu_seqlens[b+1])
+//   D: hidden size, N: attention heads, H: head size (D = N * H)
+//
+// Every pointer an op takes is device memory of the backend that runs the op
+// (host memory for the CPU backend), allocated through Backend::Allocate,
+// unless its comment says "host".
+//
+// Threading: a Backend and its ops are used by one thread at a time; the CPU
+// backend parallelises each op internally (OpenMP, the same runtime oneDNN
+// uses, so the two never oversubscribe the cores).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace floe {
+
+// Element type of the weights and activations of the matrix products.
+// LayerNorm, softmax and pooling always compute in float32.
+enum class ComputeType { kFloat32, kFloat16, kBFloat16, kInt8 };
+
+// "float32" | "float16" | "bfloat16" | "int8"; INVALID_ARGUMENT naming `name`
+// otherwise.
+StatusOr<ComputeType> ParseComputeType(std::string_view name);
+std::string_view ComputeTypeName(ComputeType t);
+
+enum class Activation { kNone, kGeluErf, kGeluTanh, kRelu };
+
+enum class PoolKind { kCls, kMean, kMax, kLastToken };
+
+// Where the sequences of a packed batch start and end. The host copy is for
+// work the host schedules (per-sequence loops); the device copy is for
+// kernels (the same pointer on the CPU).
+struct PackedBatch {
+  const int32_t* cu_seqlens_host = nullptr;    // [B + 1]
+  const int32_t* cu_seqlens_device = nullptr;  // [B + 1]
+  int64_t num_seqs = 0;                        // B
+  int64_t total_tokens = 0;                    // T
+  int64_t max_seqlen = 0;
+};
+
+// Device memory owned by a backend. Freed on destruction.
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  virtual void* data() = 0;
+  virtual size_t size() const = 0;  // bytes
+  float* f32() { return static_cast<float*>(data()); }
+  int32_t* i32() { return static_cast<int32_t*>(data()); }
+};
+
+// What a Linear computes: y = act(x W^T + b) (+ y_old when accumulate).
+struct LinearSpec {
+  const float* weight = nullptr;  // host, [out_features, in_features] row-major
+  const float* bias = nullptr;    // host, [out_features]; may be null
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+  Activation activation = Activation::kNone;
+  // Adds the product to what y holds (the residual connection). Applied after
+  // the activation; only used with Activation::kNone here.
+  bool accumulate = false;
+  std::string name;  // for messages ("encoder.layer.0.attention.output.dense")
+};
+
+// A weight matrix prepared once (reordered, packed, converted) for repeated
+// products with different row counts.
+class LinearOp {
+ public:
+  virtual ~LinearOp() = default;
+  // x: [m, in_features]; y: [m, out_features]; m >= 1. x and y must not
+  // overlap.
+  virtual Status Forward(const float* x, int64_t m, float* y) = 0;
+  virtual int64_t in_features() const = 0;
+  virtual int64_t out_features() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "cpu", "cuda:0", ...
+  virtual std::string device() const = 0;
+  virtual ComputeType compute_type() const = 0;
+
+  // Rows a LinearOp may touch past m: buffers passed to Forward as x or y must
+  // have room for RoundUpRows(m) rows (the CPU backend pads m to a few sizes
+  // so that it keeps a handful of prepared kernels, not one per m). Rows past
+  // m are read and written but their values are meaningless.
+  virtual int64_t RoundUpRows(int64_t m) const { return m; }
+
+  virtual StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) = 0;
+  virtual Status CopyToDevice(const void* host, size_t bytes, void* device) = 0;
+  virtual Status CopyToHost(const void* device, size_t bytes, void* host) = 0;
+
+  virtual StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) = 0;
+
+  // out[t] = LayerNorm(word[ids[t]] + position[t - start of its sequence]
+  //                    + token_type0) with gamma, beta.
+  // ids: [T]; word: [V, D], position:
+  // [P, D], token_type0: [D]. Ids and lengths were checked by the caller.
+  virtual Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
+                                const float* word, const float* position,
+                                const float* token_type0, const float* gamma, const float* beta,
+                                int64_t hidden, float eps, float* out) = 0;
+
+  // x[r] = LayerNorm(x[r]) * gamma + beta for r < rows, in place.
+  virtual Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
+                           const float* beta, float eps) = 0;
+
+  // Multi-head self-attention of packed sequences, each attending only to its
+  // own tokens. qkv: [T, 3D] (Q | K | V, head h at columns h*H within each);
+  // out: [T, D]. scale multiplies QK^T (1/sqrt(H)).
+  virtual Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads, int64_t head_size, float scale, float* out) = 0;
+
+  // out: [B, D] pooled rows. hidden: [T, D].
+  virtual Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind, float* out) = 0;
+};
+
+struct BackendOptions {
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  ComputeType compute_type = ComputeType::kFloat32;
+  int num_threads = 0;  // 0 = all cores (CPU backend)
+};
+
+// Creates the backend for `options.device`. Errors name the device: an
+// unknown device is INVALID_ARGUMENT, "cuda" in a build without CUDA or on a
+// machine without a GPU is FAILED_PRECONDITION, a compute type the backend
+// does not implement is UNIMPLEMENTED.
+StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+
+}  // namespace floe

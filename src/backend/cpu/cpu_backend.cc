@@ -1,0 +1,373 @@
+// CPU backend. Matrix products are oneDNN matmul primitives: each weight is
+// reordered once into the blocked layout oneDNN picks, and primitives are
+// kept per (shape, fused ops, padded row count) so the 12 layers of a model
+// share them. Row counts are padded to a few sizes (RoundUpRows) so that a
+// server sees a bounded number of primitives, not one per batch size.
+#include "backend/cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "core/log.h"
+#include "dnnl.hpp"
+
+namespace floe {
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+
+class CpuBuffer : public DeviceBuffer {
+ public:
+  CpuBuffer(void* p, size_t n) : p_(p), n_(n) {}
+  ~CpuBuffer() override { std::free(p_); }
+  void* data() override { return p_; }
+  size_t size() const override { return n_; }
+
+ private:
+  void* p_;
+  size_t n_;
+};
+
+Status DnnlError(const std::string& what, const dnnl::error& e) {
+  return InternalError(what + ": oneDNN: " + e.what());
+}
+
+dnnl::algorithm EltwiseFor(Activation a) {
+  switch (a) {
+    case Activation::kGeluErf: return dnnl::algorithm::eltwise_gelu_erf;
+    case Activation::kGeluTanh: return dnnl::algorithm::eltwise_gelu_tanh;
+    case Activation::kRelu: return dnnl::algorithm::eltwise_relu;
+    case Activation::kNone: break;
+  }
+  return dnnl::algorithm::undef;
+}
+
+// Everything the products of one weight shape + fused ops share: the packed
+// weight layout and one primitive per padded row count.
+class MatmulFamily {
+ public:
+  MatmulFamily(dnnl::engine* eng, int64_t k, int64_t n, Activation act, bool accumulate,
+               int64_t reference_rows)
+      : eng_(eng), k_(k), n_(n) {
+    dnnl::post_ops po;
+    if (act != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act), 0.f, 0.f);
+    if (accumulate) po.append_sum(1.f);
+    attr_.set_post_ops(po);
+    // Let oneDNN choose the weight layout for a typical batch; every later
+    // primitive is created for that same layout.
+    const memory::desc src({reference_rows, k_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc wei({k_, n_}, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc dst({reference_rows, n_}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, bias, dst), attr_, *eng_);
+    weights_md_ = pd.weights_desc();
+    impl_ = pd.impl_info_str();
+    prims_.emplace(reference_rows, dnnl::matmul(pd));
+  }
+
+  const memory::desc& weights_md() const { return weights_md_; }
+
+  // Throws dnnl::error.
+  dnnl::matmul& Get(int64_t rows) {
+    auto it = prims_.find(rows);
+    if (it != prims_.end()) return it->second;
+    const memory::desc src({rows, k_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc dst({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights_md_, bias, dst), attr_, *eng_);
+    const std::string impl = pd.impl_info_str();
+    if (impl != impl_) {
+      LogOnce(LogLevel::kWarn, "matmul-impl-" + std::to_string(k_) + "x" + std::to_string(n_),
+              "oneDNN matmul " + std::to_string(k_) + "x" + std::to_string(n_) + " uses " + impl +
+                  " at " + std::to_string(rows) + " rows (" + impl_ + " elsewhere)");
+    }
+    return prims_.emplace(rows, dnnl::matmul(pd)).first->second;
+  }
+
+ private:
+  dnnl::engine* eng_;
+  int64_t k_, n_;
+  dnnl::primitive_attr attr_;
+  memory::desc weights_md_;
+  std::string impl_;
+  std::map<int64_t, dnnl::matmul> prims_;
+};
+
+class CpuBackend;
+
+class CpuLinear : public LinearOp {
+ public:
+  CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, memory weights,
+            memory bias, std::string name)
+      : backend_(backend),
+        family_(family),
+        k_(k),
+        n_(n),
+        weights_(std::move(weights)),
+        bias_(std::move(bias)),
+        name_(std::move(name)) {}
+
+  Status Forward(const float* x, int64_t m, float* y) override;
+  int64_t in_features() const override { return k_; }
+  int64_t out_features() const override { return n_; }
+
+ private:
+  CpuBackend* backend_;
+  MatmulFamily* family_;
+  int64_t k_, n_;
+  memory weights_;
+  memory bias_;
+  std::string name_;
+};
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(ComputeType ct) : ct_(ct), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {}
+
+  std::string device() const override { return "cpu"; }
+  ComputeType compute_type() const override { return ct_; }
+
+  // Pads to multiples of 16 up to 256 rows, 64 up to 2048, 256 beyond: at
+  // most about 6% extra rows past 256, and about 100 primitives per shape up
+  // to 16k rows.
+  int64_t RoundUpRows(int64_t m) const override {
+    const int64_t g = m <= 256 ? 16 : (m <= 2048 ? 64 : 256);
+    return (m + g - 1) / g * g;
+  }
+
+  StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override {
+    const size_t n = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+    void* p = std::aligned_alloc(64, n);
+    if (p == nullptr) {
+      return ResourceExhaustedError("cpu: cannot allocate " + std::to_string(bytes) + " bytes");
+    }
+    std::memset(p, 0, n);
+    return std::unique_ptr<DeviceBuffer>(new CpuBuffer(p, bytes));
+  }
+  Status CopyToDevice(const void* host, size_t bytes, void* device) override {
+    std::memcpy(device, host, bytes);
+    return OkStatus();
+  }
+  Status CopyToHost(const void* device, size_t bytes, void* host) override {
+    std::memcpy(host, device, bytes);
+    return OkStatus();
+  }
+
+  StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override {
+    if (spec.weight == nullptr || spec.in_features <= 0 || spec.out_features <= 0) {
+      return InvalidArgumentError("linear " + spec.name + ": empty weight");
+    }
+    if (ct_ != ComputeType::kFloat32) {
+      return UnimplementedError("cpu: dtype " + std::string(ComputeTypeName(ct_)) +
+                                " is not implemented (float32 only)");
+    }
+    try {
+      const auto key = std::make_tuple(spec.in_features, spec.out_features,
+                                       static_cast<int>(spec.activation), spec.accumulate);
+      auto& fam = families_[key];
+      if (!fam) {
+        fam = std::make_unique<MatmulFamily>(&eng_, spec.in_features, spec.out_features,
+                                             spec.activation, spec.accumulate, RoundUpRows(512));
+      }
+      // The stored weight is [out, in] row-major, i.e. W^T of shape {in, out}
+      // in "ba" order.
+      const memory::desc user_md({spec.in_features, spec.out_features}, memory::data_type::f32,
+                                 memory::format_tag::ba);
+      memory user(user_md, eng_, const_cast<float*>(spec.weight));
+      memory packed(fam->weights_md(), eng_);
+      dnnl::reorder(user, packed).execute(stream_, user, packed);
+      memory bias(memory::desc({1, spec.out_features}, memory::data_type::f32,
+                               memory::format_tag::ab),
+                  eng_);
+      float* b = static_cast<float*>(bias.get_data_handle());
+      if (spec.bias != nullptr) {
+        std::memcpy(b, spec.bias, spec.out_features * sizeof(float));
+      } else {
+        std::memset(b, 0, spec.out_features * sizeof(float));
+      }
+      stream_.wait();
+      return std::unique_ptr<LinearOp>(new CpuLinear(this, fam.get(), spec.in_features,
+                                                     spec.out_features, std::move(packed),
+                                                     std::move(bias), spec.name));
+    } catch (const dnnl::error& e) {
+      return DnnlError("linear " + spec.name, e);
+    }
+  }
+
+  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
+                        const float* position, const float* token_type0, const float* gamma,
+                        const float* beta, int64_t hidden, float eps, float* out) override {
+    const int32_t* cu = batch.cu_seqlens_host;
+    std::vector<int32_t> pos(batch.total_tokens);
+    for (int64_t b = 0; b < batch.num_seqs; ++b) {
+      for (int32_t t = cu[b]; t < cu[b + 1]; ++t) pos[t] = t - cu[b];
+    }
+    const int64_t T = batch.total_tokens;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < T; ++t) {
+      float* o = out + t * hidden;
+      const float* w = word + static_cast<int64_t>(ids[t]) * hidden;
+      const float* p = position + static_cast<int64_t>(pos[t]) * hidden;
+#pragma omp simd
+      for (int64_t i = 0; i < hidden; ++i) o[i] = w[i] + p[i] + token_type0[i];
+      cpu::LayerNormRow(o, hidden, gamma, beta, eps, o);
+    }
+    return OkStatus();
+  }
+
+  Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma, const float* beta,
+                   float eps) override {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      cpu::LayerNormRow(x + r * hidden, hidden, gamma, beta, eps, x + r * hidden);
+    }
+    return OkStatus();
+  }
+
+  // One job per (sequence, head): S = scale * Q K^T, softmax rows, O = S V,
+  // each product a single-threaded oneDNN sgemm (it runs on one thread inside
+  // an OpenMP parallel region) reading Q, K, V in place through their strides.
+  Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
+                   int64_t head_size, float scale, float* out) override {
+    const int64_t D = num_heads * head_size;
+    const int64_t ld_qkv = 3 * D;
+    const int32_t* cu = batch.cu_seqlens_host;
+    // Longest sequences first so that the dynamic schedule ends evenly.
+    std::vector<int32_t> order(batch.num_seqs);
+    for (int64_t b = 0; b < batch.num_seqs; ++b) order[b] = static_cast<int32_t>(b);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+      return cu[a + 1] - cu[a] > cu[b + 1] - cu[b];
+    });
+    const int64_t jobs = batch.num_seqs * num_heads;
+    const int64_t max_len = batch.max_seqlen;
+    int error = 0;
+#pragma omp parallel
+    {
+      std::vector<float> scores(static_cast<size_t>(max_len * max_len));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t j = 0; j < jobs; ++j) {
+        const int64_t b = order[j / num_heads];
+        const int64_t h = j % num_heads;
+        const int64_t start = cu[b];
+        const int64_t len = cu[b + 1] - cu[b];
+        const float* q = qkv + start * ld_qkv + h * head_size;
+        const float* k = q + D;
+        const float* v = q + 2 * D;
+        float* o = out + start * D + h * head_size;
+        float* s = scores.data();
+        if (dnnl_sgemm('N', 'T', len, len, head_size, scale, q, ld_qkv, k, ld_qkv, 0.f, s, len) !=
+            dnnl_success) {
+#pragma omp atomic write
+          error = 1;
+          continue;
+        }
+        cpu::SoftmaxRows(s, len, len, len);
+        if (dnnl_sgemm('N', 'N', len, head_size, len, 1.f, s, len, v, ld_qkv, 0.f, o, D) !=
+            dnnl_success) {
+#pragma omp atomic write
+          error = 1;
+        }
+      }
+    }
+    if (error) return InternalError("cpu attention: oneDNN sgemm failed");
+    return OkStatus();
+  }
+
+  Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
+              float* out) override {
+    const int32_t* cu = batch.cu_seqlens_host;
+    const int64_t B = batch.num_seqs;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t start = cu[b], end = cu[b + 1];
+      float* o = out + b * dim;
+      switch (kind) {
+        case PoolKind::kCls:
+          std::memcpy(o, hidden + start * dim, dim * sizeof(float));
+          break;
+        case PoolKind::kLastToken:
+          std::memcpy(o, hidden + (end - 1) * dim, dim * sizeof(float));
+          break;
+        case PoolKind::kMean: {
+          std::fill(o, o + dim, 0.f);
+          for (int64_t t = start; t < end; ++t) {
+            const float* h = hidden + t * dim;
+#pragma omp simd
+            for (int64_t i = 0; i < dim; ++i) o[i] += h[i];
+          }
+          const float inv = 1.f / static_cast<float>(end - start);
+          for (int64_t i = 0; i < dim; ++i) o[i] *= inv;
+          break;
+        }
+        case PoolKind::kMax: {
+          std::memcpy(o, hidden + start * dim, dim * sizeof(float));
+          for (int64_t t = start + 1; t < end; ++t) {
+            const float* h = hidden + t * dim;
+            for (int64_t i = 0; i < dim; ++i) o[i] = h[i] > o[i] ? h[i] : o[i];
+          }
+          break;
+        }
+      }
+    }
+    return OkStatus();
+  }
+
+  dnnl::engine& engine() { return eng_; }
+  dnnl::stream& stream() { return stream_; }
+
+ private:
+  ComputeType ct_;
+  dnnl::engine eng_;
+  dnnl::stream stream_;
+  std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>> families_;
+};
+
+Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
+  const int64_t rows = backend_->RoundUpRows(m);
+  try {
+    dnnl::matmul& prim = family_->Get(rows);
+    dnnl::engine& eng = backend_->engine();
+    memory src(memory::desc({rows, k_}, memory::data_type::f32, memory::format_tag::ab), eng,
+               const_cast<float*>(x));
+    memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab), eng, y);
+    prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
+                                      {DNNL_ARG_WEIGHTS, weights_},
+                                      {DNNL_ARG_BIAS, bias_},
+                                      {DNNL_ARG_DST, dst}});
+    backend_->stream().wait();
+  } catch (const dnnl::error& e) {
+    return DnnlError("linear " + name_ + " at " + std::to_string(m) + " rows", e);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
+  if (options.compute_type != ComputeType::kFloat32) {
+    return UnimplementedError("dtype " + std::string(ComputeTypeName(options.compute_type)) +
+                              " is not implemented on the cpu yet (use float32)");
+  }
+  if (options.num_threads < 0) {
+    return InvalidArgumentError("num_threads must be >= 0, got " +
+                                std::to_string(options.num_threads));
+  }
+  if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
+  try {
+    return std::unique_ptr<Backend>(new CpuBackend(options.compute_type));
+  } catch (const dnnl::error& e) {
+    return DnnlError("cpu backend", e);
+  }
+}
+
+}  // namespace floe

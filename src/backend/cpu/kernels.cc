@@ -1,0 +1,67 @@
+#include "backend/cpu/kernels.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace floe::cpu {
+
+namespace {
+bool DetectAvx512() {
+  const char* off = std::getenv("FLOE_NO_AVX512");
+  if (off != nullptr && std::strcmp(off, "0") != 0 && off[0] != '\0') return false;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+const bool kAvx512 = DetectAvx512();
+}  // namespace
+
+bool UsingAvx512() { return kAvx512; }
+
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  if (kAvx512) return avx512::SoftmaxRows(x, rows, cols, ld);
+  generic::SoftmaxRows(x, rows, cols, ld);
+}
+
+void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
+                  float* y) {
+  if (kAvx512) return avx512::LayerNormRow(x, n, gamma, beta, eps, y);
+  generic::LayerNormRow(x, n, gamma, beta, eps, y);
+}
+
+namespace generic {
+
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * ld;
+    float mx = row[0];
+    for (int64_t i = 1; i < cols; ++i) mx = row[i] > mx ? row[i] : mx;
+    float sum = 0.f;
+    for (int64_t i = 0; i < cols; ++i) {
+      row[i] = std::exp(row[i] - mx);
+      sum += row[i];
+    }
+    const float inv = 1.f / sum;
+    for (int64_t i = 0; i < cols; ++i) row[i] *= inv;
+  }
+}
+
+void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
+                  float* y) {
+  float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = sum / static_cast<float>(n);
+  float sq = 0.f;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    sq += d * d;
+  }
+  const float inv = 1.f / std::sqrt(sq / static_cast<float>(n) + eps);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
+}
+
+}  // namespace generic
+}  // namespace floe::cpu

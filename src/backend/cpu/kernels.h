@@ -1,0 +1,34 @@
+// Elementwise and row kernels of the CPU backend, with the instruction set
+// chosen at run time (AVX-512 when the CPU has it, portable C++ otherwise).
+// All single-threaded: callers parallelise over rows.
+#pragma once
+
+#include <cstdint>
+
+namespace floe::cpu {
+
+// Each of `rows` rows of `cols` floats (row stride `ld`) becomes its softmax,
+// in place: max subtracted, float32 sums.
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+
+// y = LayerNorm(x) * gamma + beta over one row of n floats; x may equal y.
+void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
+                  float* y);
+
+// Whether the AVX-512 kernels are in use (false with FLOE_NO_AVX512=1 in the
+// environment, or on a CPU without AVX-512F).
+bool UsingAvx512();
+
+namespace generic {
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
+                  float* y);
+}  // namespace generic
+
+namespace avx512 {
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
+                  float* y);
+}  // namespace avx512
+
+}  // namespace floe::cpu

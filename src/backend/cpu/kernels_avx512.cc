@@ -1,0 +1,89 @@
+// AVX-512 versions of kernels.h. This file alone is compiled with -mavx512f
+// (see CMakeLists.txt); kernels.cc calls it only on CPUs that have AVX-512F.
+// GCC 12 warns falsely inside its own _mm512_reduce_* intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "backend/cpu/kernels.h"
+
+namespace floe::cpu::avx512 {
+namespace {
+
+// exp(x) for x <= 0 (softmax after max subtraction), Cephes polynomial, about
+// 1 ulp; large negative inputs go to 0.
+inline __m512 Exp(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+  const __m512 r2 = _mm512_mul_ps(r, r);
+  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+inline __mmask16 TailMask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+}  // namespace
+
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * ld;
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < cols; i += 16) {
+      const __mmask16 m = TailMask(cols - i);
+      vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, row + i));
+    }
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512 vsum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < cols; i += 16) {
+      const __mmask16 m = TailMask(cols - i);
+      const __m512 e = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), mx));
+      vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+      _mm512_mask_storeu_ps(row + i, m, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vsum));
+    for (int64_t i = 0; i < cols; i += 16) {
+      const __mmask16 m = TailMask(cols - i);
+      _mm512_mask_storeu_ps(row + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
+    }
+  }
+}
+
+void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
+                  float* y) {
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    vsum = _mm512_add_ps(vsum, _mm512_maskz_loadu_ps(TailMask(n - i), x + i));
+  }
+  const float mean = _mm512_reduce_add_ps(vsum) / static_cast<float>(n);
+  const __m512 vmean = _mm512_set1_ps(mean);
+  __m512 vsq = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = TailMask(n - i);
+    const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vmean);
+    vsq = _mm512_fmadd_ps(d, d, vsq);
+  }
+  const float inv = 1.f / std::sqrt(_mm512_reduce_add_ps(vsq) / static_cast<float>(n) + eps);
+  const __m512 vinv = _mm512_set1_ps(inv);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = TailMask(n - i);
+    const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmean), vinv);
+    const __m512 o = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, gamma + i),
+                                     _mm512_maskz_loadu_ps(m, beta + i));
+    _mm512_mask_storeu_ps(y + i, m, o);
+  }
+}
+
+}  // namespace floe::cpu::avx512

@@ -1,0 +1,69 @@
+// Picks the backend for a device string. The only place that knows whether
+// CUDA was built in.
+#include <string>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+
+#if FLOE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace floe {
+
+StatusOr<ComputeType> ParseComputeType(std::string_view name) {
+  if (name == "float32") return ComputeType::kFloat32;
+  if (name == "float16") return ComputeType::kFloat16;
+  if (name == "bfloat16") return ComputeType::kBFloat16;
+  if (name == "int8") return ComputeType::kInt8;
+  return InvalidArgumentError("unknown dtype \"" + std::string(name) +
+                              "\" (expected float32, float16, bfloat16 or int8)");
+}
+
+std::string_view ComputeTypeName(ComputeType t) {
+  switch (t) {
+    case ComputeType::kFloat32: return "float32";
+    case ComputeType::kFloat16: return "float16";
+    case ComputeType::kBFloat16: return "bfloat16";
+    case ComputeType::kInt8: return "int8";
+  }
+  return "?";
+}
+
+namespace {
+
+// "cuda" -> 0, "cuda:3" -> 3; -1 when malformed.
+int ParseCudaOrdinal(const std::string& device) {
+  if (device == "cuda") return 0;
+  const std::string rest = device.substr(5);  // after "cuda:"
+  if (rest.empty() || rest.size() > 4) return -1;
+  int n = 0;
+  for (char c : rest) {
+    if (c < '0' || c > '9') return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options) {
+  const std::string& device = options.device;
+  if (device == "cpu") return CreateCpuBackend(options);
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+    const int ordinal = ParseCudaOrdinal(device);
+    if (ordinal < 0) {
+      return InvalidArgumentError("invalid device \"" + device + "\" (expected cuda or cuda:N)");
+    }
+#if FLOE_CUDA
+    return CreateCudaBackend(options, ordinal);
+#else
+    return FailedPreconditionError("device \"" + device +
+                                   "\" requested but this floe was built without CUDA "
+                                   "(rebuild with -DFLOE_CUDA=ON)");
+#endif
+  }
+  return InvalidArgumentError("unknown device \"" + device + "\" (expected cpu, cuda or cuda:N)");
+}
+
+}  // namespace floe

@@ -1,0 +1,47 @@
+// The embedding engine: token ids in, pooled vectors out, on one device.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "model/config.h"
+
+namespace floe {
+
+struct EngineOptions {
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+  std::string dtype = "float32";  // float32 | float16 | bfloat16 | int8
+  int num_threads = 0;            // 0 = all cores
+  size_t max_batch_tokens = 16384;
+};
+
+class Engine {
+ public:
+  // Prepares weights once (packed for the GEMM library). Errors name the
+  // option or tensor: unknown device or dtype is INVALID_ARGUMENT, a dtype
+  // the device does not implement UNIMPLEMENTED, CUDA without a CUDA build or
+  // a GPU FAILED_PRECONDITION, a missing or misshapen tensor the weight
+  // store's error. `model` is only read during Create.
+  static StatusOr<std::unique_ptr<Engine>> Create(const ModelFolder& model,
+                                                  const EngineOptions& options);
+  virtual ~Engine();
+
+  // Pooled, NOT normalized vectors: out has seqs.size() * hidden_size()
+  // floats, row i for seqs[i]. Each seq is token ids incl. [CLS]/[SEP];
+  // non-empty; length <= max_position_embeddings; ids in [0, vocab_size)
+  // (else INVALID_ARGUMENT naming the index, and nothing is computed).
+  // Splits into forward passes of <= max_batch_tokens tokens (a single
+  // sequence longer than max_batch_tokens still runs alone). Not thread-safe:
+  // one caller at a time.
+  virtual Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out) = 0;
+  virtual int hidden_size() const = 0;
+  virtual std::string device() const = 0;
+  virtual std::string dtype() const = 0;
+};
+
+}  // namespace floe

@@ -1,0 +1,127 @@
+// CPU backend ops against naive float64 loops (the reference every other
+// backend will be compared with too).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+
+namespace floe {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::unique_ptr<Backend> Cpu() {
+  auto b = CreateBackend({});
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  return std::move(b).value();
+}
+
+double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+
+TEST(CpuLinearTest, MatchesNaiveProductAtManyRowCountsWithFusedOps) {
+  auto be = Cpu();
+  const int64_t K = 96, N = 80;
+  const auto w = Random(N * K, 1, 0.1f), bias = Random(N, 2);
+  for (int mode = 0; mode < 3; ++mode) {  // plain, gelu, accumulate
+    LinearSpec spec;
+    spec.weight = w.data();
+    spec.bias = bias.data();
+    spec.in_features = K;
+    spec.out_features = N;
+    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
+    spec.accumulate = mode == 2;
+    spec.name = "test";
+    auto lin = be->CreateLinear(spec);
+    ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+    for (int64_t m : {1, 7, 16, 17, 50, 255, 300, 512, 777, 2100}) {
+      const int64_t rows = be->RoundUpRows(m);
+      ASSERT_GE(rows, m);
+      auto x = Random(rows * K, 3 + m);
+      auto y0 = Random(rows * N, 4 + m);
+      auto y = y0;
+      ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < N; ++j) {
+          double s = bias[j];
+          for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[i * K + k]) * w[j * K + k];
+          if (mode == 1) s = Gelu(s);
+          if (mode == 2) s += y0[i * N + j];
+          ASSERT_NEAR(y[i * N + j], s, 1e-4 * (1 + std::abs(s))) << "m " << m << " mode " << mode;
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuAttentionTest, MatchesNaiveAttentionPerSequence) {
+  auto be = Cpu();
+  const int64_t N = 3, H = 8, D = N * H;
+  const std::vector<int32_t> cu = {0, 1, 18, 318, 331};
+  const int64_t T = cu.back(), B = cu.size() - 1;
+  const auto qkv = Random(T * 3 * D, 9);
+  std::vector<float> out(T * D, -1.f);
+  PackedBatch batch{cu.data(), cu.data(), B, T, 300};
+  const float scale = 1.f / std::sqrt(static_cast<float>(H));
+  ASSERT_TRUE(be->Attention(qkv.data(), batch, N, H, scale, out.data()).ok());
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < N; ++h) {
+      for (int64_t i = cu[b]; i < cu[b + 1]; ++i) {
+        std::vector<double> p;
+        double mx = -1e300;
+        for (int64_t j = cu[b]; j < cu[b + 1]; ++j) {
+          double s = 0;
+          for (int64_t d = 0; d < H; ++d) s += double(qkv[i * 3 * D + h * H + d]) * qkv[j * 3 * D + D + h * H + d];
+          p.push_back(s * scale);
+          mx = std::max(mx, p.back());
+        }
+        double sum = 0;
+        for (auto& v : p) sum += (v = std::exp(v - mx));
+        for (int64_t d = 0; d < H; ++d) {
+          double o = 0;
+          for (int64_t j = cu[b]; j < cu[b + 1]; ++j) o += p[j - cu[b]] / sum * qkv[j * 3 * D + 2 * D + h * H + d];
+          ASSERT_NEAR(out[i * D + h * H + d], o, 1e-5) << b << " " << h << " " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernelsTest, Avx512AndPortableKernelsAgree) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512 on this CPU";
+  for (int64_t n : {1, 15, 16, 33, 384, 768, 1000}) {
+    auto x = Random(n * 3, n, 4.f);
+    x[0] = -200.f;  // a probability that underflows to zero
+    auto a = x, b = x;
+    cpu::avx512::SoftmaxRows(a.data(), 3, n, n);
+    cpu::generic::SoftmaxRows(b.data(), 3, n, n);
+    for (int64_t i = 0; i < 3 * n; ++i) ASSERT_NEAR(a[i], b[i], 2e-7 + 2e-6 * b[i]) << n;
+    const auto g = Random(n, 7), be = Random(n, 8);
+    std::vector<float> la(n), lb(n);
+    cpu::avx512::LayerNormRow(x.data(), n, g.data(), be.data(), 1e-12f, la.data());
+    cpu::generic::LayerNormRow(x.data(), n, g.data(), be.data(), 1e-12f, lb.data());
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(la[i], lb[i], 1e-4 * (1 + std::abs(lb[i]))) << n;
+  }
+}
+
+TEST(CpuPoolTest, MeanOfOneTokenIsThatToken) {
+  auto be = Cpu();
+  const auto h = Random(5 * 4, 3);
+  const std::vector<int32_t> cu = {0, 1, 5};
+  PackedBatch batch{cu.data(), cu.data(), 2, 5, 4};
+  std::vector<float> out(8);
+  ASSERT_TRUE(be->Pool(h.data(), batch, 4, PoolKind::kMean, out.data()).ok());
+  for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(out[i], h[i]);
+}
+
+}  // namespace
+}  // namespace floe

@@ -1,0 +1,303 @@
+// Engine against the float64 golden embeddings of the fixture models, batch
+// invariance, pooling modes and input errors.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/bert_encoder.h"
+#include "engine/postprocess.h"
+#include "model/config.h"
+
+namespace floe {
+namespace {
+
+struct GoldenCase {
+  std::string text;
+  std::vector<int32_t> ids;
+  std::vector<double> embedding;
+  std::vector<double> embedding_raw;
+  int dimensions = 0;
+};
+
+std::string ModelDir(const std::string& name) {
+  return std::string(FLOE_TEST_DATA) + "/models/" + name;
+}
+
+std::vector<GoldenCase> LoadGolden(const std::string& name) {
+  std::ifstream in(std::string(FLOE_TEST_DATA) + "/golden/" + name + ".jsonl");
+  std::vector<GoldenCase> cases;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    GoldenCase c;
+    c.text = j.at("text").get<std::string>();
+    c.ids = j.at("ids").get<std::vector<int32_t>>();
+    c.embedding = j.at("embedding").get<std::vector<double>>();
+    c.embedding_raw = j.at("embedding_raw").get<std::vector<double>>();
+    if (j.contains("dimensions") && !j["dimensions"].is_null()) c.dimensions = j["dimensions"];
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+template <typename A, typename B>
+double Cosine(const A& a, const B& b, size_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ab += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+  }
+  if (aa == 0 && bb == 0) return 1.0;
+  return ab / std::sqrt(aa * bb);
+}
+
+std::unique_ptr<ModelFolder> OpenModel(const std::string& name) {
+  auto m = ModelFolder::Open(ModelDir(name));
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+std::unique_ptr<Engine> MakeEngine(const ModelFolder& m, EngineOptions o = {}) {
+  auto e = Engine::Create(m, o);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return e.ok() ? std::move(e).value() : nullptr;
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenTest, EveryCaseMatchesFloat64ReferenceAloneAndBatched) {
+  auto model = OpenModel(GetParam());
+  ASSERT_TRUE(model);
+  auto engine = MakeEngine(*model);
+  ASSERT_TRUE(engine);
+  const auto cases = LoadGolden(GetParam());
+  ASSERT_GT(cases.size(), 10u);
+  const int D = engine->hidden_size();
+  double min_raw = 1, min_final = 1;
+  std::vector<std::vector<int32_t>> all;
+  for (const auto& c : cases) {
+    std::vector<float> pooled(D);
+    ASSERT_TRUE(engine->EmbedPooled({c.ids}, pooled.data()).ok()) << c.text;
+    ASSERT_EQ(c.embedding_raw.size(), static_cast<size_t>(D));
+    const double raw = Cosine(pooled, c.embedding_raw, D);
+    std::vector<float> final_vec;
+    ASSERT_TRUE(PostprocessEmbedding(pooled, c.dimensions, true, &final_vec).ok());
+    ASSERT_EQ(final_vec.size(), c.embedding.size()) << c.text;
+    const double fin = Cosine(final_vec, c.embedding, final_vec.size());
+    EXPECT_GE(raw, 0.99999) << c.text;
+    EXPECT_GE(fin, 0.99999) << c.text;
+    min_raw = std::min(min_raw, raw);
+    min_final = std::min(min_final, fin);
+    all.push_back(c.ids);
+  }
+  std::printf("[ %s ] %zu cases, min cosine raw %.12f, final %.12f\n", GetParam().c_str(),
+              cases.size(), min_raw, min_final);
+
+  // The whole file as one batch.
+  std::vector<float> batch(all.size() * D);
+  ASSERT_TRUE(engine->EmbedPooled(all, batch.data()).ok());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_GE(Cosine(&batch[i * D], cases[i].embedding_raw, D), 0.99999) << cases[i].text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
+                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16"));
+
+class InvarianceTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(InvarianceTest, TextEmbedsTheSameAloneInABatchAndAcrossPasses) {
+  auto model = OpenModel(GetParam());
+  ASSERT_TRUE(model);
+  const auto cases = LoadGolden(GetParam());
+  std::vector<std::vector<int32_t>> all;
+  size_t longest = 0;
+  for (const auto& c : cases) {
+    all.push_back(c.ids);
+    longest = std::max(longest, c.ids.size());
+  }
+  for (size_t budget : {size_t{16384}, size_t{64}, size_t{1}}) {
+    EngineOptions o;
+    o.max_batch_tokens = budget;
+    auto engine = MakeEngine(*model, o);
+    ASSERT_TRUE(engine);
+    const int D = engine->hidden_size();
+    std::vector<float> batch(all.size() * D);
+    ASSERT_TRUE(engine->EmbedPooled(all, batch.data()).ok());
+    for (size_t i = 0; i < all.size(); ++i) {
+      // Alone, and inside a batch of all the others (rotated so it sits
+      // first, in the middle of packing order).
+      std::vector<float> alone(D);
+      ASSERT_TRUE(engine->EmbedPooled({all[i]}, alone.data()).ok());
+      EXPECT_GE(Cosine(alone, &batch[i * D], D), 0.999999) << "budget " << budget << " case " << i;
+    }
+    std::vector<std::vector<int32_t>> rotated(all.begin() + all.size() / 2, all.end());
+    rotated.insert(rotated.end(), all.begin(), all.begin() + all.size() / 2);
+    std::vector<float> rot(rotated.size() * D);
+    ASSERT_TRUE(engine->EmbedPooled(rotated, rot.data()).ok());
+    for (size_t i = 0; i < all.size(); ++i) {
+      const size_t j = (i + all.size() - all.size() / 2) % all.size();
+      EXPECT_GE(Cosine(&rot[j * D], &batch[i * D], D), 0.999999) << "budget " << budget;
+    }
+  }
+  EXPECT_GT(longest, 64u) << "the small budget should force a sequence to run alone";
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, InvarianceTest,
+                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16"));
+
+// Pooling modes against a float64 pooling of the encoder's last hidden state.
+TEST(PoolingTest, EveryModeMatchesPoolingOfTheLastHiddenState) {
+  auto model = OpenModel("bert-tiny-cls");
+  ASSERT_TRUE(model);
+  const auto cases = LoadGolden("bert-tiny-cls");
+  std::vector<std::vector<int32_t>> seqs;
+  for (size_t i = 0; i < cases.size() && i < 12; ++i) seqs.push_back(cases[i].ids);
+  const int D = model->config.hidden_size;
+
+  auto backend = CreateBackend({});
+  ASSERT_TRUE(backend.ok());
+  auto encoder = BertEncoder::Create(*model, backend->get());
+  ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
+  std::vector<const std::vector<int32_t>*> ptrs;
+  for (const auto& s : seqs) ptrs.push_back(&s);
+  std::vector<float> hidden;
+  std::vector<float> unused(seqs.size() * D);
+  ASSERT_TRUE((*encoder)->Forward(ptrs, PoolKind::kCls, unused.data(), &hidden).ok());
+
+  for (PoolingMode mode :
+       {PoolingMode::kCls, PoolingMode::kMean, PoolingMode::kMax, PoolingMode::kLastToken}) {
+    model->st.pooling = mode;
+    auto engine = MakeEngine(*model);
+    ASSERT_TRUE(engine);
+    std::vector<float> got(seqs.size() * D);
+    ASSERT_TRUE(engine->EmbedPooled(seqs, got.data()).ok());
+    size_t start = 0;
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      const size_t len = seqs[b].size();
+      std::vector<double> want(D);
+      for (int i = 0; i < D; ++i) {
+        const auto at = [&](size_t t) { return static_cast<double>(hidden[(start + t) * D + i]); };
+        switch (mode) {
+          case PoolingMode::kCls: want[i] = at(0); break;
+          case PoolingMode::kLastToken: want[i] = at(len - 1); break;
+          case PoolingMode::kMean: {
+            double s = 0;
+            for (size_t t = 0; t < len; ++t) s += at(t);
+            want[i] = s / len;
+            break;
+          }
+          case PoolingMode::kMax: {
+            double m = at(0);
+            for (size_t t = 1; t < len; ++t) m = std::max(m, at(t));
+            want[i] = m;
+            break;
+          }
+        }
+      }
+      for (int i = 0; i < D; ++i) {
+        EXPECT_NEAR(got[b * D + i], want[i], 1e-5 * (1 + std::abs(want[i])))
+            << PoolingModeName(mode) << " seq " << b << " dim " << i;
+      }
+      start += len;
+    }
+  }
+}
+
+TEST(EngineErrorsTest, RejectsBadSequencesNamingTheIndex) {
+  auto model = OpenModel("bert-tiny-cls");
+  ASSERT_TRUE(model);
+  auto engine = MakeEngine(*model);
+  ASSERT_TRUE(engine);
+  std::vector<float> out(4 * engine->hidden_size());
+  const std::vector<int32_t> ok = {101, 2023, 102};
+
+  Status s = engine->EmbedPooled({ok, {}}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sequence 1"), std::string::npos) << s.message();
+
+  s = engine->EmbedPooled({ok, ok, {101, 30522, 102}}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sequence 2"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("30522"), std::string::npos) << s.message();
+
+  s = engine->EmbedPooled({{101, -1, 102}}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+
+  std::vector<int32_t> too_long(513, 1000);
+  s = engine->EmbedPooled({too_long}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("513"), std::string::npos) << s.message();
+
+  std::vector<int32_t> longest(512, 1000);
+  EXPECT_TRUE(engine->EmbedPooled({longest}, out.data()).ok());
+  EXPECT_TRUE(engine->EmbedPooled({}, out.data()).ok());
+}
+
+TEST(EngineErrorsTest, UnknownOrUnavailableDeviceAndDtypeAreNamed) {
+  auto model = OpenModel("bert-tiny-cls");
+  ASSERT_TRUE(model);
+  struct Case {
+    std::string device, dtype;
+    StatusCode code;
+    std::string named;
+  };
+  const Case cases[] = {
+      {"tpu", "float32", StatusCode::kInvalidArgument, "tpu"},
+      {"cuda:x", "float32", StatusCode::kInvalidArgument, "cuda:x"},
+      {"cpu", "float64", StatusCode::kInvalidArgument, "float64"},
+      {"cpu", "bfloat16", StatusCode::kUnimplemented, "bfloat16"},
+      {"cpu", "int8", StatusCode::kUnimplemented, "int8"},
+#if !FLOE_CUDA
+      {"cuda", "float32", StatusCode::kFailedPrecondition, "cuda"},
+      {"cuda:1", "float32", StatusCode::kFailedPrecondition, "cuda:1"},
+#endif
+  };
+  for (const auto& c : cases) {
+    EngineOptions o;
+    o.device = c.device;
+    o.dtype = c.dtype;
+    auto e = Engine::Create(*model, o);
+    ASSERT_FALSE(e.ok()) << c.device << " " << c.dtype;
+    EXPECT_EQ(e.status().code(), c.code) << e.status().ToString();
+    EXPECT_NE(e.status().message().find(c.named), std::string::npos) << e.status().ToString();
+  }
+  auto e = MakeEngine(*model);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->device(), "cpu");
+  EXPECT_EQ(e->dtype(), "float32");
+  EXPECT_EQ(e->hidden_size(), 32);
+}
+
+TEST(PostprocessTest, TruncatesThenNormalizes) {
+  const std::vector<float> v = {3, 4, 12};
+  std::vector<float> out;
+  ASSERT_TRUE(PostprocessEmbedding(v, 2, true, &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FLOAT_EQ(out[0], 0.6f);
+  EXPECT_FLOAT_EQ(out[1], 0.8f);
+  ASSERT_TRUE(PostprocessEmbedding(v, 0, false, &out).ok());
+  EXPECT_EQ(out, v);
+  ASSERT_TRUE(PostprocessEmbedding(v, 0, true, &out).ok());
+  EXPECT_FLOAT_EQ(out[2], 12.f / 13.f);
+}
+
+TEST(PostprocessTest, ZeroVectorStaysZeroAndBadDimensionsAreErrors) {
+  const std::vector<float> z = {0, 0, 0};
+  std::vector<float> out;
+  ASSERT_TRUE(PostprocessEmbedding(z, 0, true, &out).ok());
+  EXPECT_EQ(out, z);
+  EXPECT_EQ(PostprocessEmbedding(z, 4, true, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(PostprocessEmbedding(z, -1, true, &out).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace floe
