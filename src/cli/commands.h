@@ -8,6 +8,8 @@ int RunTokenize(int argc, char** argv);
 int RunEmbed(int argc, char** argv);
 #if FLOE_HAVE_SERVE
 int RunServe(int argc, char** argv);
+#endif
+#if FLOE_HAVE_CLIENT
 int RunClient(int argc, char** argv);
 int RunBench(int argc, char** argv);
 #endif

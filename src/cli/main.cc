@@ -22,6 +22,8 @@ const Command kCommands[] = {
     {"embed", floe::cli::RunEmbed, "JSON lines {\"text\", ...} in, {\"embedding\"} out"},
 #if FLOE_HAVE_SERVE
     {"serve", floe::cli::RunServe, "gRPC (ArcticInference + floe.v1) and OpenAI HTTP server"},
+#endif
+#if FLOE_HAVE_CLIENT
     {"client", floe::cli::RunClient, "embed texts on a running server"},
     {"bench", floe::cli::RunBench, "throughput and latency of a running server"},
 #endif
