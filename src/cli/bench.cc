@@ -1,5 +1,6 @@
 // floe bench: closed-loop load against one or more servers (ArcticInference's
 // flags), reported as a table or JSON rows.
+#if FLOE_HAVE_CLIENT  // needs the generated gRPC code (src/client)
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -127,3 +128,5 @@ int RunBench(int argc, char** argv) {
 }
 
 }  // namespace floe::cli
+
+#endif  // FLOE_HAVE_CLIENT

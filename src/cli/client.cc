@@ -1,4 +1,5 @@
 // floe client: embed a few texts on a running server and show the result.
+#if FLOE_HAVE_CLIENT  // needs the generated gRPC code (src/client)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
@@ -122,3 +123,5 @@ int RunClient(int argc, char** argv) {
 }
 
 }  // namespace floe::cli
+
+#endif  // FLOE_HAVE_CLIENT
