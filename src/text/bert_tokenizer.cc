@@ -1,6 +1,7 @@
 #include "text/bert_tokenizer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -133,6 +134,14 @@ void BertTokenizer::Init() {
     for (const AddedToken* t : m->tokens) {
       m->first_byte[static_cast<unsigned char>(t->content[0])] = true;
     }
+    int distinct = 0;
+    for (int b = 0; b < 256; ++b) {
+      if (m->first_byte[b]) {
+        ++distinct;
+        m->single_first_byte = b;
+      }
+    }
+    if (distinct != 1) m->single_first_byte = -1;
   };
   std::vector<const AddedToken*> raw;
   for (const AddedToken& t : opt_.added_tokens) {
@@ -339,16 +348,23 @@ void BertTokenizer::RunPiece(std::string_view piece, State& st) const {
 }
 
 template <typename OnPiece, typename OnToken>
-void BertTokenizer::SplitAdded(std::string_view text, const Matcher& m,
+void BertTokenizer::SplitAdded(std::string_view text, const Matcher& m, const State& st,
                                OnPiece&& on_piece, OnToken&& on_token) const {
   const size_t n = text.size();
   size_t start_offset = 0;
   size_t pos = 0;
-  while (pos < n) {
+  while (pos < n && !st.full) {
     const AddedToken* match = nullptr;
     size_t at = n;
     for (size_t i = pos; i < n && match == nullptr; ++i) {
-      if (!m.first_byte[static_cast<unsigned char>(text[i])]) continue;
+      if (m.single_first_byte >= 0) {
+        // Usually '[' for BERT: let memchr skip the text between candidates.
+        const void* hit = std::memchr(text.data() + i, m.single_first_byte, n - i);
+        if (hit == nullptr) break;
+        i = static_cast<size_t>(static_cast<const char*>(hit) - text.data());
+      } else if (!m.first_byte[static_cast<unsigned char>(text[i])]) {
+        continue;
+      }
       for (const AddedToken* t : m.tokens) {
         if (text.compare(i, t->content.size(), t->content) == 0) {
           match = t;
@@ -390,7 +406,7 @@ void BertTokenizer::SplitAdded(std::string_view text, const Matcher& m,
     on_token(match->id);
     start_offset = stop;
   }
-  if (start_offset < n) on_piece(text.substr(start_offset));
+  if (start_offset < n && !st.full) on_piece(text.substr(start_offset));
 }
 
 void BertTokenizer::EncodePiece(std::string_view piece, State& st) const {
@@ -401,7 +417,7 @@ void BertTokenizer::EncodePiece(std::string_view piece, State& st) const {
   std::string normalized;
   NormalizeToString(piece, &normalized);
   SplitAdded(
-      normalized, normalized_matcher_, [&](std::string_view p) { RunPiece<false>(p, st); },
+      normalized, normalized_matcher_, st, [&](std::string_view p) { RunPiece<false>(p, st); },
       [&](int32_t id) {
         if (st.out->size() < st.cap) st.out->push_back(id);
         if (st.out->size() >= st.cap) st.full = true;
@@ -436,7 +452,7 @@ Status BertTokenizer::EncodeInto(std::string_view text, size_t max_length,
     EncodePiece(text, st);
   } else {
     SplitAdded(
-        text, raw_matcher_, [&](std::string_view p) { EncodePiece(p, st); },
+        text, raw_matcher_, st, [&](std::string_view p) { EncodePiece(p, st); },
         [&](int32_t id) {
           if (st.out->size() < st.cap) st.out->push_back(id);
           if (st.out->size() >= st.cap) st.full = true;

@@ -78,6 +78,7 @@ class BertTokenizer final : public Tokenizer {
   struct Matcher {
     std::vector<const AddedToken*> tokens;  // longest content first
     std::array<bool, 256> first_byte{};
+    int single_first_byte = -1;  // the only first byte, when all tokens share it
     bool empty() const { return tokens.empty(); }
   };
 
@@ -85,10 +86,10 @@ class BertTokenizer final : public Tokenizer {
   void Init();
 
   // Added-token split of `text` with `m`; calls on_piece(piece) for text
-  // between matches and on_token(id) for matches.
+  // between matches and on_token(id) for matches, until `st` is full.
   template <typename OnPiece, typename OnToken>
-  void SplitAdded(std::string_view text, const Matcher& m, OnPiece&& on_piece,
-                  OnToken&& on_token) const;
+  void SplitAdded(std::string_view text, const Matcher& m, const State& st,
+                  OnPiece&& on_piece, OnToken&& on_token) const;
   void EncodePiece(std::string_view piece, State& st) const;
   template <bool kNormalize>
   void RunPiece(std::string_view piece, State& st) const;

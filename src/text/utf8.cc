@@ -9,7 +9,13 @@ size_t FindInvalidUtf8(std::string_view s) {
   const size_t n = s.size();
   size_t i = 0;
   while (i < n) {
-    // ASCII fast path: 8 bytes at a time.
+    // ASCII fast path: 32 bytes, then 8 bytes at a time.
+    while (i + 32 <= n) {
+      uint64_t w[4];
+      std::memcpy(w, p + i, 32);
+      if (((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ull) != 0) break;
+      i += 32;
+    }
     if (i + 8 <= n) {
       uint64_t w;
       std::memcpy(&w, p + i, 8);
