@@ -238,7 +238,8 @@ StatusOr<std::unique_ptr<Tokenizer>> FromVocabTxt(const std::filesystem::path& f
   }
   if (config.contains("tokenizer_class") && config["tokenizer_class"].is_string()) {
     const std::string cls = config["tokenizer_class"].get<std::string>();
-    if (cls.find("Bert") == std::string::npos && cls.find("DistilBert") == std::string::npos) {
+    // BERT's WordPiece tokenizer under its own and its derivatives' names.
+    if (cls.find("Bert") == std::string::npos && cls.find("Electra") == std::string::npos) {
       return UnimplementedError(folder.string() + ": tokenizer_class '" + cls +
                                 "' without tokenizer.json is not supported (only BERT's "
                                 "vocab.txt)");

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -382,6 +382,55 @@ TEST(Tokenizer, EncodeIsThreadSafe) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Tokenizer, RandomInputNeverCrashes) {
+  auto tok = BertBase();
+  std::mt19937 rng(42);
+  const uint32_t ranges[][2] = {{0, 0x7F},        {0x80, 0x7FF},     {0x300, 0x36F},
+                                {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3},  {0xE000, 0xF8FF},
+                                {0xFFF0, 0xFFFF}, {0x1F300, 0x1FAFF}, {0x2B800, 0x2B9FF}};
+  for (int iter = 0; iter < 2000; ++iter) {
+    std::string text;
+    const int n = static_cast<int>(rng() % 60);
+    for (int i = 0; i < n; ++i) {
+      const auto& r = ranges[rng() % std::size(ranges)];
+      uint32_t cp = r[0] + rng() % (r[1] - r[0] + 1);
+      if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'x';
+      if (rng() % 20 == 0) {
+        text += "[SEP]";
+        continue;
+      }
+      if (cp < 0x80) {
+        text += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        text += static_cast<char>(0xC0 | (cp >> 6));
+        text += static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        text += static_cast<char>(0xE0 | (cp >> 12));
+        text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        text += static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        text += static_cast<char>(0xF0 | (cp >> 18));
+        text += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        text += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        text += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+    }
+    auto ids = tok->Encode(text);
+    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+    EXPECT_EQ(ids->front(), tok->cls_id());
+    EXPECT_EQ(ids->back(), tok->sep_id());
+    for (int32_t id : *ids) EXPECT_LT(static_cast<size_t>(id), tok->vocab_size());
+    EXPECT_EQ(*tok->CountTokens(text), ids->size());
+    // Random bytes: an error or ids, never a crash.
+    std::string bytes = text;
+    if (!bytes.empty()) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    auto r = tok->Encode(bytes, 16);
+    if (r.ok()) {
+      EXPECT_LE(r->size(), 16u);
+    }
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // through the vocab.txt fallback.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -97,6 +98,30 @@ void CheckModelGolden(const std::string& model) {
 TEST(TokenizerGolden, BertTinyClsModelIds) { CheckModelGolden("bert-tiny-cls"); }
 
 TEST(TokenizerGolden, BertTinyMeanBf16ModelIds) { CheckModelGolden("bert-tiny-mean-bf16"); }
+
+}  // namespace
+}  // namespace floe
+
+namespace floe {
+namespace {
+
+// Truncating to k keeps exactly the first k-2 content ids of the full
+// encoding, then [SEP], for every golden text and every k.
+TEST(TokenizerGolden, TruncationIsPrefixOfFullEncoding) {
+  auto tok = Load("bert-tiny-cls");
+  ASSERT_NE(tok, nullptr);
+  for (const json& c : ReadJsonl(kData + "/golden/tokenizer-bert-base-uncased.jsonl")) {
+    const std::string text = c.at("text").get<std::string>();
+    const auto full = *tok->Encode(text);
+    for (size_t k = 2; k <= full.size() + 1; ++k) {
+      const auto cut = *tok->Encode(text, k);
+      const size_t want_len = std::min(k, full.size());
+      ASSERT_EQ(cut.size(), want_len) << text << " k=" << k;
+      EXPECT_TRUE(std::equal(cut.begin(), cut.end() - 1, full.begin())) << text;
+      EXPECT_EQ(cut.back(), tok->sep_id());
+    }
+  }
+}
 
 }  // namespace
 }  // namespace floe
