@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+
+#include "core/log.h"
 
 namespace floe {
 
@@ -15,7 +19,25 @@ struct BertEncoder::Layer {
   std::unique_ptr<DeviceBuffer> out_ln_gamma, out_ln_beta;
 };
 
-BertEncoder::~BertEncoder() = default;
+namespace {
+constexpr const char* kStageNames[8] = {"embed",  "qkv",    "attention", "attn_out",
+                                        "ln",     "ffn_in", "ffn_out",   "pool"};
+}  // namespace
+
+BertEncoder::~BertEncoder() {
+  if (!profile_ || profiled_tokens_ == 0) return;
+  double total = 0;
+  for (double s : stage_seconds_) total += s;
+  std::string line = "encoder profile: " + std::to_string(profiled_tokens_) + " tokens, " +
+                     std::to_string(total) + " s;";
+  for (int i = 0; i < 8; ++i) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), " %s %.1f%%", kStageNames[i],
+                  total > 0 ? 100.0 * stage_seconds_[i] / total : 0.0);
+    line += buf;
+  }
+  FLOE_LOG(kInfo) << line;
+}
 
 namespace {
 
@@ -75,6 +97,8 @@ StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Create(const ModelFolder& mo
   std::unique_ptr<BertEncoder> enc(new BertEncoder());
   enc->config_ = c;
   enc->backend_ = backend;
+  const char* prof = std::getenv("FLOE_PROFILE");
+  enc->profile_ = prof != nullptr && prof[0] != '\0' && prof[0] != '0';
   const int64_t D = c.hidden_size, I = c.intermediate_size;
 
   FLOE_ASSIGN_OR_RETURN(enc->word_, LoadToDevice(backend, w, "embeddings.word_embeddings.weight",
@@ -193,23 +217,43 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
     FLOE_RETURN_IF_ERROR(
         backend_->CopyToDevice(zeros.data(), zeros.size() * sizeof(float), h + T * D));
   }
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last = Clock::now();
+  // Closes the current stage (only when profiling; ops are synchronous on the
+  // CPU, a GPU backend would need a device sync here).
+  const auto mark = [&](int stage) {
+    if (!profile_) return;
+    const Clock::time_point now = Clock::now();
+    stage_seconds_[stage] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
   const float eps = config_.layer_norm_eps;
   FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, word_->f32(),
                                                 position_->f32(), token_type0_->f32(),
                                                 emb_gamma_->f32(), emb_beta_->f32(), D, eps, h));
+  mark(0);
   const float scale = 1.f / std::sqrt(static_cast<float>(H));
   for (const auto& layer : layers_) {
     FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, T, qkv_->f32()));
+    mark(1);
     FLOE_RETURN_IF_ERROR(backend_->Attention(qkv_->f32(), batch, N, H, scale, context_->f32()));
+    mark(2);
     FLOE_RETURN_IF_ERROR(layer->attn_out->Forward(context_->f32(), T, h));  // h += ...
+    mark(3);
     FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, T, D, layer->attn_ln_gamma->f32(),
                                              layer->attn_ln_beta->f32(), eps));
+    mark(4);
     FLOE_RETURN_IF_ERROR(layer->ffn_in->Forward(h, T, intermediate_->f32()));
+    mark(5);
     FLOE_RETURN_IF_ERROR(layer->ffn_out->Forward(intermediate_->f32(), T, h));  // h += ...
+    mark(6);
     FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, T, D, layer->out_ln_gamma->f32(),
                                              layer->out_ln_beta->f32(), eps));
+    mark(4);
   }
   FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, D, pool, pooled_->f32()));
+  mark(7);
+  profiled_tokens_ += T;
   FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), pooled_host));
   if (hidden_host != nullptr) {
     hidden_host->resize(T * D);

@@ -5,6 +5,7 @@
 // N heads, H head size.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -39,6 +40,12 @@ class BertEncoder {
   struct Layer;
   BertEncoder() = default;
   Status EnsureCapacity(int64_t tokens, int64_t seqs);
+
+  // FLOE_PROFILE=1: wall time per stage, logged when the encoder is destroyed
+  // (stages: embed, qkv, attention, attn_out, ln, ffn_in, ffn_out, pool).
+  bool profile_ = false;
+  double stage_seconds_[8] = {};
+  int64_t profiled_tokens_ = 0;
 
   BertConfig config_;
   Backend* backend_ = nullptr;

@@ -98,8 +98,8 @@ TEST_P(GoldenTest, EveryCaseMatchesFloat64ReferenceAloneAndBatched) {
     min_final = std::min(min_final, fin);
     all.push_back(c.ids);
   }
-  std::printf("[ %s ] %zu cases, min cosine raw %.12f, final %.12f\n", GetParam().c_str(),
-              cases.size(), min_raw, min_final);
+  std::printf("[ %s ] %zu cases, min cosine raw %.12f, final %.12f (1 - cos: %.2g, %.2g)\n", GetParam().c_str(),
+              cases.size(), min_raw, min_final, 1 - min_raw, 1 - min_final);
 
   // The whole file as one batch.
   std::vector<float> batch(all.size() * D);

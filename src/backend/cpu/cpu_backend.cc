@@ -1,8 +1,8 @@
 // CPU backend. Matrix products are oneDNN matmul primitives: each weight is
 // reordered once into the blocked layout oneDNN picks, and primitives are
 // kept per (shape, fused ops, padded row count) so the 12 layers of a model
-// share them. Row counts are padded to a few sizes (RoundUpRows) so that a
-// server sees a bounded number of primitives, not one per batch size.
+// share them. Rows go in chunks of at most 512 (see RoundUpRows), so a server
+// sees a bounded number of primitives, not one per batch size.
 #include "backend/cpu/cpu_backend.h"
 
 #include <omp.h>
@@ -137,12 +137,13 @@ class CpuBackend : public Backend {
   std::string device() const override { return "cpu"; }
   ComputeType compute_type() const override { return ct_; }
 
-  // Pads to multiples of 16 up to 256 rows, 64 up to 2048, 256 beyond: at
-  // most about 6% extra rows past 256, and about 100 primitives per shape up
-  // to 16k rows.
+  // Products run in chunks of kChunkRows rows, the last chunk padded to a
+  // multiple of 16: at most 15 padding rows per product, and at most 33
+  // primitives per weight shape whatever the batch sizes.
+  static constexpr int64_t kChunkRows = 512;
+  static constexpr int64_t kRowGranule = 16;
   int64_t RoundUpRows(int64_t m) const override {
-    const int64_t g = m <= 256 ? 16 : (m <= 2048 ? 64 : 256);
-    return (m + g - 1) / g * g;
+    return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
   }
 
   StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override {
@@ -177,7 +178,7 @@ class CpuBackend : public Backend {
       auto& fam = families_[key];
       if (!fam) {
         fam = std::make_unique<MatmulFamily>(&eng_, spec.in_features, spec.out_features,
-                                             spec.activation, spec.accumulate, RoundUpRows(512));
+                                             spec.activation, spec.accumulate, kChunkRows);
       }
       // The stored weight is [out, in] row-major, i.e. W^T of shape {in, out}
       // in "ba" order.
@@ -333,17 +334,21 @@ class CpuBackend : public Backend {
 };
 
 Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
-  const int64_t rows = backend_->RoundUpRows(m);
+  const int64_t padded = backend_->RoundUpRows(m);
   try {
-    dnnl::matmul& prim = family_->Get(rows);
     dnnl::engine& eng = backend_->engine();
-    memory src(memory::desc({rows, k_}, memory::data_type::f32, memory::format_tag::ab), eng,
-               const_cast<float*>(x));
-    memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab), eng, y);
-    prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
-                                      {DNNL_ARG_WEIGHTS, weights_},
-                                      {DNNL_ARG_BIAS, bias_},
-                                      {DNNL_ARG_DST, dst}});
+    for (int64_t off = 0; off < padded; off += CpuBackend::kChunkRows) {
+      const int64_t rows = std::min(CpuBackend::kChunkRows, padded - off);
+      dnnl::matmul& prim = family_->Get(rows);
+      memory src(memory::desc({rows, k_}, memory::data_type::f32, memory::format_tag::ab), eng,
+                 const_cast<float*>(x + off * k_));
+      memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab), eng,
+                 y + off * n_);
+      prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
+                                        {DNNL_ARG_WEIGHTS, weights_},
+                                        {DNNL_ARG_BIAS, bias_},
+                                        {DNNL_ARG_DST, dst}});
+    }
     backend_->stream().wait();
   } catch (const dnnl::error& e) {
     return DnnlError("linear " + name_ + " at " + std::to_string(m) + " rows", e);

@@ -1,0 +1,89 @@
+// The bare encoder forward pass (token ids in, pooled vectors out) on a model
+// of arctic-embed-m's shape. Make the model first:
+//   python3 ../shared/tools/bertref.py make models/base --vocab \
+//       tests/data/models/bert-tiny-cls/vocab.txt --preset base
+// then: build/bench/encoder_bench [--benchmark_filter=...]
+// FLOE_BENCH_MODEL overrides the folder (default: models/base under the
+// source tree). Counter tokens_per_s is what docs/cpu-performance.md reports.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "model/config.h"
+
+namespace {
+
+std::string ModelPath() {
+  const char* env = std::getenv("FLOE_BENCH_MODEL");
+  if (env != nullptr) return env;
+  std::string here = __FILE__;  // <source>/bench/encoder_bench.cc
+  here = here.substr(0, here.rfind('/'));
+  return here.substr(0, here.rfind('/')) + "/models/base";
+}
+
+floe::Engine* SharedEngine() {
+  static std::unique_ptr<floe::ModelFolder> model;
+  static std::unique_ptr<floe::Engine> engine;
+  if (!engine) {
+    auto m = floe::ModelFolder::Open(ModelPath());
+    if (!m.ok()) return nullptr;
+    model = std::move(m).value();
+    auto e = floe::Engine::Create(*model, floe::EngineOptions{});
+    if (!e.ok()) return nullptr;
+    engine = std::move(e).value();
+  }
+  return engine.get();
+}
+
+// Random ids between [CLS] and [SEP], like peer-bench's random inputs.
+std::vector<std::vector<int32_t>> RandomBatch(int seq, int batch) {
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> id(1000, 29000);
+  std::vector<std::vector<int32_t>> seqs(batch, std::vector<int32_t>(seq));
+  for (auto& s : seqs) {
+    for (auto& t : s) t = id(rng);
+    s.front() = 101;
+    s.back() = 102;
+  }
+  return seqs;
+}
+
+void BM_EncoderForward(benchmark::State& state) {
+  floe::Engine* engine = SharedEngine();
+  if (engine == nullptr) {
+    state.SkipWithError(("cannot open model " + ModelPath()).c_str());
+    return;
+  }
+  const int seq = static_cast<int>(state.range(0));
+  const int batch = static_cast<int>(state.range(1));
+  const auto seqs = RandomBatch(seq, batch);
+  std::vector<float> out(static_cast<size_t>(batch) * engine->hidden_size());
+  if (!engine->EmbedPooled(seqs, out.data()).ok()) {  // warm-up: primitives for this size
+    state.SkipWithError("EmbedPooled failed");
+    return;
+  }
+  for (auto _ : state) {
+    floe::Status s = engine->EmbedPooled(seqs, out.data());
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(seq) * batch, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_EncoderForward)
+    ->ArgNames({"seq", "batch"})
+    ->Args({512, 16})
+    ->Args({50, 64})
+    ->Args({50, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(5.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();
