@@ -1,0 +1,86 @@
+// `floe serve`: flags -> ServeOptions -> RunServer.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "serve/server.h"
+
+namespace floe::cli {
+
+int RunServe(int argc, char** argv) {
+  ServeOptions o;
+  CLI::App app{
+      "Serve a model over gRPC (arctic_inference.InferenceService, floe.v1.EmbeddingService, "
+      "grpc.health.v1, reflection) and HTTP (OpenAI POST /v1/embeddings, /health, /metrics, "
+      "/info, /tokenize).",
+      "floe serve"};
+  app.get_formatter()->column_width(34);
+  app.add_option("--model,-m", o.model, "model folder or Hugging Face id")->required();
+  app.add_option("--served-model-name", o.served_model_name,
+                 "name requests must use (default: --model exactly as given)");
+  app.add_option("--host", o.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", o.grpc_port, "gRPC port (0: a free one)")->capture_default_str();
+  app.add_option("--http-port", o.http_port, "HTTP port (0: a free one)")->capture_default_str();
+  bool no_grpc = false, no_http = false;
+  app.add_flag("--no-grpc", no_grpc, "do not serve gRPC");
+  app.add_flag("--no-http", no_http, "do not serve HTTP");
+  app.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--dtype", o.dtype, "float32 | float16 | bfloat16 | int8")->capture_default_str();
+  app.add_option("--threads", o.threads, "encoder threads (0: all cores)")->capture_default_str();
+  app.add_option("--num-replicas", o.num_replicas, "engine replicas")->capture_default_str();
+  app.add_option("--load-balancing", o.load_balancing, "round_robin | random | least_loaded")
+      ->capture_default_str();
+  app.add_option("--max-batch-tokens", o.max_batch_tokens, "tokens per forward pass")
+      ->capture_default_str();
+  app.add_option("--tokenizer-threads", o.tokenizer_threads, "tokenizer pool (0: all cores)")
+      ->capture_default_str();
+  app.add_option("--max-client-batch-size", o.max_client_batch_size, "inputs per request")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-input-tokens", o.max_input_tokens,
+                 "tokens per input (0: the model's max length)")
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", o.max_body_bytes, "HTTP body / gRPC message size")
+      ->capture_default_str();
+  app.add_option("--max-concurrent-requests", o.max_concurrent_requests,
+                 "requests in flight; more get HTTP 429 / RESOURCE_EXHAUSTED at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--api-key", o.api_key,
+                 "require 'Authorization: Bearer KEY' (HTTP) / authorization metadata (gRPC); "
+                 "default: $FLOE_API_KEY")
+      ->envname("FLOE_API_KEY");
+  app.add_option("--http-threads", o.http_threads, "HTTP connection threads (0: 128)")
+      ->capture_default_str();
+  app.add_option("--drain-timeout", o.drain_timeout_s, "seconds in-flight work gets on SIGTERM")
+      ->capture_default_str();
+  std::string log_level;
+  app.add_option("--log-level", log_level, "debug | info | warn | error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!log_level.empty()) {
+    LogLevel level;
+    if (!ParseLogLevel(log_level, &level)) {
+      std::fprintf(stderr, "floe serve: unknown --log-level '%s'\n", log_level.c_str());
+      return 2;
+    }
+    SetLogLevel(level);
+  }
+  o.enable_grpc = !no_grpc;
+  o.enable_http = !no_http;
+  return RunServer(o);
+}
+
+#if FLOE_HAVE_REPLICA
+// Placeholder until the replica manager (issue 4) defines the worker; weak so
+// its definition replaces this one without touching this file.
+__attribute__((weak)) int RunWorker(int argc, char** argv) {
+  std::fprintf(stderr, "floe worker: not available in this build (replica manager pending)\n");
+  return 2;
+}
+#endif
+
+}  // namespace floe::cli

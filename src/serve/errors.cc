@@ -1,0 +1,80 @@
+#include "serve/errors.h"
+
+#include <nlohmann/json.hpp>
+
+namespace floe {
+
+grpc::StatusCode ToGrpcCode(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return grpc::StatusCode::OK;
+    case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
+    case StatusCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
+    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
+    case StatusCode::kOutOfRange: return grpc::StatusCode::OUT_OF_RANGE;
+    case StatusCode::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
+    case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
+    case StatusCode::kDataLoss: return grpc::StatusCode::DATA_LOSS;
+    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+  }
+  return grpc::StatusCode::UNKNOWN;
+}
+
+grpc::Status ToGrpcStatus(const Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(ToGrpcCode(status.code()), status.message());
+}
+
+int ToHttpCode(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:
+    case StatusCode::kFailedPrecondition: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kResourceExhausted: return 429;
+    case StatusCode::kCancelled: return 499;
+    case StatusCode::kUnimplemented: return 501;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+namespace {
+std::string_view ErrorType(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kUnauthenticated: return "authentication_error";
+    case StatusCode::kResourceExhausted: return "rate_limit_error";
+    case StatusCode::kNotFound: return "not_found_error";
+    case StatusCode::kInternal:
+    case StatusCode::kUnavailable:
+    case StatusCode::kDataLoss:
+    case StatusCode::kDeadlineExceeded: return "server_error";
+    default: return "invalid_request_error";
+  }
+}
+}  // namespace
+
+std::string OpenAIErrorBody(const std::string& message, std::string_view type,
+                            std::string_view code) {
+  nlohmann::json j;
+  j["error"]["message"] = message;
+  j["error"]["type"] = type;
+  j["error"]["code"] = code;
+  j["error"]["param"] = nullptr;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string OpenAIErrorBody(const Status& status) {
+  std::string code(StatusCodeName(status.code()));
+  for (auto& c : code) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return OpenAIErrorBody(status.message(), ErrorType(status), code);
+}
+
+}  // namespace floe

@@ -1,0 +1,113 @@
+// The protocol-neutral part of serving: admission (--max-concurrent-requests),
+// model-name and api-key checks, validation, tokenization on a thread pool,
+// and hand-off of token ids to the ReplicaSet. gRPC services and HTTP routes
+// translate their wire formats to an EmbedSpec and back; nothing here knows of
+// either. Nothing here blocks: results arrive through callbacks.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "floe/embedder.h"
+#include "replica/replica_set.h"
+#include "serve/metrics.h"
+#include "serve/options.h"
+
+namespace floe {
+
+class Tokenizer;
+
+struct EmbedSpec {
+  std::string request_id;  // "" = one is generated
+  std::string model;       // "" = the served model
+  std::vector<std::string> texts;
+  std::vector<std::vector<int32_t>> token_ids;
+  bool use_token_ids = false;
+  EmbedParams params;  // prompt_name, dimensions (0 = full), normalize, truncate
+  int priority = 0;
+  Clock::time_point deadline = Clock::time_point::max();
+};
+
+struct EmbedReply {
+  std::string request_id;
+  std::vector<std::vector<float>> vectors;
+  int dimension = 0;
+  size_t prompt_tokens = 0;
+};
+
+using EmbedDone = std::function<void(StatusOr<EmbedReply>)>;
+using TokenizeDone = std::function<void(StatusOr<std::vector<std::vector<int32_t>>>)>;
+
+class Frontend {
+ public:
+  // `embedder` is used for Tokenize and info() only (thread-safe calls).
+  Frontend(const ServeOptions& options, std::shared_ptr<Embedder> embedder,
+           std::shared_ptr<ReplicaSet> replicas, Metrics* metrics);
+  ~Frontend();
+  Frontend(const Frontend&) = delete;
+  Frontend& operator=(const Frontend&) = delete;
+
+  // Thread-safe, never blocks. `done` runs exactly once: inline for requests
+  // rejected up front (limits, validation), else from a pool or replica
+  // thread. Returns the job (nullptr when rejected up front) so a transport
+  // can Cancel it when its client goes away.
+  std::shared_ptr<EmbedJob> Embed(EmbedSpec spec, EmbedDone done);
+  void Cancel(const std::shared_ptr<EmbedJob>& job);
+  // Cancels the in-flight request with this id. False when none.
+  bool Abort(const std::string& request_id);
+
+  // Token ids as Embed would use them; runs on the pool.
+  void Tokenize(std::vector<std::string> texts, EmbedParams params, const std::string& model,
+                TokenizeDone done);
+
+  // `presented` is the Authorization value ("Bearer KEY" or "KEY").
+  Status CheckApiKey(std::string_view presented) const;
+  Status CheckModel(std::string_view name) const;
+
+  const ModelInfo& model_info() const { return embedder_->info(); }
+  const std::string& model_name() const { return model_name_; }
+  const ServeOptions& options() const { return options_; }
+  ReplicaSet& replicas() { return *replicas_; }
+  int max_input_tokens() const { return max_input_tokens_; }
+  size_t vocab_size() const { return vocab_size_; }
+  Metrics& metrics() { return *metrics_; }
+
+  // After this, new requests get UNAVAILABLE; in-flight ones finish.
+  void StartDrain() { draining_ = true; }
+  bool draining() const { return draining_; }
+  bool ready() const { return !draining_ && replicas_->healthy(); }
+
+ private:
+  Status Validate(const EmbedSpec& spec) const;
+  // Tokenizes inputs [begin, end) of `spec` into `out`.
+  Status TokenizeRange(const EmbedSpec& spec, size_t begin, size_t end,
+                       std::vector<std::vector<int32_t>>* out) const;
+  Status FitLength(size_t index, std::vector<int32_t>* ids, bool truncate) const;
+  void Submit(std::shared_ptr<EmbedJob> job, EmbedDone done);
+  void Forget(const std::shared_ptr<EmbedJob>& job);
+
+  const ServeOptions options_;
+  std::shared_ptr<Embedder> embedder_;
+  std::shared_ptr<ReplicaSet> replicas_;
+  Metrics* metrics_;
+  std::unique_ptr<Tokenizer> tokenizer_;  // vocabulary size only
+  std::string model_name_;
+  int max_input_tokens_ = 0;
+  size_t vocab_size_ = 0;
+  std::atomic<bool> draining_{false};
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> next_id_{0};
+
+  std::mutex jobs_mu_;
+  std::unordered_map<std::string, std::weak_ptr<EmbedJob>> jobs_;  // GUARDED_BY(jobs_mu_)
+
+  ThreadPool pool_;  // last: its threads stop before the rest goes
+};
+
+}  // namespace floe

@@ -1,0 +1,301 @@
+// floe.v1.EmbeddingService on the Frontend.
+#include <deque>
+
+#include "serve/codec.h"
+#include "serve/errors.h"
+#include "serve/grpc_services.h"
+
+namespace floe {
+
+using grpc_util::CheckAuth;
+using grpc_util::FinishNow;
+using grpc_util::JobReactor;
+namespace pb = floe::v1;
+
+namespace {
+
+const std::string kEmbed = "floe.v1.EmbeddingService/Embed";
+constexpr int kStreamWindow = 64;  // requests one stream may have in flight
+
+EmbedSpec SpecFrom(const pb::EmbedRequest& req) {
+  EmbedSpec spec;
+  spec.request_id = req.request_id();
+  spec.model = req.model();
+  spec.priority = req.priority();
+  spec.params.prompt_name = req.prompt_name();
+  spec.params.dimensions = req.dimensions();
+  spec.params.normalize = req.has_normalize() ? req.normalize() : true;
+  spec.params.truncate = req.has_truncate() ? req.truncate() : true;
+  if (req.token_ids_size() > 0) {
+    spec.use_token_ids = true;
+    spec.token_ids.reserve(req.token_ids_size());
+    for (const auto& t : req.token_ids()) spec.token_ids.emplace_back(t.ids().begin(), t.ids().end());
+  } else {
+    spec.texts.assign(req.texts().begin(), req.texts().end());
+  }
+  return spec;
+}
+
+Status CheckRequest(const pb::EmbedRequest& req) {
+  if (req.texts_size() > 0 && req.token_ids_size() > 0) {
+    return InvalidArgumentError("send either texts or token_ids, not both");
+  }
+  if (!pb::OutputDtype_IsValid(req.output_dtype())) {
+    return InvalidArgumentError("unknown output_dtype " + std::to_string(req.output_dtype()));
+  }
+  return OkStatus();
+}
+
+void FillResponse(const EmbedReply& r, pb::OutputDtype dtype, pb::EmbedResponse* resp) {
+  resp->set_request_id(r.request_id);
+  resp->set_n(static_cast<int>(r.vectors.size()));
+  resp->set_dimension(r.dimension);
+  resp->set_dtype(dtype);
+  resp->set_prompt_tokens(static_cast<uint32_t>(r.prompt_tokens));
+  std::string* out = resp->mutable_embeddings();
+  const size_t width = dtype == pb::FLOAT32 ? 4 : 2;
+  out->resize(r.vectors.size() * r.dimension * width);
+  char* p = out->data();
+  for (const auto& v : r.vectors) {
+    if (dtype == pb::FLOAT32) {
+      std::memcpy(p, v.data(), v.size() * 4);
+      p += v.size() * 4;
+    } else {
+      for (float f : v) {
+        const uint16_t h = dtype == pb::FLOAT16 ? FloatToHalf(f) : FloatToBFloat16(f);
+        std::memcpy(p, &h, 2);
+        p += 2;
+      }
+    }
+  }
+}
+
+// One bidirectional EmbedStream. Requests are pipelined (up to kStreamWindow
+// in flight); responses go out in completion order, one write at a time.
+class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb::EmbedResponse> {
+ public:
+  StreamReactor(Frontend* frontend, grpc::CallbackServerContext* ctx)
+      : frontend_(frontend), start_(Clock::now()) {
+    if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    deadline_ = grpc_util::SteadyDeadline(ctx);
+    reading_ = true;
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::unique_lock<std::mutex> lock(mu_);
+      reading_ = false;
+      reads_done_ = true;
+      MaybeFinishLocked(lock);
+      return;
+    }
+    const pb::OutputDtype dtype = req_.output_dtype();
+    const std::string id = req_.request_id();
+    Status bad = CheckRequest(req_);
+    EmbedSpec spec = SpecFrom(req_);
+    spec.deadline = deadline_;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pending_;
+    }
+    if (!bad.ok()) {
+      OnResult(id, dtype, bad, nullptr);
+    } else {
+      auto job = frontend_->Embed(std::move(spec), [this, id, dtype](StatusOr<EmbedReply> r) {
+        OnResult(id, dtype, r.status(), r.ok() ? &*r : nullptr);
+      });
+      if (job) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (cancelled_) frontend_->Cancel(job);
+        else jobs_.push_back(job);
+      }
+    }
+    bool read_more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      read_more = !cancelled_ && pending_ < kStreamWindow;
+      reading_ = read_more;
+    }
+    if (read_more) StartRead(&req_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    writing_ = false;
+    out_.pop_front();
+    if (!ok) cancelled_ = true;
+    StepLocked(lock);
+  }
+
+  void OnCancel() override {
+    std::vector<std::shared_ptr<EmbedJob>> jobs;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled_ = true;
+      jobs.swap(jobs_);
+    }
+    for (auto& j : jobs) frontend_->Cancel(j);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void OnResult(const std::string& id, pb::OutputDtype dtype, const Status& status,
+                const EmbedReply* reply) {
+    pb::EmbedResponse resp;
+    if (reply) {
+      FillResponse(*reply, dtype, &resp);
+    } else {
+      resp.set_request_id(id);
+      resp.set_error(status.message());
+      resp.set_error_code(static_cast<int>(ToGrpcCode(status.code())));
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    --pending_;
+    std::erase_if(jobs_, [&](const auto& j) { return j->request_id == resp.request_id(); });
+    out_.push_back(std::move(resp));
+    StepLocked(lock);
+  }
+
+  // Starts the next write, resumes reading, or finishes. Takes mu_ held.
+  void StepLocked(std::unique_lock<std::mutex>& lock) {
+    if (cancelled_) out_.clear();
+    if (!writing_ && !out_.empty()) {
+      writing_ = true;
+      const pb::EmbedResponse* next = &out_.front();  // deque: stable while queued
+      lock.unlock();
+      StartWrite(next);
+      return;
+    }
+    if (!reading_ && !reads_done_ && !cancelled_ && pending_ < kStreamWindow) {
+      reading_ = true;
+      lock.unlock();
+      StartRead(&req_);
+      return;
+    }
+    MaybeFinishLocked(lock);
+  }
+
+  void MaybeFinishLocked(std::unique_lock<std::mutex>& lock) {
+    const bool quiet = pending_ == 0 && !writing_ && out_.empty() && !reading_;
+    if (finished_ || !quiet || !(reads_done_ || cancelled_)) return;
+    finished_ = true;
+    const bool cancelled = cancelled_;
+    lock.unlock();
+    frontend_->metrics().CountRequest("floe.v1.EmbeddingService/EmbedStream",
+                                      cancelled ? "CANCELLED" : "OK",
+                                      std::chrono::duration<double>(Clock::now() - start_).count());
+    Finish(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
+  }
+
+  Frontend* frontend_;
+  Clock::time_point start_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  pb::EmbedRequest req_;  // only touched between StartRead and OnReadDone
+  std::mutex mu_;
+  int pending_ = 0;                              // GUARDED_BY(mu_)
+  bool reading_ = false;                         // GUARDED_BY(mu_)
+  bool reads_done_ = false;                      // GUARDED_BY(mu_)
+  bool writing_ = false;                         // GUARDED_BY(mu_)
+  bool cancelled_ = false;                       // GUARDED_BY(mu_)
+  bool finished_ = false;                        // GUARDED_BY(mu_)
+  std::deque<pb::EmbedResponse> out_;            // GUARDED_BY(mu_)
+  std::vector<std::shared_ptr<EmbedJob>> jobs_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* FloeService::Embed(grpc::CallbackServerContext* ctx,
+                                             const pb::EmbedRequest* req,
+                                             pb::EmbedResponse* resp) {
+  const auto start = Clock::now();
+  if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
+    return FinishNow(frontend_, ctx, kEmbed, start, ToGrpcStatus(s));
+  }
+  if (Status s = CheckRequest(*req); !s.ok()) {
+    return FinishNow(frontend_, ctx, kEmbed, start, ToGrpcStatus(s));
+  }
+  EmbedSpec spec = SpecFrom(*req);
+  spec.deadline = grpc_util::SteadyDeadline(ctx);
+  const pb::OutputDtype dtype = req->output_dtype();
+  auto* reactor = new JobReactor(frontend_);
+  auto job = frontend_->Embed(std::move(spec), [reactor, resp, dtype, start](StatusOr<EmbedReply> r) {
+    if (!r.ok()) {
+      reactor->Done(kEmbed, start, ToGrpcStatus(r.status()));
+      return;
+    }
+    FillResponse(*r, dtype, resp);
+    reactor->Done(kEmbed, start, grpc::Status::OK);
+  });
+  reactor->SetJob(std::move(job));
+  return reactor;
+}
+
+grpc::ServerBidiReactor<pb::EmbedRequest, pb::EmbedResponse>* FloeService::EmbedStream(
+    grpc::CallbackServerContext* ctx) {
+  return new StreamReactor(frontend_, ctx);
+}
+
+grpc::ServerUnaryReactor* FloeService::Tokenize(grpc::CallbackServerContext* ctx,
+                                                const pb::TokenizeRequest* req,
+                                                pb::TokenizeResponse* resp) {
+  const auto start = Clock::now();
+  const std::string route = "floe.v1.EmbeddingService/Tokenize";
+  if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
+    return FinishNow(frontend_, ctx, route, start, ToGrpcStatus(s));
+  }
+  EmbedParams params;
+  params.prompt_name = req->prompt_name();
+  params.truncate = req->has_truncate() ? req->truncate() : true;
+  auto* reactor = ctx->DefaultReactor();
+  Frontend* fe = frontend_;
+  frontend_->Tokenize(
+      std::vector<std::string>(req->texts().begin(), req->texts().end()), params, req->model(),
+      [fe, reactor, resp, start, route](StatusOr<std::vector<std::vector<int32_t>>> r) {
+        grpc::Status status = ToGrpcStatus(r.status());
+        if (r.ok()) {
+          for (const auto& ids : *r) resp->add_tokens()->mutable_ids()->Add(ids.begin(), ids.end());
+        }
+        fe->metrics().CountRequest(route, status.ok() ? "OK" : "ERROR",
+                                   std::chrono::duration<double>(Clock::now() - start).count());
+        reactor->Finish(status);
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FloeService::Info(grpc::CallbackServerContext* ctx,
+                                            const pb::InfoRequest* req, pb::InfoResponse* resp) {
+  const auto start = Clock::now();
+  const std::string route = "floe.v1.EmbeddingService/Info";
+  if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
+    return FinishNow(frontend_, ctx, route, start, ToGrpcStatus(s));
+  }
+  const ModelInfo& info = frontend_->model_info();
+  resp->set_model(frontend_->model_name());
+  resp->set_model_path(info.path);
+  resp->set_model_type(info.model_type);
+  resp->set_dimension(info.hidden_size);
+  resp->set_max_tokens(frontend_->max_input_tokens());
+  resp->set_pooling(info.pooling);
+  resp->set_normalize(info.normalize);
+  for (const auto& p : info.prompt_names) resp->add_prompt_names(p);
+  resp->set_dtype(info.dtype);
+  resp->set_device(info.device);
+  resp->set_max_batch_tokens(static_cast<int>(frontend_->options().max_batch_tokens));
+  resp->set_max_client_batch_size(frontend_->options().max_client_batch_size);
+  for (const auto& st : frontend_->replicas().stats()) {
+    auto* r = resp->add_replicas();
+    r->set_id(st.id);
+    r->set_state(ReplicaStateName(st.state));
+    r->set_device(st.device);
+    r->set_queued_tokens(st.queued_tokens);
+    r->set_requests_served(st.requests_served);
+  }
+  return FinishNow(frontend_, ctx, route, start, grpc::Status::OK);
+}
+
+}  // namespace floe

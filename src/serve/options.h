@@ -1,0 +1,46 @@
+// Everything `floe serve` can be told, with its defaults. Filled by the CLI
+// (src/cli/serve.cc); read-only once the server starts.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace floe {
+
+struct ServeOptions {
+  // Model.
+  std::string model;              // folder or Hugging Face id, as given
+  std::string served_model_name;  // "" = `model` exactly as given
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  int threads = 0;                // encoder threads; 0 = all cores
+
+  // Endpoints. A port of 0 picks a free one (logged); disabled servers don't listen.
+  std::string host = "127.0.0.1";
+  int grpc_port = 50050;
+  int http_port = 8080;
+  bool enable_grpc = true;
+  bool enable_http = true;
+  int http_threads = 0;           // 0 = max(64, cores): one per open connection
+
+  // Replicas (the replica manager, issue 4, gives these meaning beyond 1).
+  int num_replicas = 1;
+  std::string load_balancing = "round_robin";
+
+  // Batching and limits; each limit's flag is named in the error it causes.
+  size_t max_batch_tokens = 16384;      // --max-batch-tokens
+  int tokenizer_threads = 0;            // --tokenizer-threads; 0 = all cores
+  int max_client_batch_size = 2048;     // --max-client-batch-size: inputs per request
+  int max_input_tokens = 0;             // --max-input-tokens: per input; 0 = model max
+  size_t max_body_bytes = 64u << 20;    // --max-body-bytes: HTTP body / gRPC message
+  int max_concurrent_requests = 512;    // --max-concurrent-requests
+  std::string api_key;                  // --api-key; "" = no auth
+  double drain_timeout_s = 30;          // SIGTERM: time in-flight work gets
+
+  // The name requests must use (or leave empty).
+  const std::string& model_name() const {
+    return served_model_name.empty() ? model : served_model_name;
+  }
+};
+
+}  // namespace floe
