@@ -1,6 +1,5 @@
 // floe bench: closed-loop load against one or more servers (ArcticInference's
 // flags), reported as a table or JSON rows.
-#if FLOE_HAVE_CLIENT  // needs the generated gRPC code (src/client)
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -128,5 +127,3 @@ int RunBench(int argc, char** argv) {
 }
 
 }  // namespace floe::cli
-
-#endif  // FLOE_HAVE_CLIENT

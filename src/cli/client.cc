@@ -1,5 +1,4 @@
 // floe client: embed a few texts on a running server and show the result.
-#if FLOE_HAVE_CLIENT  // needs the generated gRPC code (src/client)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
@@ -123,5 +122,3 @@ int RunClient(int argc, char** argv) {
 }
 
 }  // namespace floe::cli
-
-#endif  // FLOE_HAVE_CLIENT

@@ -13,7 +13,7 @@ int RunServe(int argc, char** argv);
 int RunClient(int argc, char** argv);
 int RunBench(int argc, char** argv);
 #endif
-#if FLOE_HAVE_REPLICA
+#if FLOE_HAVE_WORKER
 int RunWorker(int argc, char** argv);
 #endif
 

@@ -27,7 +27,7 @@ const Command kCommands[] = {
     {"client", floe::cli::RunClient, "embed texts on a running server"},
     {"bench", floe::cli::RunBench, "throughput and latency of a running server"},
 #endif
-#if FLOE_HAVE_REPLICA
+#if FLOE_HAVE_WORKER
     {"worker", floe::cli::RunWorker, "(internal) one engine replica, started by serve"},
 #endif
 };

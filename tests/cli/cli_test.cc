@@ -14,13 +14,13 @@ namespace {
 const std::string kData = FLOE_TEST_DATA;
 const std::string kModel = kData + "/models/bert-tiny-cls";
 
-struct Run {
+struct ProcResult {
   int exit_code = -1;
   std::string out, err;
 };
 
 // Runs `floe ARGS` with `input` on stdin.
-Run RunFloe(const std::string& args, const std::string& input) {
+ProcResult RunFloe(const std::string& args, const std::string& input) {
   char in_path[] = "/tmp/floe_cli_in_XXXXXX";
   int fd = mkstemp(in_path);
   FILE* f = fdopen(fd, "w");
@@ -28,7 +28,7 @@ Run RunFloe(const std::string& args, const std::string& input) {
   std::fclose(f);
   std::string err_path = std::string(in_path) + ".err";
   std::string cmd = std::string(FLOE_BINARY) + " " + args + " < " + in_path + " 2> " + err_path;
-  Run r;
+  ProcResult r;
   FILE* p = popen(cmd.c_str(), "r");
   char buf[65536];
   size_t n;
@@ -71,7 +71,7 @@ TEST(CliTest, EmbedMatchesGoldenInOrder) {
     if (g.contains("dimensions")) line["dimensions"] = g["dimensions"];
     input += line.dump() + "\n";
   }
-  Run r = RunFloe("embed --model " + kModel, input);
+  ProcResult r = RunFloe("embed --model " + kModel, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream out(r.out);
   std::string line;
@@ -90,7 +90,7 @@ TEST(CliTest, TokenizeMatchesGoldenIds) {
   auto golden = ReadJsonl(kData + "/golden/tokenizer-bert-base-uncased.jsonl");
   std::string input;
   for (const auto& g : golden) input += nlohmann::json{{"text", g["text"]}}.dump() + "\n";
-  Run r = RunFloe("tokenize --model " + kModel, input);
+  ProcResult r = RunFloe("tokenize --model " + kModel, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream out(r.out);
   std::string line;
@@ -104,7 +104,7 @@ TEST(CliTest, TokenizeMatchesGoldenIds) {
 }
 
 TEST(CliTest, NormalizeFalseAndDimensions) {
-  Run r = RunFloe("embed --model " + kModel,
+  ProcResult r = RunFloe("embed --model " + kModel,
                   "{\"text\": \"hello\", \"normalize\": false}\n"
                   "{\"text\": \"hello\", \"dimensions\": 8}\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -133,7 +133,7 @@ class CliBadInputTest : public ::testing::TestWithParam<BadLine> {};
 
 TEST_P(CliBadInputTest, FailsNamingTheLineAndWritesNothing) {
   const BadLine& c = GetParam();
-  Run r = RunFloe("embed --model " + kModel, "{\"text\": \"fine\"}\n" + c.input);
+  ProcResult r = RunFloe("embed --model " + kModel, "{\"text\": \"fine\"}\n" + c.input);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
@@ -159,21 +159,21 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(CliTest, TooLongWithoutTruncateIsAnError) {
   std::string text;
   for (int i = 0; i < 600; ++i) text += "word ";
-  Run r = RunFloe("embed --model " + kModel,
+  ProcResult r = RunFloe("embed --model " + kModel,
                   nlohmann::json{{"text", text}, {"truncate", false}}.dump() + "\n");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("over the model's maximum of 512"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, MissingModelFolderNamesIt) {
-  Run r = RunFloe("embed --model /nonexistent/model", "{\"text\": \"a\"}\n");
+  ProcResult r = RunFloe("embed --model /nonexistent/model", "{\"text\": \"a\"}\n");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("/nonexistent/model"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, HelpWorksForEverySubcommand) {
   for (const char* sub : {"", "embed ", "tokenize "}) {
-    Run r = RunFloe(std::string(sub) + "--help", "");
+    ProcResult r = RunFloe(std::string(sub) + "--help", "");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("floe"), std::string::npos) << sub;
   }
