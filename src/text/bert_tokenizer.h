@@ -56,6 +56,10 @@ class BertTokenizer final : public Tokenizer {
   static StatusOr<std::unique_ptr<Tokenizer>> Create(BertOptions options,
                                                      const std::string& name);
 
+  // Matchers point into the options: not copyable.
+  BertTokenizer(const BertTokenizer&) = delete;
+  BertTokenizer& operator=(const BertTokenizer&) = delete;
+
   StatusOr<std::vector<int32_t>> Encode(std::string_view text,
                                         size_t max_length = 0) const override;
   StatusOr<size_t> CountTokens(std::string_view text) const override;
