@@ -44,11 +44,11 @@ inline bool IsChineseChar(uint32_t c) {
 }
 
 // Canonical decomposition (NFD, Hangul included) of one code point into
-// `out`. Canonical reordering across code points is not done: after Mn are
-// dropped it only matters for two adjacent non-Mn combining characters (26 Mc
-// code points, e.g. U+302E, U+1D165) out of canonical order.
 // `out` (capacity `cap`); returns the number of code points written, or 0
 // when `cap` is too small. A code point without decomposition gives itself.
+// Canonical reordering across code points is not done: once Mn are dropped it
+// only matters for two adjacent non-Mn combining characters (26 Mc code
+// points, e.g. U+302E, U+1D165) out of canonical order.
 int DecomposeCanonical(uint32_t c, uint32_t* out, int cap);
 
 // Rust's char::to_lowercase: one or two code points (only U+0130 gives two).
