@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -297,6 +298,49 @@ TEST(PostprocessTest, ZeroVectorStaysZeroAndBadDimensionsAreErrors) {
   EXPECT_EQ(out, z);
   EXPECT_EQ(PostprocessEmbedding(z, 4, true, &out).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(PostprocessEmbedding(z, -1, true, &out).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace floe
+
+namespace floe {
+namespace {
+
+// Full-size check, run by hand: a model of arctic-embed-m's shape and a golden
+// file from ../shared/tools/bertref.py golden (not in the repository):
+//   FLOE_BASE_MODEL=models/base FLOE_BASE_GOLDEN=/tmp/base_golden.jsonl
+//   build/tests/floe_engine_tests --gtest_filter='BaseModel*'
+TEST(BaseModelGoldenTest, Float32MatchesFloat64AtFullSize) {
+  const char* dir = std::getenv("FLOE_BASE_MODEL");
+  const char* golden = std::getenv("FLOE_BASE_GOLDEN");
+  if (dir == nullptr || golden == nullptr) GTEST_SKIP() << "FLOE_BASE_MODEL/FLOE_BASE_GOLDEN unset";
+  auto model = ModelFolder::Open(dir);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto engine = MakeEngine(**model);
+  ASSERT_TRUE(engine);
+  std::ifstream in(golden);
+  std::string line;
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<nlohmann::json> cases;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    cases.push_back(nlohmann::json::parse(line));
+    seqs.push_back(cases.back().at("ids").get<std::vector<int32_t>>());
+  }
+  const int D = engine->hidden_size();
+  std::vector<float> pooled(seqs.size() * D);
+  ASSERT_TRUE(engine->EmbedPooled(seqs, pooled.data()).ok());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const int dims = cases[i].value("dimensions", 0);
+    std::vector<float> v;
+    ASSERT_TRUE(
+        PostprocessEmbedding(std::span<const float>(&pooled[i * D], D), dims, true, &v).ok());
+    const auto want = cases[i].at("embedding").get<std::vector<double>>();
+    ASSERT_EQ(v.size(), want.size());
+    const double cos = Cosine(v, want, v.size());
+    std::printf("[ base ] %zu tokens: cosine %.9f\n", seqs[i].size(), cos);
+    EXPECT_GE(cos, 0.99999);
+  }
 }
 
 }  // namespace
