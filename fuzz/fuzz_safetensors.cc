@@ -1,8 +1,8 @@
 // libFuzzer target: any byte string must parse or fail with a Status, never
 // crash or read outside the input. Every accepted tensor must lie inside it.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 
@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& [name, t] : (*r)->tensors()) {
     if (t.data < data || t.data + t.nbytes > data + size) std::abort();
-    if (static_cast<uint64_t>(t.numel()) * floe::DTypeSize(t.dtype) != t.nbytes) std::abort();
+    if (static_cast<uint64_t>(t.numel()) * floe::DTypeSize(t.dtype) != t.nbytes)
+      std::abort();
     // Touch the bytes (ASan checks the reads) through the real conversion.
     float buf[64];
     size_t n = std::min<size_t>(static_cast<size_t>(t.numel()), 64);

@@ -53,15 +53,16 @@ Status CheckBertWeights(const WeightStore& weights, const BertConfig& config) {
       continue;
     }
     if (t->shape != spec.shape) {
-      return InvalidArgumentError(weights.folder() + ": tensor '" + t->name + "' has shape " +
-                                  ShapeString(t->shape) + " but config.json implies " +
-                                  ShapeString(spec.shape));
+      return InvalidArgumentError(weights.folder() + ": tensor '" + t->name +
+                                  "' has shape " + ShapeString(t->shape) +
+                                  " but config.json implies " + ShapeString(spec.shape));
     }
   }
   if (missing > 0) {
-    std::string msg = weights.folder() + ": tensor '" + first_missing +
-                      "' (or 'bert." + first_missing + "') not found in the weights";
-    if (missing > 1) msg += ", nor " + std::to_string(missing - 1) + " more the encoder needs";
+    std::string msg = weights.folder() + ": tensor '" + first_missing + "' (or 'bert." +
+                      first_missing + "') not found in the weights";
+    if (missing > 1)
+      msg += ", nor " + std::to_string(missing - 1) + " more the encoder needs";
     return NotFoundError(msg);
   }
   return OkStatus();

@@ -12,7 +12,7 @@
 namespace floe {
 
 struct BertTensorSpec {
-  std::string name;            // bare name, e.g. "encoder.layer.0.attention.self.query.weight"
+  std::string name;  // bare name, e.g. "encoder.layer.0.attention.self.query.weight"
   std::vector<int64_t> shape;  // as stored: Linear weights are [out, in]
 };
 

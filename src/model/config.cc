@@ -62,8 +62,8 @@ Status GetInt(const json& j, const char* key, const std::string& path, bool requ
   }
   if (v < min_value || v > std::numeric_limits<int>::max()) {
     return InvalidArgumentError(path + ": \"" + key + "\" = " + it->dump() +
-                                " is out of range (at least " + std::to_string(min_value) +
-                                ")");
+                                " is out of range (at least " +
+                                std::to_string(min_value) + ")");
   }
   *out = static_cast<int>(v);
   return OkStatus();
@@ -94,9 +94,9 @@ Status ReadPoolingConfig(const std::string& path, const BertConfig& bert,
   int dim = bert.hidden_size;
   FLOE_RETURN_IF_ERROR(GetInt(j, "word_embedding_dimension", path, false, 1, &dim));
   if (dim != bert.hidden_size) {
-    return InvalidArgumentError(path + ": word_embedding_dimension " + std::to_string(dim) +
-                                " differs from config.json's hidden_size " +
-                                std::to_string(bert.hidden_size));
+    return InvalidArgumentError(
+        path + ": word_embedding_dimension " + std::to_string(dim) +
+        " differs from config.json's hidden_size " + std::to_string(bert.hidden_size));
   }
   if (auto it = j.find("include_prompt"); it != j.end() && it->is_boolean()) {
     st->include_prompt = it->get<bool>();
@@ -127,20 +127,22 @@ Status ReadPoolingConfig(const std::string& path, const BertConfig& bert,
       if (!mode.empty() && mode == m.short_name) on.push_back(&m);
     }
     if (!mode.empty() && on.empty()) {
-      return UnimplementedError(path + ": pooling mode '" + mode +
-                                "' is not supported (supported: cls, mean, max, lasttoken)");
+      return UnimplementedError(
+          path + ": pooling mode '" + mode +
+          "' is not supported (supported: cls, mean, max, lasttoken)");
     }
   }
   if (on.empty()) return InvalidArgumentError(path + ": no pooling mode is enabled");
   for (const Mode* m : on) {
     if (!m->mode) {
-      return UnimplementedError(path + ": " + m->key +
-                                " is not supported (supported: cls, mean, max, lasttoken)");
+      return UnimplementedError(
+          path + ": " + m->key +
+          " is not supported (supported: cls, mean, max, lasttoken)");
     }
   }
   if (on.size() > 1) {
-    return UnimplementedError(path + ": several pooling modes at once (" + on[0]->key + ", " +
-                              on[1]->key + ") are not supported");
+    return UnimplementedError(path + ": several pooling modes at once (" + on[0]->key +
+                              ", " + on[1]->key + ") are not supported");
   }
   st->pooling = *on[0]->mode;
   return OkStatus();
@@ -162,7 +164,8 @@ std::string_view PoolingModeName(PoolingMode m) {
   return "?";
 }
 
-StatusOr<BertConfig> ParseBertConfig(std::string_view json_text, const std::string& path) {
+StatusOr<BertConfig> ParseBertConfig(std::string_view json_text,
+                                     const std::string& path) {
   FLOE_ASSIGN_OR_RETURN(json j, ParseJson(json_text, path));
   if (!j.is_object()) return InvalidArgumentError(path + ": not a JSON object");
   BertConfig c;
@@ -173,7 +176,8 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text, const std::stri
     // Old configs may lack model_type; trust "architectures" then.
     if (auto it = j.find("architectures"); it != j.end() && it->is_array()) {
       for (const json& a : *it) {
-        if (a.is_string() && a.get<std::string>().rfind("Bert", 0) == 0) model_type = "bert";
+        if (a.is_string() && a.get<std::string>().rfind("Bert", 0) == 0)
+          model_type = "bert";
       }
     }
     if (model_type.empty()) {
@@ -187,9 +191,12 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text, const std::stri
   c.model_type = model_type;
 
   FLOE_RETURN_IF_ERROR(GetInt(j, "hidden_size", path, true, 1, &c.hidden_size));
-  FLOE_RETURN_IF_ERROR(GetInt(j, "num_hidden_layers", path, true, 1, &c.num_hidden_layers));
-  FLOE_RETURN_IF_ERROR(GetInt(j, "num_attention_heads", path, true, 1, &c.num_attention_heads));
-  FLOE_RETURN_IF_ERROR(GetInt(j, "intermediate_size", path, true, 1, &c.intermediate_size));
+  FLOE_RETURN_IF_ERROR(
+      GetInt(j, "num_hidden_layers", path, true, 1, &c.num_hidden_layers));
+  FLOE_RETURN_IF_ERROR(
+      GetInt(j, "num_attention_heads", path, true, 1, &c.num_attention_heads));
+  FLOE_RETURN_IF_ERROR(
+      GetInt(j, "intermediate_size", path, true, 1, &c.intermediate_size));
   FLOE_RETURN_IF_ERROR(GetInt(j, "vocab_size", path, true, 1, &c.vocab_size));
   FLOE_RETURN_IF_ERROR(
       GetInt(j, "max_position_embeddings", path, false, 1, &c.max_position_embeddings));
@@ -201,9 +208,9 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text, const std::stri
                                 std::to_string(c.num_attention_heads));
   }
   if (c.pad_token_id >= c.vocab_size) {
-    return InvalidArgumentError(path + ": pad_token_id " + std::to_string(c.pad_token_id) +
-                                " is outside the vocabulary (" + std::to_string(c.vocab_size) +
-                                ")");
+    return InvalidArgumentError(
+        path + ": pad_token_id " + std::to_string(c.pad_token_id) +
+        " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
   }
 
   if (auto it = j.find("layer_norm_eps"); it != j.end() && !it->is_null()) {
@@ -249,19 +256,23 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
   std::string pooling_dir = "1_Pooling";
   if (!modules) {
     LogOnce(LogLevel::kInfo, "modules-default:" + folder,
-            folder + ": no modules.json; using CLS pooling (unless 1_Pooling/config.json "
-                     "says otherwise) and L2 normalization, the floe defaults");
+            folder +
+                ": no modules.json; using CLS pooling (unless 1_Pooling/config.json "
+                "says otherwise) and L2 normalization, the floe defaults");
     st.normalize = true;
   } else {
-    if (!modules->is_array()) return InvalidArgumentError(modules_path + ": not a JSON array");
+    if (!modules->is_array())
+      return InvalidArgumentError(modules_path + ": not a JSON array");
     st.normalize = false;
     bool have_pooling = false;
     for (const json& m : *modules) {
-      if (!m.is_object()) return InvalidArgumentError(modules_path + ": entry is not an object");
+      if (!m.is_object())
+        return InvalidArgumentError(modules_path + ": entry is not an object");
       FLOE_ASSIGN_OR_RETURN(std::string type, GetString(m, "type", modules_path, ""));
       FLOE_ASSIGN_OR_RETURN(std::string mpath, GetString(m, "path", modules_path, ""));
       std::string_view kind = type;
-      if (auto dot = kind.rfind('.'); dot != std::string_view::npos) kind.remove_prefix(dot + 1);
+      if (auto dot = kind.rfind('.'); dot != std::string_view::npos)
+        kind.remove_prefix(dot + 1);
       if (kind == "Transformer") {
         continue;
       } else if (kind == "Pooling") {
@@ -281,14 +292,15 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
       } else if (kind == "Normalize") {
         st.normalize = true;
       } else {
-        return UnimplementedError(modules_path + ": module '" + type + "' (path '" + mpath +
+        return UnimplementedError(modules_path + ": module '" + type + "' (path '" +
+                                  mpath +
                                   "') is not supported (supported: Transformer, Pooling, "
                                   "Normalize)");
       }
     }
     if (!have_pooling) {
-      return UnimplementedError(modules_path +
-                                ": no Pooling module; floe needs one sentence vector per text");
+      return UnimplementedError(
+          modules_path + ": no Pooling module; floe needs one sentence vector per text");
     }
   }
   FLOE_RETURN_IF_ERROR(ReadPoolingConfig(
@@ -303,10 +315,12 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
   } else {
     if (!cst->is_object()) return InvalidArgumentError(cst_path + ": not a JSON object");
     if (auto it = cst->find("prompts"); it != cst->end() && !it->is_null()) {
-      if (!it->is_object()) return InvalidArgumentError(cst_path + ": \"prompts\" is not an object");
+      if (!it->is_object())
+        return InvalidArgumentError(cst_path + ": \"prompts\" is not an object");
       for (auto p = it->begin(); p != it->end(); ++p) {
         if (!p.value().is_string()) {
-          return InvalidArgumentError(cst_path + ": prompt '" + p.key() + "' is not a string");
+          return InvalidArgumentError(cst_path + ": prompt '" + p.key() +
+                                      "' is not a string");
         }
         st.prompts[p.key()] = p.value().get<std::string>();
       }
@@ -314,8 +328,8 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
     FLOE_ASSIGN_OR_RETURN(st.default_prompt_name,
                           GetString(*cst, "default_prompt_name", cst_path, ""));
     if (!st.default_prompt_name.empty() && !st.prompts.count(st.default_prompt_name)) {
-      return InvalidArgumentError(cst_path + ": default_prompt_name '" + st.default_prompt_name +
-                                  "' is not among the prompts");
+      return InvalidArgumentError(cst_path + ": default_prompt_name '" +
+                                  st.default_prompt_name + "' is not among the prompts");
     }
   }
 
@@ -324,7 +338,8 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
   const std::string sbert_path = Join(folder, "sentence_bert_config.json");
   FLOE_ASSIGN_OR_RETURN(std::optional<json> sbert, ReadJsonIfPresent(sbert_path));
   if (sbert) {
-    if (!sbert->is_object()) return InvalidArgumentError(sbert_path + ": not a JSON object");
+    if (!sbert->is_object())
+      return InvalidArgumentError(sbert_path + ": not a JSON object");
     int v = 0;
     FLOE_RETURN_IF_ERROR(GetInt(*sbert, "max_seq_length", sbert_path, false, 1, &v));
     if (v > 0) max_len = std::min(max_len, v);
@@ -340,7 +355,8 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
   }
   if (!sbert && !tok) {
     LogOnce(LogLevel::kInfo, "maxlen-default:" + folder,
-            folder + ": no sentence_bert_config.json or tokenizer_config.json; max length " +
+            folder +
+                ": no sentence_bert_config.json or tokenizer_config.json; max length " +
                 std::to_string(max_len) + " (max_position_embeddings)");
   }
   st.max_seq_length = max_len;
@@ -349,7 +365,8 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
 
 StatusOr<std::unique_ptr<ModelFolder>> ModelFolder::Open(const std::string& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) return NotFoundError("model folder '" + path + "' does not exist");
+  if (!fs::exists(path, ec))
+    return NotFoundError("model folder '" + path + "' does not exist");
   if (!PathIsDirectory(path)) {
     return InvalidArgumentError("model folder '" + path + "' is not a directory");
   }
@@ -366,11 +383,11 @@ StatusOr<std::unique_ptr<ModelFolder>> ModelFolder::Open(const std::string& path
   FLOE_ASSIGN_OR_RETURN(folder->weights, WeightStore::Open(path));
   FLOE_RETURN_IF_ERROR(CheckBertWeights(*folder->weights, folder->config));
   const BertConfig& c = folder->config;
-  FLOE_LOG(kInfo) << "model " << path << ": bert, " << c.num_hidden_layers << " layers, hidden "
-                  << c.hidden_size << ", " << c.num_attention_heads << " heads, "
-                  << DTypeName(folder->weights->dominant_dtype()) << " weights ("
-                  << folder->weights->total_bytes() / (1 << 20) << " MiB), pooling "
-                  << PoolingModeName(folder->st.pooling)
+  FLOE_LOG(kInfo) << "model " << path << ": bert, " << c.num_hidden_layers
+                  << " layers, hidden " << c.hidden_size << ", " << c.num_attention_heads
+                  << " heads, " << DTypeName(folder->weights->dominant_dtype())
+                  << " weights (" << folder->weights->total_bytes() / (1 << 20)
+                  << " MiB), pooling " << PoolingModeName(folder->st.pooling)
                   << (folder->st.normalize ? ", normalized" : "") << ", max length "
                   << folder->st.max_seq_length;
   return folder;

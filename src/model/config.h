@@ -38,10 +38,10 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text, const std::stri
 
 struct SentenceTransformersConfig {
   PoolingMode pooling = PoolingMode::kCls;
-  bool normalize = true;                      // Normalize module present
+  bool normalize = true;                       // Normalize module present
   std::map<std::string, std::string> prompts;  // name -> text
-  std::string default_prompt_name;            // "" = none
-  int max_seq_length = 0;                     // tokens incl. specials; 0 = unknown
+  std::string default_prompt_name;             // "" = none
+  int max_seq_length = 0;                      // tokens incl. specials; 0 = unknown
   // Pooling's include_prompt: false means mean/max/last-token pooling skips
   // the prompt's tokens (CLS pooling is unaffected).
   bool include_prompt = true;

@@ -46,9 +46,12 @@ int JsonDepth(std::string_view text) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -64,18 +67,21 @@ int JsonDepth(std::string_view text) {
 }
 
 bool ParseDType(std::string_view s, DType* out) {
-  if (s == "F32") *out = DType::kF32;
-  else if (s == "F16") *out = DType::kF16;
-  else if (s == "BF16") *out = DType::kBF16;
-  else return false;
+  if (s == "F32")
+    *out = DType::kF32;
+  else if (s == "F16")
+    *out = DType::kF16;
+  else if (s == "BF16")
+    *out = DType::kBF16;
+  else
+    return false;
   return true;
 }
 
 bool IsKnownUnsupportedDType(std::string_view s) {
-  static const char* kKnown[] = {"F64",     "I64",      "U64",      "I32",   "U32",
-                                 "I16",     "U16",      "I8",       "U8",    "BOOL",
-                                 "F8_E4M3", "F8_E5M2",  "F8_E8M0",  "F6_E2M3",
-                                 "F6_E3M2", "F4",       "C64"};
+  static const char* kKnown[] = {
+      "F64",  "I64",     "U64",     "I32",     "U32",     "I16",     "U16", "I8", "U8",
+      "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4",  "C64"};
   for (const char* k : kKnown) {
     if (s == k) return true;
   }
@@ -117,9 +123,11 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_ != nullptr) munmap(map_, map_size_);
 }
 
-StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string name,
-                                                                  std::string_view bytes) {
-  auto fail = [&name](const std::string& msg) { return DataLossError(name + ": " + msg); };
+StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
+    std::string name, std::string_view bytes) {
+  auto fail = [&name](const std::string& msg) {
+    return DataLossError(name + ": " + msg);
+  };
   if (bytes.size() < 8) {
     return fail("file is " + std::to_string(bytes.size()) +
                 " bytes, too short for the 8-byte header length (truncated?)");
@@ -145,7 +153,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string na
   const uint64_t data_size = data.size();
 
   if (JsonDepth(header) > kMaxJsonDepth) {
-    return fail("header JSON nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return fail("header JSON nests deeper than " + std::to_string(kMaxJsonDepth) +
+                " levels");
   }
   json root;
   try {
@@ -175,20 +184,23 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string na
       if (!v.is_object()) return fail(t + ": entry is not an object");
 
       auto dt = v.find("dtype");
-      if (dt == v.end() || !dt->is_string()) return fail(t + ": missing or non-string dtype");
+      if (dt == v.end() || !dt->is_string())
+        return fail(t + ": missing or non-string dtype");
       const std::string& dts = dt->get_ref<const std::string&>();
       TensorInfo info;
       info.name = key;
       if (!ParseDType(dts, &info.dtype)) {
         if (IsKnownUnsupportedDType(dts)) {
-          return UnimplementedError(name + ": " + t + " has dtype " + dts +
-                                    ", which floe does not read (supported: F32, F16, BF16)");
+          return UnimplementedError(
+              name + ": " + t + " has dtype " + dts +
+              ", which floe does not read (supported: F32, F16, BF16)");
         }
         return fail(t + ": unknown dtype '" + dts.substr(0, 40) + "'");
       }
 
       auto sh = v.find("shape");
-      if (sh == v.end() || !sh->is_array()) return fail(t + ": missing or non-array shape");
+      if (sh == v.end() || !sh->is_array())
+        return fail(t + ": missing or non-array shape");
       uint64_t numel = 1;
       for (const json& d : *sh) {
         uint64_t dim;
@@ -203,7 +215,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string na
         }
       }
       uint64_t nbytes;
-      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(DTypeSize(info.dtype)), &nbytes)) {
+      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(DTypeSize(info.dtype)),
+                                 &nbytes)) {
         return fail(t + ": shape " + Describe(*sh) + " is too large");
       }
 
@@ -216,7 +229,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string na
         return fail(t + ": data_offsets " + Describe(*off) +
                     " are not non-negative 64-bit integers");
       }
-      const std::string range = "[" + std::to_string(begin) + "," + std::to_string(end) + ")";
+      const std::string range =
+          "[" + std::to_string(begin) + "," + std::to_string(end) + ")";
       if (begin > end) return fail(t + ": data offsets " + range + " are reversed");
       if (end > data_size) {
         return fail(t + " data offsets " + range + " exceed data size " +
@@ -224,8 +238,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string na
       }
       if (end - begin != nbytes) {
         return fail(t + ": shape " + ShapeString(info.shape) + " of " + dts + " needs " +
-                    std::to_string(nbytes) + " bytes but data offsets " + range + " hold " +
-                    std::to_string(end - begin));
+                    std::to_string(nbytes) + " bytes but data offsets " + range +
+                    " hold " + std::to_string(end - begin));
       }
       info.data = reinterpret_cast<const uint8_t*>(data.data()) + begin;
       info.nbytes = static_cast<size_t>(nbytes);
@@ -254,7 +268,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(std::string na
   return file;
 }
 
-StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
+StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
+    const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
@@ -333,7 +348,8 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
   auto store = std::make_unique<WeightStore>();
   store->folder_ = folder;
   const std::string single = (fs::path(folder) / "model.safetensors").string();
-  const std::string index_path = (fs::path(folder) / "model.safetensors.index.json").string();
+  const std::string index_path =
+      (fs::path(folder) / "model.safetensors.index.json").string();
 
   // tensor name -> shard file, from the index (checked after loading).
   std::vector<std::pair<std::string, std::string>> expected;
@@ -371,8 +387,8 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
       if (!shard_of.count(shard)) {
         const std::string shard_path = (fs::path(folder) / sp).string();
         if (!FileExists(shard_path)) {
-          return NotFoundError(index_path + ": shard '" + shard + "' (holding '" + it.key() +
-                               "') does not exist");
+          return NotFoundError(index_path + ": shard '" + shard + "' (holding '" +
+                               it.key() + "') does not exist");
         }
         FLOE_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(shard_path));
         shard_of[shard] = store->files_.size();
@@ -383,8 +399,8 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
     if (store->files_.empty()) return DataLossError(index_path + ": weight_map is empty");
     for (const auto& [tensor, shard] : expected) {
       if (store->files_[shard_of[shard]]->Find(tensor) == nullptr) {
-        return DataLossError(index_path + ": tensor '" + tensor + "' should be in '" + shard +
-                             "' but is not");
+        return DataLossError(index_path + ": tensor '" + tensor + "' should be in '" +
+                             shard + "' but is not");
       }
     }
   } else if (FileExists((fs::path(folder) / "pytorch_model.bin").string())) {
@@ -395,7 +411,8 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
         "AutoModel.from_pretrained('" +
         folder + "').save_pretrained('" + folder + "', safe_serialization=True)\"");
   } else {
-    return NotFoundError(folder + ": no model.safetensors or model.safetensors.index.json");
+    return NotFoundError(folder +
+                         ": no model.safetensors or model.safetensors.index.json");
   }
 
   // Index bare names. Exact unprefixed names win over `bert.`-prefixed ones,
@@ -457,7 +474,8 @@ StatusOr<std::vector<float>> WeightStore::LoadFloat(
 DType WeightStore::dominant_dtype() const {
   size_t bytes[3] = {0, 0, 0};
   for (const auto& f : files_) {
-    for (const auto& [name, info] : f->tensors()) bytes[static_cast<int>(info.dtype)] += info.nbytes;
+    for (const auto& [name, info] : f->tensors())
+      bytes[static_cast<int>(info.dtype)] += info.nbytes;
   }
   int best = 0;
   for (int i = 1; i < 3; ++i) {

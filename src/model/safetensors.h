@@ -41,7 +41,9 @@ class SafetensorsFile {
   const std::string& path() const { return path_; }
   // nullptr when absent.
   const TensorInfo* Find(std::string_view name) const;
-  const std::map<std::string, TensorInfo, std::less<>>& tensors() const { return tensors_; }
+  const std::map<std::string, TensorInfo, std::less<>>& tensors() const {
+    return tensors_;
+  }
 
  private:
   SafetensorsFile() = default;
@@ -63,8 +65,8 @@ class WeightStore {
   static StatusOr<std::unique_ptr<WeightStore>> Open(const std::string& folder);
 
   // Tensor `name` as float32, checked against `expected_shape`.
-  StatusOr<std::vector<float>> LoadFloat(std::string_view name,
-                                         const std::vector<int64_t>& expected_shape) const;
+  StatusOr<std::vector<float>> LoadFloat(
+      std::string_view name, const std::vector<int64_t>& expected_shape) const;
   // nullptr when absent (after trying the `bert.` prefix).
   const TensorInfo* Find(std::string_view name) const;
   // The dtype of most weights (for /info).

@@ -20,13 +20,17 @@ json TinyConfig() {
     "hidden_act": "gelu", "position_embedding_type": "absolute", "pad_token_id": 0})");
 }
 
-StatusOr<BertConfig> Parse(const json& j) { return ParseBertConfig(j.dump(), "cfg.json"); }
+StatusOr<BertConfig> Parse(const json& j) {
+  return ParseBertConfig(j.dump(), "cfg.json");
+}
 
-void ExpectError(const StatusOr<BertConfig>& r, StatusCode code, const std::string& needle) {
+void ExpectError(const StatusOr<BertConfig>& r, StatusCode code,
+                 const std::string& needle) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), code) << r.status().ToString();
   EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find("cfg.json"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("cfg.json"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(BertConfigTest, ParsesAllFields) {
@@ -65,8 +69,10 @@ TEST(BertConfigTest, DefaultsOptionalFields) {
 
 TEST(BertConfigTest, MapsActivations) {
   const std::pair<const char*, HiddenAct> cases[] = {
-      {"gelu", HiddenAct::kGeluErf},           {"gelu_python", HiddenAct::kGeluErf},
-      {"gelu_new", HiddenAct::kGeluTanh},      {"gelu_pytorch_tanh", HiddenAct::kGeluTanh},
+      {"gelu", HiddenAct::kGeluErf},
+      {"gelu_python", HiddenAct::kGeluErf},
+      {"gelu_new", HiddenAct::kGeluTanh},
+      {"gelu_pytorch_tanh", HiddenAct::kGeluTanh},
       {"relu", HiddenAct::kRelu}};
   for (const auto& [name, act] : cases) {
     json j = TinyConfig();
@@ -102,13 +108,15 @@ TEST(BertConfigTest, RejectsUnsupportedActivationNamingIt) {
 TEST(BertConfigTest, RejectsRelativePositionEmbeddings) {
   json j = TinyConfig();
   j["position_embedding_type"] = "relative_key";
-  ExpectError(Parse(j), StatusCode::kUnimplemented, "position_embedding_type 'relative_key'");
+  ExpectError(Parse(j), StatusCode::kUnimplemented,
+              "position_embedding_type 'relative_key'");
 }
 
 TEST(BertConfigTest, RejectsHiddenNotDivisibleByHeads) {
   json j = TinyConfig();
   j["num_attention_heads"] = 5;
-  ExpectError(Parse(j), StatusCode::kInvalidArgument, "not a multiple of num_attention_heads");
+  ExpectError(Parse(j), StatusCode::kInvalidArgument,
+              "not a multiple of num_attention_heads");
 }
 
 TEST(BertConfigTest, RejectsMissingOrBadSizes) {
@@ -136,7 +144,8 @@ TEST(BertConfigTest, RejectsMissingOrBadSizes) {
 TEST(BertConfigTest, RejectsInvalidJson) {
   ExpectError(ParseBertConfig("{not json", "cfg.json"), StatusCode::kInvalidArgument,
               "not valid JSON");
-  ExpectError(ParseBertConfig("[1]", "cfg.json"), StatusCode::kInvalidArgument, "not a JSON object");
+  ExpectError(ParseBertConfig("[1]", "cfg.json"), StatusCode::kInvalidArgument,
+              "not a JSON object");
 }
 
 // --- sentence-transformers files -----------------------------------------
@@ -147,12 +156,18 @@ void WriteJson(const std::string& path, const json& j) { WriteFile(path, j.dump(
 
 json Modules(bool normalize, const std::string& pooling_path = "1_Pooling") {
   json m = json::array();
-  m.push_back({{"idx", 0}, {"name", "0"}, {"path", ""},
+  m.push_back({{"idx", 0},
+               {"name", "0"},
+               {"path", ""},
                {"type", "sentence_transformers.models.Transformer"}});
-  m.push_back({{"idx", 1}, {"name", "1"}, {"path", pooling_path},
+  m.push_back({{"idx", 1},
+               {"name", "1"},
+               {"path", pooling_path},
                {"type", "sentence_transformers.models.Pooling"}});
   if (normalize) {
-    m.push_back({{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"},
+    m.push_back({{"idx", 2},
+                 {"name", "2"},
+                 {"path", "2_Normalize"},
                  {"type", "sentence_transformers.models.Normalize"}});
   }
   return m;
@@ -200,7 +215,8 @@ TEST(SentenceTransformersConfigTest, ReadsEachPoolingMode) {
 }
 
 TEST(SentenceTransformersConfigTest, RejectsUnsupportedPoolingNamingIt) {
-  for (const char* key : {"pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens"}) {
+  for (const char* key :
+       {"pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens"}) {
     TempDir dir;
     WriteJson(dir.File("modules.json"), Modules(true));
     std::filesystem::create_directory(dir.File("1_Pooling"));
@@ -227,13 +243,16 @@ TEST(SentenceTransformersConfigTest, RejectsCombinedPoolingModes) {
 TEST(SentenceTransformersConfigTest, RejectsUnknownModuleNamingIt) {
   TempDir dir;
   json m = Modules(true);
-  m.push_back({{"idx", 3}, {"name", "3"}, {"path", "3_Dense"},
+  m.push_back({{"idx", 3},
+               {"name", "3"},
+               {"path", "3_Dense"},
                {"type", "sentence_transformers.models.Dense"}});
   WriteJson(dir.File("modules.json"), m);
   auto r = LoadSentenceTransformersConfig(dir.path(), TinyBert());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(r.status().message().find("sentence_transformers.models.Dense"), std::string::npos);
+  EXPECT_NE(r.status().message().find("sentence_transformers.models.Dense"),
+            std::string::npos);
 }
 
 TEST(SentenceTransformersConfigTest, RejectsPoolingPathOutsideFolder) {

@@ -89,7 +89,8 @@ TEST(ModelFolderTest, LoadFloatReadsF32) {
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   auto v = (*w)->LoadFloat("embeddings.LayerNorm.bias", {32});
   ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(std::memcmp(v->data(), (*w)->Find("embeddings.LayerNorm.bias")->data, 128), 0);
+  EXPECT_EQ(std::memcmp(v->data(), (*w)->Find("embeddings.LayerNorm.bias")->data, 128),
+            0);
 }
 
 // A copy of a fixture folder without its weights, for variations.
@@ -143,8 +144,8 @@ TEST(ModelFolderTest, OpensShardedCheckpoint) {
     auto& t = f.tensors()[i];
     bool first = i % 2 == 0;
     (first ? a : b).push_back(t);
-    weight_map[t.name] = first ? "model-00001-of-00002.safetensors"
-                               : "model-00002-of-00002.safetensors";
+    weight_map[t.name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   WriteFile(f.File("model-00001-of-00002.safetensors"), BuildSafetensors(a));
   WriteFile(f.File("model-00002-of-00002.safetensors"), BuildSafetensors(b));
@@ -174,7 +175,8 @@ TEST(ModelFolderTest, RejectsShardedCheckpointWithMissingShard) {
   json weight_map = json::object();
   weight_map["embeddings.word_embeddings.weight"] = "model-00001-of-00002.safetensors";
   weight_map["pooler.dense.bias"] = "model-00002-of-00002.safetensors";
-  WriteFile(f.File("model.safetensors.index.json"), json{{"weight_map", weight_map}}.dump());
+  WriteFile(f.File("model.safetensors.index.json"),
+            json{{"weight_map", weight_map}}.dump());
   ExpectOpenFails(f.path(), StatusCode::kNotFound,
                   {"model-00002-of-00002.safetensors", "does not exist"});
 }
@@ -182,7 +184,8 @@ TEST(ModelFolderTest, RejectsShardedCheckpointWithMissingShard) {
 TEST(ModelFolderTest, RejectsShardIndexPointingOutside) {
   FolderCopy f("bert-tiny-cls");
   json weight_map = {{"embeddings.word_embeddings.weight", "../../etc/passwd"}};
-  WriteFile(f.File("model.safetensors.index.json"), json{{"weight_map", weight_map}}.dump());
+  WriteFile(f.File("model.safetensors.index.json"),
+            json{{"weight_map", weight_map}}.dump());
   ExpectOpenFails(f.path(), StatusCode::kDataLoss, {"../../etc/passwd"});
 }
 
@@ -191,7 +194,8 @@ TEST(ModelFolderTest, RejectsShardIndexNamingAbsentTensor) {
   WriteFile(f.File("shard.safetensors"), BuildSafetensors(f.tensors()));
   json weight_map = {{"embeddings.word_embeddings.weight", "shard.safetensors"},
                      {"ghost.weight", "shard.safetensors"}};
-  WriteFile(f.File("model.safetensors.index.json"), json{{"weight_map", weight_map}}.dump());
+  WriteFile(f.File("model.safetensors.index.json"),
+            json{{"weight_map", weight_map}}.dump());
   ExpectOpenFails(f.path(), StatusCode::kDataLoss, {"ghost.weight", "shard.safetensors"});
 }
 
@@ -234,7 +238,8 @@ TEST(ModelFolderTest, RejectsMissingTensorNamingIt) {
     return t.name == "encoder.layer.1.attention.self.key.bias";
   });
   f.WriteSingle();
-  ExpectOpenFails(f.path(), StatusCode::kNotFound, {"encoder.layer.1.attention.self.key.bias"});
+  ExpectOpenFails(f.path(), StatusCode::kNotFound,
+                  {"encoder.layer.1.attention.self.key.bias"});
 }
 
 TEST(ModelFolderTest, RejectsConfigWithMoreLayersThanWeights) {
@@ -271,7 +276,8 @@ TEST(ModelFolderTest, RejectsCorruptWeightsNamingTheFile) {
   FolderCopy f("bert-tiny-cls");
   std::string image = BuildSafetensors(f.tensors());
   WriteFile(f.File("model.safetensors"), image.substr(0, image.size() / 2));
-  ExpectOpenFails(f.path(), StatusCode::kDataLoss, {f.File("model.safetensors"), "exceed"});
+  ExpectOpenFails(f.path(), StatusCode::kDataLoss,
+                  {f.File("model.safetensors"), "exceed"});
 }
 
 TEST(ModelFolderTest, RejectsPathThatIsNotAModelFolder) {
@@ -287,7 +293,8 @@ TEST(ModelFolderTest, RejectsUnsupportedArchitectureNamingIt) {
   json j = json::parse(ReadFile(f.File("config.json")));
   j["model_type"] = "xlm-roberta";
   WriteFile(f.File("config.json"), j.dump());
-  ExpectOpenFails(f.path(), StatusCode::kUnimplemented, {"xlm-roberta", "supported: bert"});
+  ExpectOpenFails(f.path(), StatusCode::kUnimplemented,
+                  {"xlm-roberta", "supported: bert"});
 }
 
 TEST(ModelFolderTest, ListsEveryEncoderTensor) {

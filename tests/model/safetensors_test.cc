@@ -64,8 +64,9 @@ TEST(SafetensorsTest, ParsesTensorsOfEachDtype) {
 }
 
 TEST(SafetensorsTest, AcceptsScalarsAndEmptyTensors) {
-  std::string image = BuildSafetensors(
-      {{"empty", "F32", {0, 5}, ""}, {"scalar", "F32", {}, F32Bytes({7})}, {"e2", "BF16", {0}, ""}});
+  std::string image = BuildSafetensors({{"empty", "F32", {0, 5}, ""},
+                                        {"scalar", "F32", {}, F32Bytes({7})},
+                                        {"e2", "BF16", {0}, ""}});
   auto r = SafetensorsFile::Parse("mem", image);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)->Find("empty")->numel(), 0);
@@ -76,9 +77,9 @@ TEST(SafetensorsTest, F16ConversionIsExact) {
   EXPECT_EQ(F16ToFloat(0x3c00), 1.0f);
   EXPECT_EQ(F16ToFloat(0xc000), -2.0f);
   EXPECT_EQ(F16ToFloat(0x7bff), 65504.0f);
-  EXPECT_EQ(F16ToFloat(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(F16ToFloat(0x0001), std::ldexp(1.0f, -24));     // smallest subnormal
   EXPECT_EQ(F16ToFloat(0x03ff), std::ldexp(1023.0f, -24));  // largest subnormal
-  EXPECT_EQ(F16ToFloat(0x0400), std::ldexp(1.0f, -14));  // smallest normal
+  EXPECT_EQ(F16ToFloat(0x0400), std::ldexp(1.0f, -14));     // smallest normal
   EXPECT_TRUE(std::signbit(F16ToFloat(0x8000)));
   EXPECT_EQ(F16ToFloat(0x7c00), std::numeric_limits<float>::infinity());
   EXPECT_EQ(F16ToFloat(0xfc00), -std::numeric_limits<float>::infinity());
@@ -129,7 +130,8 @@ TEST(SafetensorsTest, RejectsHugeHeaderLength) {
                  {"header length 200000000", "limit"});
   ExpectRejected(RawImage(~0ull, "{}", ""), StatusCode::kDataLoss,
                  {"header length 18446744073709551615"});
-  ExpectRejected(RawImage(1ull << 63, "{}", ""), StatusCode::kDataLoss, {"header length"});
+  ExpectRejected(RawImage(1ull << 63, "{}", ""), StatusCode::kDataLoss,
+                 {"header length"});
 }
 
 TEST(SafetensorsTest, RejectsTinyHeaderLength) {
@@ -141,7 +143,8 @@ TEST(SafetensorsTest, RejectsNonJsonHeader) {
                  {"not valid JSON"});
   ExpectRejected(RawImage(std::string("\xff\xfe\x00\x01", 4), ""), StatusCode::kDataLoss,
                  {"not valid JSON"});
-  ExpectRejected(RawImage("{\"\xff\": 1}", ""), StatusCode::kDataLoss, {"not valid JSON"});
+  ExpectRejected(RawImage("{\"\xff\": 1}", ""), StatusCode::kDataLoss,
+                 {"not valid JSON"});
 }
 
 TEST(SafetensorsTest, RejectsNonObjectHeader) {
@@ -154,7 +157,8 @@ TEST(SafetensorsTest, RejectsNonObjectHeader) {
 
 TEST(SafetensorsTest, RejectsDeeplyNestedHeader) {
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  ExpectRejected(RawImage("{\"w\": " + deep + "}", ""), StatusCode::kDataLoss, {"nests deeper"});
+  ExpectRejected(RawImage("{\"w\": " + deep + "}", ""), StatusCode::kDataLoss,
+                 {"nests deeper"});
 }
 
 TEST(SafetensorsTest, RejectsWrongDtypeString) {
@@ -173,26 +177,30 @@ TEST(SafetensorsTest, RejectsUnsupportedDtypeNamingIt) {
 }
 
 TEST(SafetensorsTest, RejectsShapeBytesMismatch) {
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[2, 3]", "[0, 20]"), std::string(24, '\0')),
-                 StatusCode::kDataLoss, {"tensor 'w'", "needs 24 bytes", "hold 20"});
-  ExpectRejected(RawImage(OneTensorHeader("BF16", "[4]", "[0, 16]"), std::string(16, '\0')),
-                 StatusCode::kDataLoss, {"needs 8 bytes"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[2, 3]", "[0, 20]"), std::string(24, '\0')),
+      StatusCode::kDataLoss, {"tensor 'w'", "needs 24 bytes", "hold 20"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("BF16", "[4]", "[0, 16]"), std::string(16, '\0')),
+      StatusCode::kDataLoss, {"needs 8 bytes"});
 }
 
 TEST(SafetensorsTest, RejectsOffsetsOutOfRange) {
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[4]", "[0, 16]"), std::string(12, '\0')),
-                 StatusCode::kDataLoss,
-                 {"tensor 'w' data offsets [0,16) exceed data size 12"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[4]", "[0, 16]"), std::string(12, '\0')),
+      StatusCode::kDataLoss, {"tensor 'w' data offsets [0,16) exceed data size 12"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "[1]", "[18446744073709551612, 0]"), ""),
                  StatusCode::kDataLoss, {"tensor 'w'", "data_offsets"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "[1]", "[8, 4]"), std::string(8, '\0')),
                  StatusCode::kDataLoss, {"reversed"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "[1]", "[-4, 0]"), std::string(8, '\0')),
                  StatusCode::kDataLoss, {"data_offsets"});
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[1]", "[0, 4, 8]"), std::string(8, '\0')),
-                 StatusCode::kDataLoss, {"data_offsets"});
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[1]", "[0.0, 4.5]"), std::string(8, '\0')),
-                 StatusCode::kDataLoss, {"data_offsets"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[1]", "[0, 4, 8]"), std::string(8, '\0')),
+      StatusCode::kDataLoss, {"data_offsets"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[1]", "[0.0, 4.5]"), std::string(8, '\0')),
+      StatusCode::kDataLoss, {"data_offsets"});
 }
 
 TEST(SafetensorsTest, RejectsTruncatedData) {
@@ -209,46 +217,55 @@ TEST(SafetensorsTest, RejectsOverlappingTensors) {
                  {"'a' [0,16)", "'b' [12,20)", "overlap"});
   std::string same = R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},)"
                      R"( "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})";
-  ExpectRejected(RawImage(same, std::string(4, '\0')), StatusCode::kDataLoss, {"overlap"});
+  ExpectRejected(RawImage(same, std::string(4, '\0')), StatusCode::kDataLoss,
+                 {"overlap"});
 }
 
 TEST(SafetensorsTest, RejectsNegativeShape) {
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[-1, 4]", "[0, 4]"), std::string(4, '\0')),
-                 StatusCode::kDataLoss, {"tensor 'w'", "-1"});
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[1.5]", "[0, 4]"), std::string(4, '\0')),
-                 StatusCode::kDataLoss, {"1.5"});
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[\"4\"]", "[0, 4]"), std::string(4, '\0')),
-                 StatusCode::kDataLoss, {"shape"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[-1, 4]", "[0, 4]"), std::string(4, '\0')),
+      StatusCode::kDataLoss, {"tensor 'w'", "-1"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[1.5]", "[0, 4]"), std::string(4, '\0')),
+      StatusCode::kDataLoss, {"1.5"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[\"4\"]", "[0, 4]"), std::string(4, '\0')),
+      StatusCode::kDataLoss, {"shape"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "4", "[0, 4]"), std::string(4, '\0')),
                  StatusCode::kDataLoss, {"shape"});
 }
 
 TEST(SafetensorsTest, RejectsGiantShape) {
   // Products that overflow 64 bits, dimensions past int64, and past uint64.
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[4294967296, 4294967296]", "[0, 0]"), ""),
-                 StatusCode::kDataLoss, {"too many elements"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[4294967296, 4294967296]", "[0, 0]"), ""),
+      StatusCode::kDataLoss, {"too many elements"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "[4611686018427387904]", "[0, 0]"), ""),
                  StatusCode::kDataLoss, {"too large"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "[18446744073709551615]", "[0, 0]"), ""),
                  StatusCode::kDataLoss, {"18446744073709551615"});
   ExpectRejected(RawImage(OneTensorHeader("F32", "[1e30]", "[0, 0]"), ""),
                  StatusCode::kDataLoss, {"shape"});
-  ExpectRejected(RawImage(OneTensorHeader("F32", "[0, 18446744073709551616]", "[0, 0]"), ""),
-                 StatusCode::kDataLoss, {"shape"});
+  ExpectRejected(
+      RawImage(OneTensorHeader("F32", "[0, 18446744073709551616]", "[0, 0]"), ""),
+      StatusCode::kDataLoss, {"shape"});
 }
 
 TEST(SafetensorsTest, RejectsMissingFields) {
-  ExpectRejected(RawImage(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", std::string(4, 0)),
-                 StatusCode::kDataLoss, {"dtype"});
-  ExpectRejected(RawImage(R"({"w": {"dtype": "F32", "data_offsets": [0, 4]}})", std::string(4, 0)),
-                 StatusCode::kDataLoss, {"shape"});
+  ExpectRejected(
+      RawImage(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", std::string(4, 0)),
+      StatusCode::kDataLoss, {"dtype"});
+  ExpectRejected(
+      RawImage(R"({"w": {"dtype": "F32", "data_offsets": [0, 4]}})", std::string(4, 0)),
+      StatusCode::kDataLoss, {"shape"});
   ExpectRejected(RawImage(R"({"w": {"dtype": "F32", "shape": [1]}})", std::string(4, 0)),
                  StatusCode::kDataLoss, {"data_offsets"});
 }
 
 TEST(SafetensorsTest, OpenRejectsTruncatedFile) {
   TempDir dir;
-  std::string image = BuildSafetensors({{"a", "F32", {256}, F32Bytes(std::vector<float>(256))}});
+  std::string image =
+      BuildSafetensors({{"a", "F32", {256}, F32Bytes(std::vector<float>(256))}});
   for (size_t cut : {size_t{0}, size_t{5}, size_t{20}, image.size() - 1}) {
     WriteFile(dir.File("m.safetensors"), image.substr(0, cut));
     auto r = SafetensorsFile::Open(dir.File("m.safetensors"));
@@ -266,7 +283,8 @@ TEST(SafetensorsTest, OpenMissingFileIsNotFound) {
   auto r = SafetensorsFile::Open("/nonexistent/model.safetensors");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(r.status().message().find("/nonexistent/model.safetensors"), std::string::npos);
+  EXPECT_NE(r.status().message().find("/nonexistent/model.safetensors"),
+            std::string::npos);
 }
 
 TEST(SafetensorsTest, OpenRejectsDirectory) {
@@ -289,7 +307,8 @@ TEST(SafetensorsTest, SurvivesEveryHeaderByteFlip) {
       if (r.ok()) {
         for (const auto& [name, t] : (*r)->tensors()) {
           ASSERT_GE(t.data, reinterpret_cast<const uint8_t*>(bad.data()));
-          ASSERT_LE(t.data + t.nbytes, reinterpret_cast<const uint8_t*>(bad.data()) + bad.size());
+          ASSERT_LE(t.data + t.nbytes,
+                    reinterpret_cast<const uint8_t*>(bad.data()) + bad.size());
         }
       }
     }
