@@ -59,6 +59,7 @@ int RunBench(int argc, char** argv) {
   app.add_flag("--quiet", quiet, "no progress line");
   CLI11_PARSE(app, argc, argv);
 
+  b.batch_sizes.clear();
   for (const auto& s : Split(batch_sizes)) {
     try {
       b.batch_sizes.push_back(std::stoi(s));
@@ -74,6 +75,7 @@ int RunBench(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<client::Transport>> owned;
   std::vector<client::Transport*> transports;
+  o.parallelism = b.concurrency;
   for (const auto& addr : Split(servers)) {
     o.address = addr;
     auto t = client::Connect(o);

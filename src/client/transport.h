@@ -19,6 +19,8 @@ struct ConnectOptions {
   std::string api_key;       // sent as authorization: Bearer KEY
   std::string model;         // model name sent with requests ("" = served model)
   double timeout_s = 60;     // per request
+  // Requests in flight at most (HTTP: one keep-alive connection each).
+  int parallelism = 64;
 };
 
 struct ServerInfo {
