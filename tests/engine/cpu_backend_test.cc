@@ -43,7 +43,7 @@ TEST(CpuLinearTest, MatchesNaiveProductAtManyRowCountsWithFusedOps) {
     spec.name = "test";
     auto lin = be->CreateLinear(spec);
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
-    for (int64_t m : {1, 7, 16, 17, 50, 255, 300, 512, 777, 2100}) {
+    for (int64_t m : {1, 7, 16, 17, 50, 255, 300, 512, 777, 2100, 4200}) {
       const int64_t rows = be->RoundUpRows(m);
       ASSERT_GE(rows, m);
       auto x = Random(rows * K, 3 + m);

@@ -1,7 +1,7 @@
 // CPU backend. Matrix products are oneDNN matmul primitives: each weight is
 // reordered once into the blocked layout oneDNN picks, and primitives are
 // kept per (shape, fused ops, padded row count) so the 12 layers of a model
-// share them. Rows go in chunks of at most 512 (see RoundUpRows), so a server
+// share them. Rows go in chunks of a few sizes (see NextChunk), so a server
 // sees a bounded number of primitives, not one per batch size.
 #include "backend/cpu/cpu_backend.h"
 
@@ -132,18 +132,32 @@ class CpuLinear : public LinearOp {
 
 class CpuBackend : public Backend {
  public:
-  explicit CpuBackend(ComputeType ct) : ct_(ct), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {}
+  explicit CpuBackend(ComputeType ct) : ct_(ct), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
+    // FLOE_CPU_MAX_CHUNK (512..4096, a power of two) is for measuring.
+    if (const char* env = std::getenv("FLOE_CPU_MAX_CHUNK")) {
+      const int64_t v = std::atoll(env);
+      if (v >= kChunkRows && v <= 4096 && (v & (v - 1)) == 0) max_chunk_rows_ = v;
+    }
+  }
 
   std::string device() const override { return "cpu"; }
   ComputeType compute_type() const override { return ct_; }
 
-  // Products run in chunks of kChunkRows rows, the last chunk padded to a
-  // multiple of 16: at most 15 padding rows per product, and at most 33
-  // primitives per weight shape whatever the batch sizes.
+  // A product of m rows runs as chunks of 4096, 2048, 1024 and 512 rows
+  // (greedy), then one last chunk padded to a multiple of 16: at most 15
+  // padding rows per product, at most 36 primitives per weight shape whatever
+  // the batch sizes, and few calls (few OpenMP barriers) per product.
   static constexpr int64_t kChunkRows = 512;
   static constexpr int64_t kRowGranule = 16;
   int64_t RoundUpRows(int64_t m) const override {
     return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
+  }
+  // Rows of the next chunk of a (padded) product with `left` rows to go.
+  int64_t NextChunk(int64_t left) const {
+    for (int64_t c = max_chunk_rows_; c >= kChunkRows; c /= 2) {
+      if (left >= c) return c;
+    }
+    return left;
   }
 
   StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override {
@@ -328,6 +342,7 @@ class CpuBackend : public Backend {
 
  private:
   ComputeType ct_;
+  int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;
   std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>> families_;
@@ -337,8 +352,8 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
   const int64_t padded = backend_->RoundUpRows(m);
   try {
     dnnl::engine& eng = backend_->engine();
-    for (int64_t off = 0; off < padded; off += CpuBackend::kChunkRows) {
-      const int64_t rows = std::min(CpuBackend::kChunkRows, padded - off);
+    for (int64_t off = 0, rows = 0; off < padded; off += rows) {
+      rows = backend_->NextChunk(padded - off);
       dnnl::matmul& prim = family_->Get(rows);
       memory src(memory::desc({rows, k_}, memory::data_type::f32, memory::format_tag::ab), eng,
                  const_cast<float*>(x + off * k_));
