@@ -220,13 +220,15 @@ TEST_F(ClientTest, PythonPackageEmbedsAndMatchesGolden) {
 TEST_F(ClientTest, OpenAiStyleRequestOverHttp) {
   // What openai.embeddings.create sends by default: base64 floats.
   nlohmann::json c = PlainGoldenCase();
+  ASSERT_TRUE(c.contains("text"));
   auto http = server_->Http();
-  nlohmann::json body = {{"model", test::FixtureModel()},
-                         {"input", nlohmann::json::array({c["text"]})},
-                         {"encoding_format", "base64"}};
+  nlohmann::json body;
+  body["model"] = test::FixtureModel();
+  body["input"] = std::vector<std::string>{c.at("text").get<std::string>()};
+  body["encoding_format"] = "base64";
   auto r = http.Post("/v1/embeddings", body.dump(), "application/json");
   ASSERT_TRUE(r);
-  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_EQ(r->status, 200) << r->body << " for " << body.dump();
   auto j = nlohmann::json::parse(r->body);
   EXPECT_EQ(j["object"], "list");
   ASSERT_EQ(j["data"].size(), 1u);
