@@ -21,9 +21,9 @@ test: build
 run: build
 	./scripts/run-demo.sh $(BUILD)/floe $(MODEL)
 
-# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit tests (every layer below serve) under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOE_SANITIZE=ON -DFLOE_BUILD_BENCH=OFF
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOE_SANITIZE=ON -DFLOE_BUILD_BENCH=OFF -DFLOE_BUILD_SERVE=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
