@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/bert_encoder.h"
@@ -276,6 +277,29 @@ TEST(EngineErrorsTest, UnknownOrUnavailableDeviceAndDtypeAreNamed) {
   EXPECT_EQ(e->device(), "cpu");
   EXPECT_EQ(e->dtype(), "float32");
   EXPECT_EQ(e->hidden_size(), 32);
+}
+
+TEST(EngineThreadsTest, OneThreadFromAnotherThreadGivesTheSameVectors) {
+  auto model = OpenModel("bert-tiny-mean-bf16");
+  ASSERT_TRUE(model);
+  const auto cases = LoadGolden("bert-tiny-mean-bf16");
+  std::vector<std::vector<int32_t>> seqs;
+  for (const auto& c : cases) seqs.push_back(c.ids);
+  auto all_cores = MakeEngine(*model);
+  EngineOptions o;
+  o.num_threads = 1;
+  auto one = MakeEngine(*model, o);
+  ASSERT_TRUE(all_cores && one);
+  const int D = one->hidden_size();
+  std::vector<float> a(seqs.size() * D), b(seqs.size() * D);
+  ASSERT_TRUE(all_cores->EmbedPooled(seqs, a.data()).ok());
+  Status s;
+  std::thread t([&] { s = one->EmbedPooled(seqs, b.data()); });
+  t.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    EXPECT_GE(Cosine(&a[i * D], &b[i * D], D), 0.999999) << i;
+  }
 }
 
 TEST(PostprocessTest, TruncatesThenNormalizes) {

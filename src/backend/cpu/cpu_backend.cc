@@ -132,7 +132,8 @@ class CpuLinear : public LinearOp {
 
 class CpuBackend : public Backend {
  public:
-  explicit CpuBackend(ComputeType ct) : ct_(ct), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
+  CpuBackend(ComputeType ct, int num_threads)
+      : ct_(ct), num_threads_(num_threads), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     // FLOE_CPU_MAX_CHUNK (512..4096, a power of two) is for measuring.
     if (const char* env = std::getenv("FLOE_CPU_MAX_CHUNK")) {
       const int64_t v = std::atoll(env);
@@ -222,6 +223,7 @@ class CpuBackend : public Backend {
   Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
                         const float* position, const float* token_type0, const float* gamma,
                         const float* beta, int64_t hidden, float eps, float* out) override {
+    UseThreads();
     const int32_t* cu = batch.cu_seqlens_host;
     std::vector<int32_t> pos(batch.total_tokens);
     for (int64_t b = 0; b < batch.num_seqs; ++b) {
@@ -242,6 +244,7 @@ class CpuBackend : public Backend {
 
   Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma, const float* beta,
                    float eps) override {
+    UseThreads();
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       cpu::LayerNormRow(x + r * hidden, hidden, gamma, beta, eps, x + r * hidden);
@@ -254,6 +257,7 @@ class CpuBackend : public Backend {
   // an OpenMP parallel region) reading Q, K, V in place through their strides.
   Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
                    int64_t head_size, float scale, float* out) override {
+    UseThreads();
     const int64_t D = num_heads * head_size;
     const int64_t ld_qkv = 3 * D;
     const int32_t* cu = batch.cu_seqlens_host;
@@ -300,6 +304,7 @@ class CpuBackend : public Backend {
 
   Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
               float* out) override {
+    UseThreads();
     const int32_t* cu = batch.cu_seqlens_host;
     const int64_t B = batch.num_seqs;
 #pragma omp parallel for schedule(static)
@@ -337,11 +342,20 @@ class CpuBackend : public Backend {
     return OkStatus();
   }
 
+  // OpenMP's thread count is per calling thread, and the engine may be driven
+  // from another thread than the one that created it: every op sets it.
+  void UseThreads() const {
+    if (num_threads_ > 0 && omp_get_max_threads() != num_threads_) {
+      omp_set_num_threads(num_threads_);
+    }
+  }
+
   dnnl::engine& engine() { return eng_; }
   dnnl::stream& stream() { return stream_; }
 
  private:
   ComputeType ct_;
+  int num_threads_;  // 0 = OpenMP's default (all cores)
   int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;
@@ -349,6 +363,7 @@ class CpuBackend : public Backend {
 };
 
 Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
+  backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {
     dnnl::engine& eng = backend_->engine();
@@ -382,9 +397,8 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
     return InvalidArgumentError("num_threads must be >= 0, got " +
                                 std::to_string(options.num_threads));
   }
-  if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
   try {
-    return std::unique_ptr<Backend>(new CpuBackend(options.compute_type));
+    return std::unique_ptr<Backend>(new CpuBackend(options.compute_type, options.num_threads));
   } catch (const dnnl::error& e) {
     return DnnlError("cpu backend", e);
   }

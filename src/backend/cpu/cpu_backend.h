@@ -8,8 +8,8 @@
 
 namespace floe {
 
-// num_threads > 0 sets OpenMP's (and so oneDNN's) thread count for the
-// process; 0 keeps the default (all cores). Only float32 is implemented;
+// num_threads > 0: every op runs on that many OpenMP threads (oneDNN's too);
+// 0 keeps OpenMP's default (all cores, or OMP_NUM_THREADS). Only float32 is implemented;
 // other compute types are UNIMPLEMENTED naming the type.
 StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options);
 
