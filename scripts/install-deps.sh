@@ -9,6 +9,7 @@ PKGS=(
   libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy python3-grpcio python3-protobuf curl
+  libcurl4-openssl-dev libssl-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
