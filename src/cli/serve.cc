@@ -30,6 +30,29 @@ int RunServe(int argc, char** argv) {
   app.add_option("--num-replicas", o.num_replicas, "engine replicas")->capture_default_str();
   app.add_option("--load-balancing", o.load_balancing, "round_robin | random | least_loaded")
       ->capture_default_str();
+  app.add_option("--replica-mode", o.replica_mode,
+                 "auto (one CPU replica in-process, else worker processes) | process | inprocess")
+      ->capture_default_str();
+  app.add_option("--num-gpus", o.num_gpus, "GPUs the replicas use")->capture_default_str();
+  app.add_option("--gpu-assignment", o.gpu_assignment,
+                 "dedicated (replica i on GPU i mod G) | shared (all GPUs, spread evenly)")
+      ->capture_default_str();
+  app.add_option("--tensor-parallel-size", o.tensor_parallel_size, "only 1 is supported")
+      ->capture_default_str();
+  app.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
+                 "share of each GPU its replicas may take together")
+      ->capture_default_str();
+  app.add_option("--health-interval", o.health_interval_s, "seconds between replica probes")
+      ->capture_default_str();
+  app.add_option("--health-failures", o.health_failures,
+                 "failed probes in a row that take a replica out")
+      ->capture_default_str();
+  app.add_option("--forward-timeout", o.forward_timeout_s,
+                 "seconds a replica may take before the request is retried elsewhere")
+      ->capture_default_str();
+  app.add_option("--max-restarts", o.max_restarts,
+                 "restarts in a row before a dying replica is given up")
+      ->capture_default_str();
   app.add_option("--max-batch-tokens", o.max_batch_tokens, "tokens per forward pass")
       ->capture_default_str();
   app.add_option("--tokenizer-threads", o.tokenizer_threads, "tokenizer pool (0: all cores)")

@@ -70,6 +70,11 @@ struct ReplicaStats {
   uint64_t queued_tokens = 0;  // tokens submitted and not yet answered
   uint64_t requests_served = 0;
   uint64_t restarts = 0;
+  // Worker replicas (replica manager): where it runs ("cores 0-3", "gpu 1"),
+  // why it last failed, and whether the manager gave up restarting it.
+  std::string placement;
+  std::string last_error;
+  bool gave_up = false;
 };
 
 // Observes each forward pass (for metrics); may be empty.

@@ -23,9 +23,18 @@ struct ServeOptions {
   bool enable_http = true;
   int http_threads = 0;           // 0 = max(64, cores): one per open connection
 
-  // Replicas (the replica manager, issue 4, gives these meaning beyond 1).
+  // Replicas (the replica manager: src/replica/manager.h, docs/replicas.md).
   int num_replicas = 1;
   std::string load_balancing = "round_robin";
+  std::string replica_mode = "auto";         // auto | process | inprocess
+  int num_gpus = 1;
+  std::string gpu_assignment = "dedicated";  // dedicated | shared
+  int tensor_parallel_size = 1;              // only 1
+  double gpu_memory_utilization = 0.9;
+  double health_interval_s = 1.0;
+  int health_failures = 3;
+  double forward_timeout_s = 120.0;
+  int max_restarts = 5;
 
   // Batching and limits; each limit's flag is named in the error it causes.
   size_t max_batch_tokens = 16384;      // --max-batch-tokens

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "core/log.h"
-#include "replica/local_replica.h"
+#include "replica/manager.h"
 #include "serve/grpc_services.h"
 #include "serve/http_server.h"
 
@@ -39,16 +39,32 @@ int RunServer(const ServeOptions& options) {
     FLOE_LOG(kError) << "serve: both gRPC and HTTP are disabled; nothing to serve";
     return 1;
   }
-  if (options.num_replicas != 1) {
-    FLOE_LOG(kError) << "serve: --num-replicas " << options.num_replicas
-                     << " needs the replica manager, which is not built yet; use 1";
-    return 1;
-  }
-  BalancePolicy policy;
-  if (!ParseBalancePolicy(options.load_balancing, &policy)) {
-    FLOE_LOG(kError) << "serve: unknown --load-balancing '" << options.load_balancing
-                     << "' (round_robin | random | least_loaded)";
-    return 1;
+  ReplicaOptions replica_options;
+  replica_options.model = options.model;
+  replica_options.device = options.device;
+  replica_options.dtype = options.dtype;
+  replica_options.threads = options.threads;
+  replica_options.max_batch_tokens = options.max_batch_tokens;
+  replica_options.num_replicas = options.num_replicas;
+  replica_options.replica_mode = options.replica_mode;
+  replica_options.load_balancing = options.load_balancing;
+  replica_options.num_gpus = options.num_gpus;
+  replica_options.gpu_assignment = options.gpu_assignment;
+  replica_options.tensor_parallel_size = options.tensor_parallel_size;
+  replica_options.gpu_memory_utilization = options.gpu_memory_utilization;
+  replica_options.health_interval_s = options.health_interval_s;
+  replica_options.health_failures = options.health_failures;
+  replica_options.forward_timeout_s = options.forward_timeout_s;
+  replica_options.max_restarts = options.max_restarts;
+  const bool in_process = ReplicasInProcess(replica_options);
+  std::shared_ptr<ReplicaSet> replicas;
+  if (!in_process) {  // workers load the model while this process loads its tokenizer
+    auto started = StartReplicas(replica_options, nullptr);
+    if (!started.ok()) {
+      FLOE_LOG(kError) << "serve: " << started.status().message();
+      return 1;
+    }
+    replicas = std::move(started).value();
   }
 
   EmbedderOptions eopts;
@@ -56,6 +72,11 @@ int RunServer(const ServeOptions& options) {
   eopts.dtype = options.dtype;
   eopts.num_threads = options.threads;
   eopts.max_batch_tokens = options.max_batch_tokens;
+  if (!in_process) {  // with worker processes this Embedder only tokenizes
+    eopts.device = "cpu";
+    eopts.dtype = "float32";
+    eopts.num_threads = 1;
+  }
   const auto t0 = Clock::now();
   auto opened = Embedder::Open(options.model, eopts);
   if (!opened.ok()) {
@@ -71,17 +92,19 @@ int RunServer(const ServeOptions& options) {
                   << std::chrono::duration<double>(Clock::now() - t0).count() << " s";
 
   Metrics metrics;
-  LocalReplicaOptions ropts;
-  ropts.id = 0;
-  ropts.max_batch_tokens = options.max_batch_tokens;
-  ropts.observer = [&metrics](size_t tokens, size_t, double seconds) {
-    metrics.batches.fetch_add(1);
-    metrics.batch_tokens.Observe(static_cast<double>(tokens));
-    metrics.forward_seconds.Observe(seconds);
-  };
-  auto replicas = std::make_shared<ReplicaSet>(
-      std::vector<std::shared_ptr<Replica>>{std::make_shared<LocalReplica>(embedder, ropts)},
-      policy);
+  if (in_process) {
+    auto started = StartReplicas(replica_options, embedder,
+                                 [&metrics](size_t tokens, size_t, double seconds) {
+                                   metrics.batches.fetch_add(1);
+                                   metrics.batch_tokens.Observe(static_cast<double>(tokens));
+                                   metrics.forward_seconds.Observe(seconds);
+                                 });
+    if (!started.ok()) {
+      FLOE_LOG(kError) << "serve: " << started.status().message();
+      return 1;
+    }
+    replicas = std::move(started).value();
+  }
   Frontend frontend(options, embedder, replicas, &metrics);
   metrics.AddGauge("floe_queue_tokens", "Tokens submitted to replicas and not yet answered.",
                    [&replicas] { return static_cast<double>(replicas->queued_tokens()); });
@@ -116,7 +139,7 @@ int RunServer(const ServeOptions& options) {
       return 1;
     }
     auto* health = grpc_server->GetHealthCheckService();
-    if (health) health->SetServingStatus(true);
+    if (health) health->SetServingStatus(replicas->healthy());  // true once a replica is ready
     FLOE_LOG(kInfo) << "serve: gRPC on " << options.host << ":" << bound_port
                     << " (arctic_inference.InferenceService, floe.v1.EmbeddingService)";
   }
@@ -130,6 +153,23 @@ int RunServer(const ServeOptions& options) {
     }
     FLOE_LOG(kInfo) << "serve: HTTP on " << options.host << ":" << http.port()
                     << " (POST /v1/embeddings)";
+  }
+  // Health says "not serving" until the first replica is ready; when no
+  // replica can start (a model that does not load), the server fails here.
+  Status replicas_ready = replicas->AwaitReady(1e9, [&set] {
+    sigset_t pending;
+    sigpending(&pending);
+    return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
+  });
+  if (!replicas_ready.ok() && replicas_ready.code() != StatusCode::kCancelled) {
+    FLOE_LOG(kError) << "serve: " << replicas_ready.message();
+    if (grpc_server) grpc_server->Shutdown();
+    http.Stop();
+    replicas->Drain();
+    return 1;
+  }
+  if (grpc_server) {
+    if (auto* health = grpc_server->GetHealthCheckService()) health->SetServingStatus(true);
   }
   FLOE_LOG(kInfo) << "serve: ready, serving model '" << frontend.model_name() << "'";
 

@@ -1,0 +1,41 @@
+// `floe worker` (internal): one engine replica in its own process, started by
+// `floe serve --num-replicas N`. See src/replica/worker_server.h.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "replica/worker_server.h"
+
+namespace floe::cli {
+
+int RunWorker(int argc, char** argv) {
+  WorkerOptions o;
+  CLI::App app{"(internal) One engine replica serving floe.internal.Worker on a Unix socket; "
+               "started by `floe serve`.",
+               "floe worker"};
+  app.add_option("--model,-m", o.model, "model folder or Hugging Face id")->required();
+  app.add_option("--address", o.address, "unix:/path or unix-abstract:name")->required();
+  app.add_option("--id", o.id, "replica number (for logs)");
+  app.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--dtype", o.dtype, "float32 | float16 | bfloat16 | int8")->capture_default_str();
+  app.add_option("--threads", o.threads, "encoder threads (0: the pinned cores)");
+  app.add_option("--cores", o.cores, "CPU list to pin to, e.g. 0-3 (empty: not pinned)");
+  app.add_option("--max-batch-tokens", o.max_batch_tokens, "tokens per forward pass")
+      ->capture_default_str();
+  app.add_option("--parent-pid", o.parent_pid, "exit when this parent dies");
+  app.add_option("--status-fd", o.status_fd, "write READY / ERROR <message> here");
+  std::string log_level;
+  app.add_option("--log-level", log_level, "debug | info | warn | error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!log_level.empty()) {
+    LogLevel level;
+    if (ParseLogLevel(log_level, &level)) SetLogLevel(level);
+  }
+  return RunWorkerProcess(o);
+}
+
+}  // namespace floe::cli

@@ -1,0 +1,615 @@
+#include "replica/process_replica.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "core/log.h"
+#include "replica/worker_codec.h"
+
+extern char** environ;
+
+namespace floe {
+
+namespace pb = ::floe::internal;
+
+struct ProcessReplica::Call {
+  std::shared_ptr<EmbedJob> job;
+  EmbedCallback done;
+  size_t tokens = 0;
+  bool job_deadline = false;  // the call's deadline is the job's own
+  std::atomic<bool> cancelled{false};
+  std::string fail_reason;  // set before TryCancel by FailInFlight (under mu_)
+  grpc::ClientContext ctx;
+  pb::WorkerEmbedRequest req;
+  pb::WorkerEmbedResponse resp;
+};
+
+namespace {
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::chrono::system_clock::time_point SystemDeadline(Clock::time_point t) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
+}
+
+std::string DescribeExit(int wstatus) {
+  if (WIFEXITED(wstatus)) return "exited with code " + std::to_string(WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus)) {
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(wstatus)) + " (" +
+           strsignal(WTERMSIG(wstatus)) + ")";
+  }
+  return "stopped";
+}
+
+void Poke(int fd) {
+  uint64_t one = 1;
+  while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+  }
+}
+
+void DrainEventFd(int fd) {
+  uint64_t v;
+  while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+  }
+}
+
+// One Health probe in flight; its callback only touches this state (never
+// the replica), so a probe may outlive the worker it was sent to.
+struct Probe {
+  Probe() : fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  ~Probe() {
+    if (fd >= 0) close(fd);
+  }
+  int fd;
+  grpc::ClientContext ctx;
+  pb::WorkerHealthRequest req;
+  pb::WorkerHealthResponse resp;
+  std::atomic<bool> done{false};
+  grpc::Status status;
+};
+
+}  // namespace
+
+ProcessReplica::ProcessReplica(ProcessReplicaOptions options) : options_(std::move(options)) {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  supervisor_ = std::thread([this] { Supervise(); });
+}
+
+ProcessReplica::~ProcessReplica() {
+  Drain();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+pid_t ProcessReplica::pid() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pid_;
+}
+
+bool ProcessReplica::healthy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_ == ReplicaState::kReady && !stopping_;
+}
+
+ReplicaStats ProcessReplica::stats() const {
+  ReplicaStats s;
+  s.id = options_.id;
+  s.placement = options_.placement;
+  std::lock_guard<std::mutex> lock(mu_);
+  s.state = state_;
+  s.device = worker_device_.empty() ? options_.device : worker_device_;
+  if (!options_.placement.empty()) s.device += " (" + options_.placement + ")";
+  s.dtype = worker_dtype_.empty() ? options_.dtype : worker_dtype_;
+  s.pid = pid_;
+  s.queued_jobs = calls_.size();
+  s.queued_tokens = queued_tokens_;
+  s.requests_served = served_;
+  s.restarts = restarts_;
+  s.last_error = last_error_;
+  s.gave_up = gave_up_;
+  return s;
+}
+
+void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
+  if (job->inputs.empty()) {
+    done(EmbedOutput{});
+    return;
+  }
+  if (job->cancelled.load()) {
+    done(CancelledError("request " + job->request_id + " was cancelled"));
+    return;
+  }
+  auto call = std::make_shared<Call>();
+  call->tokens = job->total_tokens();
+  call->req.set_request_id(job->request_id);
+  for (const auto& ids : job->inputs) call->req.add_token_ids_i32(worker::IdsToBytes(ids));
+  call->req.set_dimensions(job->params.dimensions);
+  call->req.set_normalize(job->params.normalize);
+  call->req.set_priority(job->priority);
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(options_.forward_timeout_s));
+  if (job->deadline <= deadline) {
+    deadline = job->deadline;
+    call->job_deadline = true;
+  }
+  call->ctx.set_deadline(SystemDeadline(deadline));
+  call->job = std::move(job);
+  call->done = std::move(done);
+
+  std::shared_ptr<pb::Worker::Stub> stub;
+  uint64_t id = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (state_ != ReplicaState::kReady || stopping_ || !stub_) {
+      const std::string why = stopping_ ? "shutting down" : ReplicaStateName(state_);
+      lock.unlock();
+      call->done(UnavailableError("replica " + std::to_string(options_.id) + " is not ready (" +
+                                  why + ")"));
+      return;
+    }
+    id = next_call_++;
+    calls_[id] = call;
+    queued_tokens_ += call->tokens;
+    stub = stub_;
+  }
+  stub->async()->Embed(
+      &call->ctx, &call->req, &call->resp, [this, call, id, stub](grpc::Status gs) {
+        StatusOr<EmbedOutput> result = InternalError("unset");
+        const std::string who = "replica " + std::to_string(options_.id);
+        if (gs.ok()) {
+          const int dim = call->resp.dimension();
+          const std::string& bytes = call->resp.vectors_f32();
+          const size_t n = call->job->inputs.size();
+          if (dim <= 0 || bytes.size() != n * static_cast<size_t>(dim) * sizeof(float)) {
+            result = InternalError(who + " sent " + std::to_string(bytes.size()) +
+                                   " bytes for " + std::to_string(n) + " vectors of dimension " +
+                                   std::to_string(dim));
+          } else {
+            EmbedOutput out;
+            out.dimension = dim;
+            out.queue_wait_s = call->resp.queue_wait_s();
+            out.forward_s = call->resp.forward_s();
+            out.vectors.resize(n);
+            const char* p = bytes.data();
+            for (auto& v : out.vectors) {
+              v.resize(static_cast<size_t>(dim));
+              std::memcpy(v.data(), p, v.size() * sizeof(float));
+              p += v.size() * sizeof(float);
+            }
+            result = std::move(out);
+          }
+        } else if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+          if (call->job_deadline) {
+            result = DeadlineExceededError("deadline passed for request " +
+                                           call->job->request_id);
+          } else {
+            result = UnavailableError(who + " did not answer within --forward-timeout " +
+                                      std::to_string(options_.forward_timeout_s) + " s");
+          }
+        } else if (gs.error_code() == grpc::StatusCode::CANCELLED) {
+          if (call->cancelled.load() || call->job->cancelled.load()) {
+            result = CancelledError("request " + call->job->request_id + " was cancelled");
+          } else {
+            std::string reason;
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              reason = call->fail_reason;
+            }
+            result = UnavailableError(who + ": " + (reason.empty() ? gs.error_message() : reason));
+          }
+        } else if (gs.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          result = UnavailableError(who + ": " + gs.error_message());
+          Poke(wake_fd_);  // let the supervisor look at the process now
+        } else {
+          result = worker::FromGrpc(gs);
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          calls_.erase(id);
+          queued_tokens_ -= std::min<uint64_t>(queued_tokens_, call->tokens);
+          if (result.ok()) served_++;
+          cv_.notify_all();
+        }
+        call->done(std::move(result));
+      });
+}
+
+bool ProcessReplica::Cancel(const std::string& request_id) {
+  std::vector<std::shared_ptr<Call>> hits;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, c] : calls_) {
+      if (c->job->request_id == request_id) hits.push_back(c);
+    }
+  }
+  for (auto& c : hits) {
+    c->cancelled = true;
+    c->ctx.TryCancel();
+  }
+  return !hits.empty();
+}
+
+void ProcessReplica::FailInFlight(const std::string& why) {
+  std::vector<std::shared_ptr<Call>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, c] : calls_) {
+      c->fail_reason = why;
+      all.push_back(c);
+    }
+  }
+  for (auto& c : all) c->ctx.TryCancel();
+}
+
+bool ProcessReplica::SleepUnlessStopping(double seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return stopping_; });
+}
+
+void ProcessReplica::KillAndReap(int sig) {
+  pid_t pid;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pid = pid_;
+  }
+  if (pid <= 0) return;
+  kill(pid, sig);
+  if (sig != SIGKILL) {
+    // Give it 5 s to drain, then SIGKILL.
+    pollfd p{pidfd_, POLLIN, 0};
+    if (pidfd_ < 0 || poll(&p, 1, 5000) <= 0) kill(pid, SIGKILL);
+  }
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (pidfd_ >= 0) close(pidfd_);
+  pidfd_ = -1;
+  std::lock_guard<std::mutex> lock(mu_);
+  pid_ = 0;
+}
+
+Status ProcessReplica::SpawnAndWait() {
+  const std::string who = "replica " + std::to_string(options_.id);
+  int gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    gen = ++generation_;
+  }
+  const std::string address = "unix-abstract:floe-" + std::to_string(getpid()) + "-" +
+                              std::to_string(options_.id) + "-" + std::to_string(gen);
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return InternalError(who + ": pipe: " + strerror(errno));
+  // fd 3 in the child; keep the write end off 0..3 so dup2 always clears CLOEXEC.
+  int wfd = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 10);
+  close(pipefd[1]);
+  const int rfd = pipefd[0];
+
+  std::vector<std::string> args = {options_.binary,
+                                   "worker",
+                                   "--model",
+                                   options_.model,
+                                   "--address",
+                                   address,
+                                   "--id",
+                                   std::to_string(options_.id),
+                                   "--device",
+                                   options_.device,
+                                   "--dtype",
+                                   options_.dtype,
+                                   "--threads",
+                                   std::to_string(options_.threads),
+                                   "--max-batch-tokens",
+                                   std::to_string(options_.max_batch_tokens),
+                                   "--parent-pid",
+                                   std::to_string(getpid()),
+                                   "--status-fd",
+                                   "3",
+                                   "--log-level",
+                                   options_.log_level};
+  if (!options_.cores.empty()) {
+    args.push_back("--cores");
+    args.push_back(options_.cores);
+  }
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    bool overridden = false;
+    for (const auto& [k, v] : options_.env) overridden |= kv.rfind(k + "=", 0) == 0;
+    if (!overridden) env.push_back(kv);
+  }
+  for (const auto& [k, v] : options_.env) env.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, wfd, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  // Own process group: a terminal's Ctrl-C reaches the manager only, which
+  // then stops the workers in order.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, options_.binary.c_str(), &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(wfd);
+  if (rc != 0) {
+    close(rfd);
+    return InternalError(who + ": cannot start " + options_.binary + ": " + strerror(rc));
+  }
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pid_ = pid;
+  }
+  FLOE_LOG(kDebug) << who << ": started worker pid " << pid << " on " << address;
+
+  // The handshake: one line on the pipe, or EOF when the worker dies first.
+  std::string line;
+  bool stopping = false, timed_out = false;
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(options_.start_timeout_s));
+  for (;;) {
+    pollfd fds[2] = {{rfd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const int ms = static_cast<int>(std::max<double>(0, Seconds(end - Clock::now()) * 1000));
+    const int n = poll(fds, 2, ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      timed_out = true;
+      break;
+    }
+    if (fds[1].revents) {
+      DrainEventFd(wake_fd_);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        stopping = true;
+        break;
+      }
+    }
+    if (fds[0].revents) {
+      char buf[4096];
+      const ssize_t r = read(rfd, buf, sizeof(buf));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;  // EOF: the worker is gone
+      line.append(buf, static_cast<size_t>(r));
+      if (line.find('\n') != std::string::npos) break;
+    }
+  }
+  close(rfd);
+  if (auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
+
+  if (line == "READY" && !stopping) {
+    grpc::ChannelArguments chargs;
+    chargs.SetMaxReceiveMessageSize(-1);
+    chargs.SetMaxSendMessageSize(-1);
+    chargs.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), chargs);
+    auto stub = std::shared_ptr<pb::Worker::Stub>(pb::Worker::NewStub(channel));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_wait_for_ready(true);
+    pb::WorkerInfoResponse info;
+    grpc::Status gs = stub->Info(&ctx, pb::WorkerInfoRequest(), &info);
+    if (gs.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      channel_ = channel;
+      stub_ = stub;
+      worker_device_ = info.device();
+      worker_dtype_ = info.dtype();
+      state_ = ReplicaState::kReady;
+      FLOE_LOG(kInfo) << who << ": ready (worker pid " << pid << ", " << info.device()
+                      << (options_.placement.empty() ? "" : ", " + options_.placement) << ", "
+                      << info.threads() << " threads)";
+      return OkStatus();
+    }
+    line = "ERROR worker did not answer on " + address + ": " + gs.error_message();
+  }
+  KillAndReap(SIGKILL);
+  if (stopping) return CancelledError(who + ": stopped while starting");
+  if (timed_out) {
+    return UnavailableError(who + ": worker did not start within " +
+                            std::to_string(options_.start_timeout_s) + " s");
+  }
+  if (line.rfind("ERROR ", 0) == 0) return UnavailableError(line.substr(6));
+  return UnavailableError(who + ": worker exited before it was ready");
+}
+
+void ProcessReplica::Watch() {
+  const std::string who = "replica " + std::to_string(options_.id);
+  std::shared_ptr<pb::Worker::Stub> stub;
+  pid_t pid;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stub = stub_;
+    pid = pid_;
+  }
+  const auto interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(0.01, options_.health_interval_s)));
+  const auto probe_timeout = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(1.0, options_.health_interval_s)));
+  int failed = 0;
+  std::shared_ptr<Probe> probe;
+  auto next_probe = Clock::now() + interval;
+  for (;;) {
+    Clock::time_point wake_at = probe ? Clock::time_point::max() : next_probe;
+    pollfd fds[3] = {{pidfd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}, {probe ? probe->fd : -1, POLLIN, 0}};
+    int ms = -1;
+    if (wake_at != Clock::time_point::max()) {
+      ms = static_cast<int>(std::max<double>(0, Seconds(wake_at - Clock::now()) * 1000) + 1);
+    }
+    const int n = poll(fds, 3, ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (fds[0].revents) {
+      int wstatus = 0;
+      while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+      }
+      close(pidfd_);
+      pidfd_ = -1;
+      const std::string why = "worker pid " + std::to_string(pid) + " " + DescribeExit(wstatus);
+      bool stopping;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping = stopping_;
+        pid_ = 0;
+        state_ = ReplicaState::kUnhealthy;
+        if (!stopping) last_error_ = why;
+        stub_.reset();
+        channel_.reset();
+      }
+      if (!stopping) {
+        FLOE_LOG(kWarn) << who << ": " << why << "; taken out of rotation";
+      }
+      FailInFlight(why);
+      return;
+    }
+    if (fds[1].revents) {
+      DrainEventFd(wake_fd_);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;  // Supervise() stops the worker
+    }
+    if (probe && probe->done.load()) {
+      DrainEventFd(probe->fd);
+      if (probe->status.ok() && probe->resp.serving()) {
+        failed = 0;
+      } else {
+        ++failed;
+        FLOE_LOG(kWarn) << who << ": health probe " << failed << "/" << options_.health_failures
+                        << " failed: "
+                        << (probe->status.ok() ? "not serving" : probe->status.error_message());
+      }
+      probe.reset();
+      next_probe = Clock::now() + interval;
+      if (failed >= options_.health_failures) {
+        const std::string why = "worker pid " + std::to_string(pid) + " failed " +
+                                std::to_string(failed) + " health probes in a row";
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          state_ = ReplicaState::kUnhealthy;
+          last_error_ = why;
+          stub_.reset();
+          channel_.reset();
+        }
+        FLOE_LOG(kWarn) << who << ": " << why << "; taken out of rotation and killed";
+        FailInFlight(why);
+        KillAndReap(SIGKILL);
+        return;
+      }
+    }
+    if (!probe && Clock::now() >= next_probe) {
+      probe = std::make_shared<Probe>();
+      probe->ctx.set_deadline(SystemDeadline(Clock::now() + probe_timeout));
+      stub->async()->Health(&probe->ctx, &probe->req, &probe->resp,
+                            [p = probe](grpc::Status s) {
+                              p->status = std::move(s);
+                              p->done = true;
+                              Poke(p->fd);
+                            });
+    }
+  }
+}
+
+void ProcessReplica::Supervise() {
+  const std::string who = "replica " + std::to_string(options_.id);
+  int failures_in_row = 0;
+  bool ever_ready = false;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+      state_ = ReplicaState::kStarting;
+    }
+    Status s = SpawnAndWait();
+    if (s.ok()) {
+      ever_ready = true;
+      const auto ready_at = Clock::now();
+      Watch();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) break;
+      }
+      if (Clock::now() - ready_at > std::chrono::seconds(60)) failures_in_row = 0;
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+      last_error_ = s.message();
+    }
+    if (!s.ok() && !ever_ready) {
+      FLOE_LOG(kError) << who << ": cannot start: " << s.message();
+      std::lock_guard<std::mutex> lock(mu_);
+      gave_up_ = true;
+      state_ = ReplicaState::kStopped;
+      return;
+    }
+    ++failures_in_row;
+    if (failures_in_row > options_.max_restarts) {
+      std::lock_guard<std::mutex> lock(mu_);
+      FLOE_LOG(kError) << who << ": gave up after " << options_.max_restarts
+                       << " restarts in a row (--max-restarts); last error: " << last_error_;
+      gave_up_ = true;
+      state_ = ReplicaState::kStopped;
+      return;
+    }
+    const double backoff =
+        std::min(30.0, options_.restart_backoff_s * std::pow(2.0, failures_in_row - 1));
+    FLOE_LOG(kWarn) << who << ": restarting in " << backoff << " s (" << failures_in_row << "/"
+                    << options_.max_restarts << ")";
+    if (!SleepUnlessStopping(backoff)) break;
+    std::lock_guard<std::mutex> lock(mu_);
+    restarts_++;
+  }
+  // Drain(): stop the worker, if one runs. SIGTERM lets it answer what it
+  // still holds (normally nothing: Drain waited for the calls in flight).
+  KillAndReap(SIGTERM);
+  std::lock_guard<std::mutex> lock(mu_);
+  stub_.reset();
+  channel_.reset();
+  state_ = ReplicaState::kStopped;
+}
+
+void ProcessReplica::Drain() {
+  std::lock_guard<std::mutex> drain_lock(drain_mu_);
+  if (drained_) return;
+  drained_ = true;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return calls_.empty(); });
+  }
+  FailInFlight("shutting down");
+  {
+    // Callbacks of the failed calls come quickly; wait so none outlives us.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return calls_.empty(); });
+  }
+  Poke(wake_fd_);
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+}  // namespace floe

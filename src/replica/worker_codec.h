@@ -1,0 +1,31 @@
+// What both ends of the worker transport agree on: status codes mapped
+// between floe and gRPC, token ids and vectors as little-endian bytes.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace floe::worker {
+
+grpc::Status ToGrpc(const Status& s);
+Status FromGrpc(const grpc::Status& s);
+
+// Token ids <-> little-endian int32 bytes (this is x86/arm little-endian only).
+inline std::string IdsToBytes(const std::vector<int32_t>& ids) {
+  return std::string(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t));
+}
+// INVALID_ARGUMENT when the size is not a multiple of 4.
+Status BytesToIds(const std::string& bytes, std::vector<int32_t>* ids);
+
+// Parses a CPU list ("0-3,6") into core numbers; false when malformed.
+bool ParseCpuList(const std::string& list, std::vector<int>* cores);
+// The inverse, compressed to ranges: {0,1,2,5} -> "0-2,5".
+std::string FormatCpuList(const std::vector<int>& cores);
+
+}  // namespace floe::worker

@@ -1,0 +1,238 @@
+#include "replica/worker_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <chrono>
+#include <thread>
+
+#include "core/log.h"
+#include "floe/embedder.h"
+#include "floe/internal/worker.grpc.pb.h"
+#include "replica/local_replica.h"
+#include "replica/worker_codec.h"
+
+namespace floe {
+namespace {
+
+namespace pb = ::floe::internal;
+
+void WriteStatus(int fd, const std::string& line) {
+  std::string s = line + "\n";
+  if (fd < 0) {
+    fputs(s.c_str(), stdout);
+    fflush(stdout);
+    return;
+  }
+  const char* p = s.data();
+  size_t left = s.size();
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+// One Embed call: submitted to the LocalReplica, finished from its callback.
+// A client that cancels (the frontend's Cancel, or the frontend going away)
+// drops the queued work.
+class EmbedReactor : public grpc::ServerUnaryReactor {
+ public:
+  EmbedReactor(LocalReplica* replica, std::shared_ptr<EmbedJob> job)
+      : replica_(replica), job_(std::move(job)) {}
+  void OnCancel() override {
+    job_->cancelled = true;
+    replica_->Cancel(job_->request_id);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  LocalReplica* replica_;
+  std::shared_ptr<EmbedJob> job_;
+};
+
+class WorkerService final : public pb::Worker::CallbackService {
+ public:
+  WorkerService(LocalReplica* replica, const Embedder* embedder, const WorkerOptions& options)
+      : replica_(replica), embedder_(embedder), options_(options) {}
+
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
+                                  const pb::WorkerEmbedRequest* req,
+                                  pb::WorkerEmbedResponse* resp) override {
+    auto job = std::make_shared<EmbedJob>();
+    job->request_id = req->request_id();
+    job->params.dimensions = req->dimensions();
+    job->params.normalize = req->normalize();
+    job->priority = req->priority();
+    const auto deadline = ctx->deadline();
+    if (deadline != std::chrono::system_clock::time_point::max()) {
+      job->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                         deadline - std::chrono::system_clock::now());
+    }
+    auto* reactor = new EmbedReactor(replica_, job);
+    job->inputs.resize(req->token_ids_i32_size());
+    for (int i = 0; i < req->token_ids_i32_size(); ++i) {
+      if (Status s = worker::BytesToIds(req->token_ids_i32(i), &job->inputs[i]); !s.ok()) {
+        reactor->Finish(worker::ToGrpc(s.WithPrefix("input " + std::to_string(i))));
+        return reactor;
+      }
+    }
+    replica_->Submit(job, [reactor, resp](StatusOr<EmbedOutput> r) {
+      if (!r.ok()) {
+        reactor->Finish(worker::ToGrpc(r.status()));
+        return;
+      }
+      const int dim = r->dimension;
+      resp->set_dimension(dim);
+      resp->set_queue_wait_s(r->queue_wait_s);
+      resp->set_forward_s(r->forward_s);
+      std::string* out = resp->mutable_vectors_f32();
+      out->resize(r->vectors.size() * static_cast<size_t>(dim) * sizeof(float));
+      char* p = out->data();
+      for (const auto& v : r->vectors) {
+        if (static_cast<int>(v.size()) != dim) {
+          reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "ragged vectors"));
+          return;
+        }
+        std::memcpy(p, v.data(), v.size() * sizeof(float));
+        p += v.size() * sizeof(float);
+      }
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* ctx,
+                                   const pb::WorkerHealthRequest*,
+                                   pb::WorkerHealthResponse* resp) override {
+    ReplicaStats s = replica_->stats();
+    resp->set_serving(replica_->healthy());
+    resp->set_queued_jobs(s.queued_jobs);
+    resp->set_queued_tokens(s.queued_tokens);
+    resp->set_requests_served(s.requests_served);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx, const pb::WorkerInfoRequest*,
+                                 pb::WorkerInfoResponse* resp) override {
+    resp->set_pid(getpid());
+    resp->set_device(embedder_->info().device);
+    resp->set_dtype(embedder_->info().dtype);
+    resp->set_hidden_size(embedder_->info().hidden_size);
+    resp->set_threads(options_.threads);
+    resp->set_cores(options_.cores);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  LocalReplica* replica_;
+  const Embedder* embedder_;
+  WorkerOptions options_;
+};
+
+}  // namespace
+
+int RunWorkerProcess(const WorkerOptions& in) {
+  WorkerOptions options = in;
+  // Die with the manager. PDEATHSIG covers a parent that dies from now on;
+  // the pid check covers one that died before prctl ran.
+  if (options.parent_pid > 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != options.parent_pid) _exit(1);
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::string who = "worker " + std::to_string(options.id);
+  auto fail = [&](const std::string& message) {
+    FLOE_LOG(kError) << who << ": " << message;
+    WriteStatus(options.status_fd, "ERROR " + message);
+    return 3;
+  };
+
+  if (!options.cores.empty()) {
+    std::vector<int> cores;
+    if (!worker::ParseCpuList(options.cores, &cores)) {
+      return fail("bad --cores '" + options.cores + "'");
+    }
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    for (int c : cores) {
+      if (c < CPU_SETSIZE) CPU_SET(c, &mask);
+    }
+    if (sched_setaffinity(0, sizeof(mask), &mask) != 0) {
+      return fail("cannot pin to cores " + options.cores + ": " + std::strerror(errno));
+    }
+    if (options.threads <= 0) options.threads = static_cast<int>(cores.size());
+  }
+
+  EmbedderOptions eopts;
+  eopts.device = options.device;
+  eopts.dtype = options.dtype;
+  eopts.num_threads = options.threads;
+  eopts.max_batch_tokens = options.max_batch_tokens;
+  const auto t0 = Clock::now();
+  auto opened = Embedder::Open(options.model, eopts);
+  if (!opened.ok()) {
+    return fail("cannot load model '" + options.model + "': " + opened.status().ToString());
+  }
+  std::shared_ptr<Embedder> embedder = std::move(opened).value();
+
+  LocalReplicaOptions ropts;
+  ropts.id = options.id;
+  ropts.max_batch_tokens = options.max_batch_tokens;
+  LocalReplica replica(embedder, ropts);
+  WorkerService service(&replica, embedder.get(), options);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxSendMessageSize(-1);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return fail("cannot listen on " + options.address);
+
+  FLOE_LOG(kInfo) << who << ": pid " << getpid() << " ready on " << options.address << " ("
+                  << embedder->info().device
+                  << (options.cores.empty() ? "" : ", cores " + options.cores) << ", "
+                  << options.threads << " threads) after "
+                  << std::chrono::duration<double>(Clock::now() - t0).count() << " s";
+  WriteStatus(options.status_fd, "READY");
+  if (options.status_fd >= 0) close(options.status_fd);
+
+  // The signal wait, with a parent check once a second in case PDEATHSIG was
+  // lost (it is tied to the thread that forked us).
+  int sig = 0;
+  for (;;) {
+    timespec ts{1, 0};
+    sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig > 0) break;
+    if (options.parent_pid > 0 && getppid() != options.parent_pid) {
+      FLOE_LOG(kWarn) << who << ": parent " << options.parent_pid << " is gone; exiting";
+      _exit(1);
+    }
+  }
+  FLOE_LOG(kDebug) << who << ": signal " << sig << ", draining";
+  replica.Drain();  // answers what is queued
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return 0;
+}
+
+}  // namespace floe
