@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-numpy python3-grpcio python3-protobuf curl
   libcurl4-openssl-dev libssl-dev
+  haproxy iproute2
 )
 missing=()
 for p in "${PKGS[@]}"; do
