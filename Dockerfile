@@ -20,9 +20,10 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DFLOE_BUILD_TESTS=OFF \
  && cmake --install /build --prefix /opt/floe \
  && /opt/floe/bin/floe --version
 # The Debian packages that own the libraries `floe` loads: the runtime stage installs
-# exactly these (names are the same there: same distribution).
+# exactly these (names are the same there: same distribution). Matching on
+# "<arch dir>/<soname>" keeps 32-bit look-alikes (lib32stdc++6) out.
 RUN ldd /opt/floe/bin/floe | awk '/=> \// { print $3 }' \
-    | xargs -n1 basename | sed 's|^|*/|' | xargs dpkg -S 2>/dev/null \
+    | awk -F/ '{ print "*/" $(NF-1) "/" $NF }' | xargs dpkg -S 2>/dev/null \
     | cut -d: -f1 | sort -u > /opt/floe/runtime-packages \
  && cat /opt/floe/runtime-packages
 
