@@ -5,7 +5,7 @@
 // then (the figures in docs/cpu-performance.md):
 //   build/bench/encoder_bench --benchmark_min_time=0.1 --benchmark_repetitions=3
 // FLOE_BENCH_MODEL overrides the folder (default: models/base under the
-// source tree). Counter tokens_per_s is what docs/cpu-performance.md reports.
+// source tree), FLOE_BENCH_DTYPE the dtype (default float32). Counter tokens_per_s is what docs/cpu-performance.md reports.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -33,7 +33,9 @@ floe::Engine* SharedEngine() {
     auto m = floe::ModelFolder::Open(ModelPath());
     if (!m.ok()) return nullptr;
     model = std::move(m).value();
-    auto e = floe::Engine::Create(*model, floe::EngineOptions{});
+    floe::EngineOptions options;
+    if (const char* dtype = std::getenv("FLOE_BENCH_DTYPE")) options.dtype = dtype;
+    auto e = floe::Engine::Create(*model, options);
     if (!e.ok()) return nullptr;
     engine = std::move(e).value();
   }

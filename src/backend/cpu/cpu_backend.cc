@@ -1,4 +1,5 @@
-// CPU backend. Matrix products are oneDNN matmul primitives: each weight is
+// CPU backend (float32, or bfloat16 products with float32 accumulation).
+// Matrix products are oneDNN matmul primitives: each weight is
 // reordered once into the blocked layout oneDNN picks, and primitives are
 // kept per (shape, fused ops, padded row count) so the 12 layers of a model
 // share them. Rows go in chunks of a few sizes (see NextChunk), so a server
@@ -56,17 +57,19 @@ dnnl::algorithm EltwiseFor(Activation a) {
 // weight layout and one primitive per padded row count.
 class MatmulFamily {
  public:
+  // `in` is the type of activations and weights (f32, or bf16 with f32
+  // accumulation and output).
   MatmulFamily(dnnl::engine* eng, int64_t k, int64_t n, Activation act, bool accumulate,
-               int64_t reference_rows)
-      : eng_(eng), k_(k), n_(n) {
+               int64_t reference_rows, memory::data_type in)
+      : eng_(eng), k_(k), n_(n), in_(in) {
     dnnl::post_ops po;
     if (act != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act), 0.f, 0.f);
     if (accumulate) po.append_sum(1.f);
     attr_.set_post_ops(po);
     // Let oneDNN choose the weight layout for a typical batch; every later
     // primitive is created for that same layout.
-    const memory::desc src({reference_rows, k_}, memory::data_type::f32, memory::format_tag::ab);
-    const memory::desc wei({k_, n_}, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc src({reference_rows, k_}, in_, memory::format_tag::ab);
+    const memory::desc wei({k_, n_}, in_, memory::format_tag::any);
     const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
     const memory::desc dst({reference_rows, n_}, memory::data_type::f32, memory::format_tag::ab);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, bias, dst), attr_, *eng_);
@@ -76,12 +79,13 @@ class MatmulFamily {
   }
 
   const memory::desc& weights_md() const { return weights_md_; }
+  memory::data_type input_type() const { return in_; }
 
   // Throws dnnl::error.
   dnnl::matmul& Get(int64_t rows) {
     auto it = prims_.find(rows);
     if (it != prims_.end()) return it->second;
-    const memory::desc src({rows, k_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc src({rows, k_}, in_, memory::format_tag::ab);
     const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
     const memory::desc dst({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights_md_, bias, dst), attr_, *eng_);
@@ -97,6 +101,7 @@ class MatmulFamily {
  private:
   dnnl::engine* eng_;
   int64_t k_, n_;
+  memory::data_type in_;
   dnnl::primitive_attr attr_;
   memory::desc weights_md_;
   std::string impl_;
@@ -184,17 +189,15 @@ class CpuBackend : public Backend {
     if (spec.weight == nullptr || spec.in_features <= 0 || spec.out_features <= 0) {
       return InvalidArgumentError("linear " + spec.name + ": empty weight");
     }
-    if (ct_ != ComputeType::kFloat32) {
-      return UnimplementedError("cpu: dtype " + std::string(ComputeTypeName(ct_)) +
-                                " is not implemented (float32 only)");
-    }
     try {
       const auto key = std::make_tuple(spec.in_features, spec.out_features,
                                        static_cast<int>(spec.activation), spec.accumulate);
       auto& fam = families_[key];
       if (!fam) {
-        fam = std::make_unique<MatmulFamily>(&eng_, spec.in_features, spec.out_features,
-                                             spec.activation, spec.accumulate, kChunkRows);
+        fam = std::make_unique<MatmulFamily>(
+            &eng_, spec.in_features, spec.out_features, spec.activation, spec.accumulate,
+            kChunkRows,
+            ct_ == ComputeType::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32);
       }
       // The stored weight is [out, in] row-major, i.e. W^T of shape {in, out}
       // in "ba" order.
@@ -351,6 +354,12 @@ class CpuBackend : public Backend {
     }
   }
 
+  // Activations of a bf16 product, converted from float32 (grown on demand).
+  uint16_t* Bf16Staging(size_t n) {
+    if (bf16_staging_.size() < n) bf16_staging_.resize(n);
+    return bf16_staging_.data();
+  }
+
   dnnl::engine& engine() { return eng_; }
   dnnl::stream& stream() { return stream_; }
 
@@ -360,6 +369,7 @@ class CpuBackend : public Backend {
   int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;
+  std::vector<uint16_t> bf16_staging_;
   std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>> families_;
 };
 
@@ -368,11 +378,20 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
   const int64_t padded = backend_->RoundUpRows(m);
   try {
     dnnl::engine& eng = backend_->engine();
+    const memory::data_type in = family_->input_type();
+    void* src_base = const_cast<float*>(x);
+    size_t src_elem = sizeof(float);
+    if (in == memory::data_type::bf16) {
+      uint16_t* staging = backend_->Bf16Staging(static_cast<size_t>(padded * k_));
+      cpu::FloatToBf16(x, padded * k_, staging);
+      src_base = staging;
+      src_elem = sizeof(uint16_t);
+    }
     for (int64_t off = 0, rows = 0; off < padded; off += rows) {
       rows = backend_->NextChunk(padded - off);
       dnnl::matmul& prim = family_->Get(rows);
-      memory src(memory::desc({rows, k_}, memory::data_type::f32, memory::format_tag::ab), eng,
-                 const_cast<float*>(x + off * k_));
+      memory src(memory::desc({rows, k_}, in, memory::format_tag::ab), eng,
+                 static_cast<char*>(src_base) + off * k_ * src_elem);
       memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab), eng,
                  y + off * n_);
       prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
@@ -390,9 +409,10 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
-  if (options.compute_type != ComputeType::kFloat32) {
+  if (options.compute_type != ComputeType::kFloat32 &&
+      options.compute_type != ComputeType::kBFloat16) {
     return UnimplementedError("dtype " + std::string(ComputeTypeName(options.compute_type)) +
-                              " is not implemented on the cpu yet (use float32)");
+                              " is not implemented on the cpu yet (float32, bfloat16)");
   }
   if (options.num_threads < 0) {
     return InvalidArgumentError("num_threads must be >= 0, got " +

@@ -29,6 +29,17 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
   generic::LayerNormRow(x, n, gamma, beta, eps, y);
 }
 
+void FloatToBf16(const float* src, int64_t n, uint16_t* dst) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &src[i], 4);
+    // Round to nearest even (inputs are finite activations).
+    bits += 0x7FFFu + ((bits >> 16) & 1u);
+    dst[i] = static_cast<uint16_t>(bits >> 16);
+  }
+}
+
 namespace generic {
 
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {

@@ -15,6 +15,9 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y);
 
+// dst[i] = bfloat16(src[i]), rounded to nearest even; parallel (OpenMP).
+void FloatToBf16(const float* src, int64_t n, uint16_t* dst);
+
 // Whether the AVX-512 kernels are in use (false with FLOE_NO_AVX512=1 in the
 // environment, or on a CPU without AVX-512F).
 bool UsingAvx512();
