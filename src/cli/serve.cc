@@ -75,6 +75,9 @@ int RunServe(int argc, char** argv) {
       ->envname("FLOE_API_KEY");
   app.add_option("--http-threads", o.http_threads, "HTTP connection threads (0: 128)")
       ->capture_default_str();
+  app.add_option("--http-keep-alive", o.http_keep_alive_s,
+                 "seconds an idle HTTP keep-alive connection stays open")
+      ->capture_default_str();
   app.add_option("--drain-timeout", o.drain_timeout_s, "seconds in-flight work gets on SIGTERM")
       ->capture_default_str();
   std::string log_level;

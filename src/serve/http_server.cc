@@ -166,10 +166,20 @@ Status HttpServer::Start(const std::string& host, int port) {
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(opt.max_body_bytes);
   server_->set_keep_alive_max_count(100000);
-  server_->set_keep_alive_timeout(30);
+  server_->set_keep_alive_timeout(std::max(1, opt.http_keep_alive_s));
   server_->set_read_timeout(60);
   server_->set_write_timeout(60);
   server_->set_tcp_nodelay(true);
+  // Debian's libcpp-httplib 0.11 listens with a compiled-in backlog of 5: a
+  // burst of connects then waits for SYN retries (1 s, 3 s...). Capture the
+  // listening socket (these options replace httplib's default SO_REUSEADDR)
+  // and listen() again on it with a real backlog once bound.
+  int listen_fd = -1;
+  server_->set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
+  });
   Routes();
   if (port == 0) {
     port_ = server_->bind_to_any_port(host);
@@ -181,6 +191,7 @@ Status HttpServer::Start(const std::string& host, int port) {
     }
     port_ = port;
   }
+  if (listen_fd >= 0) listen(listen_fd, 4096);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return OkStatus();
 }
@@ -226,6 +237,10 @@ void HttpServer::Routes() {
   svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     t_request_start = Clock::now();
     return httplib::Server::HandlerResponse::Unhandled;
+  });
+  svr.set_post_routing_handler([fe](const httplib::Request&, httplib::Response& res) {
+    // Draining: tell keep-alive clients to go, so SIGTERM is not held up.
+    if (fe->draining()) res.set_header("Connection", "close");
   });
   svr.set_logger([fe](const httplib::Request& req, const httplib::Response& res) {
     // Counted here so every response, errors from httplib included, is seen.

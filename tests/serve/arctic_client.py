@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""An ArcticInference-style client (Debian's python3-grpcio + stubs generated
+from proto/) run against a live `floe serve`: proves wire compatibility.
+
+Usage: arctic_client.py --target HOST:PORT --golden FILE --model NAME
+(PYTHONPATH must hold the generated stubs). Exits 0 when every check passes.
+"""
+import argparse
+import json
+import struct
+import sys
+
+import grpc
+
+from arctic_inference import inference_pb2, inference_pb2_grpc
+from floe.v1 import embed_pb2, embed_pb2_grpc
+
+
+def floats(blob):
+    return struct.unpack("<%df" % (len(blob) // 4), blob)
+
+
+def cosine(a, b):
+    ab = sum(x * y for x, y in zip(a, b))
+    aa = sum(x * x for x in a)
+    bb = sum(y * y for y in b)
+    return ab / ((aa * bb) ** 0.5 + 1e-30)
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what, file=sys.stderr)
+        sys.exit(1)
+    print("ok:", what)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--golden", required=True)
+    ap.add_argument("--model", required=True)
+    args = ap.parse_args()
+    golden = [json.loads(l) for l in open(args.golden, encoding="utf-8") if l.strip()]
+
+    channel = grpc.insecure_channel(args.target)
+    stub = inference_pb2_grpc.InferenceServiceStub(channel)
+
+    health = stub.HealthCheck(inference_pb2.HealthCheckRequest(), timeout=10)
+    check(health.healthy, "HealthCheck healthy")
+
+    # Exactly what ArcticInference's client sends: texts, n_prompts, model_name.
+    req = inference_pb2.EncodeRequest(
+        request_id="py-1", n_prompts=len(golden), prompts=[g["text"] for g in golden],
+        model_name=args.model)
+    resp = stub.Encode(req, timeout=30)
+    check(resp.error == "", "Encode texts: no error")
+    check(resp.request_id == "py-1", "Encode echoes request_id")
+    check(resp.n_prompts == len(golden), "Encode n_prompts")
+    check(resp.embedding_dim == len(golden[0]["embedding"]), "Encode embedding_dim")
+    worst = min(cosine(floats(b), g["embedding"]) for b, g in zip(resp.embedding_bytes_fp32, golden))
+    check(worst >= 0.99999, "Encode texts match golden (worst cosine %.7f)" % worst)
+
+    # Token ids as little-endian int32 bytes, empty model_name.
+    req = inference_pb2.EncodeRequest(
+        request_id="py-2", n_prompts=3,
+        token_id_bytes_i32=[struct.pack("<%di" % len(g["ids"]), *g["ids"]) for g in golden[:3]])
+    resp = stub.Encode(req, timeout=30)
+    worst = min(cosine(floats(b), g["embedding"]) for b, g in zip(resp.embedding_bytes_fp32, golden))
+    check(len(resp.embedding_bytes_fp32) == 3 and worst >= 0.99999, "Encode token ids match golden")
+
+    # Errors: a gRPC status with a message.
+    try:
+        stub.Encode(inference_pb2.EncodeRequest(n_prompts=1, token_id_bytes_i32=[b"\x01\x02"]), timeout=10)
+        check(False, "bad token bytes refused")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "multiple of 4" in e.details(),
+              "bad token bytes -> INVALID_ARGUMENT (%s)" % e.details())
+    try:
+        stub.Encode(inference_pb2.EncodeRequest(n_prompts=1, prompts=["a"], model_name="nope"), timeout=10)
+        check(False, "wrong model refused")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.NOT_FOUND, "wrong model_name -> NOT_FOUND")
+
+    # Invalid UTF-8 in a string field: python refuses to build it, so send raw
+    # bytes: field 2 (n_prompts)=1, field 3 (prompts) = b"\xff\xfe".
+    raw = stub_raw = channel.unary_unary(
+        "/arctic_inference.InferenceService/Encode",
+        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    try:
+        raw(b"\x10\x01\x1a\x02\xff\xfe", timeout=10)
+        check(False, "invalid UTF-8 refused")
+    except grpc.RpcError as e:
+        check(e.code() != grpc.StatusCode.OK, "invalid UTF-8 prompt refused (%s: %s)" % (e.code(), e.details()))
+    del raw, stub_raw
+
+    info = stub.GetReplicaInfo(inference_pb2.ReplicaInfoRequest(), timeout=10)
+    check(info.n_replicas == 1 and info.n_healthy_replicas == 1, "GetReplicaInfo")
+    check(info.replica_infos[0].model_name == args.model, "GetReplicaInfo model_name")
+
+    ab = stub.Abort(inference_pb2.AbortRequest(request_id="nothing"), timeout=10)
+    check(not ab.success, "Abort of an unknown id says so")
+
+    # floe.v1 from Python too.
+    fstub = embed_pb2_grpc.EmbeddingServiceStub(channel)
+    r = fstub.Embed(embed_pb2.EmbedRequest(texts=[golden[0]["text"]]), timeout=30)
+    check(r.n == 1 and cosine(floats(r.embeddings), golden[0]["embedding"]) >= 0.99999,
+          "floe.v1 Embed matches golden")
+    inf = fstub.Info(embed_pb2.InfoRequest(), timeout=10)
+    check(inf.model == args.model, "floe.v1 Info model")
+    still = stub.HealthCheck(inference_pb2.HealthCheckRequest(), timeout=10)
+    check(still.healthy, "still healthy after bad input")
+    print("all ok")
+
+
+if __name__ == "__main__":
+    main()
