@@ -220,16 +220,23 @@ int RunWorkerProcess(const WorkerOptions& in) {
   // The signal wait, with a parent check once a second in case PDEATHSIG was
   // lost (it is tied to the thread that forked us).
   int sig = 0;
+  siginfo_t info{};
   for (;;) {
     timespec ts{1, 0};
-    sig = sigtimedwait(&set, nullptr, &ts);
+    sig = sigtimedwait(&set, &info, &ts);
     if (sig > 0) break;
     if (options.parent_pid > 0 && getppid() != options.parent_pid) {
       FLOE_LOG(kWarn) << who << ": parent " << options.parent_pid << " is gone; exiting";
       _exit(1);
     }
   }
-  FLOE_LOG(kDebug) << who << ": signal " << sig << ", draining";
+  // Info when the manager stopped us, a warning when someone else did.
+  if (info.si_pid == options.parent_pid) {
+    FLOE_LOG(kDebug) << who << ": " << strsignal(sig) << " from the manager, draining";
+  } else {
+    FLOE_LOG(kWarn) << who << ": " << strsignal(sig) << " from pid " << info.si_pid
+                    << ", draining";
+  }
   replica.Drain();  // answers what is queued
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
