@@ -122,6 +122,7 @@ int RunBench(int argc, char** argv) {
   } else {
     std::printf("%s", client::RowsToTable(*rows).c_str());
   }
+  std::fflush(stdout);
   for (const auto& r : *rows) {
     if (r.succeeded < r.requests) return 3;  // some requests failed
   }

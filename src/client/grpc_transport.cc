@@ -64,8 +64,12 @@ class GrpcTransport final : public Transport {
     call->done = std::move(done);
     arctic_->async()->Encode(&call->ctx, &call->req, &call->resp,
                              [this, call](grpc::Status s) {
-                               call->done(Finish(s, call->resp));
+                               // Free the call before answering: the caller
+                               // may tear the transport down once answered.
+                               StatusOr<EmbedResult> r = Finish(s, call->resp);
+                               EmbedDone done = std::move(call->done);
                                delete call;
+                               done(std::move(r));
                              });
   }
 
