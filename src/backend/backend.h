@@ -61,6 +61,14 @@ class DeviceBuffer {
   int32_t* i32() { return static_cast<int32_t*>(data()); }
 };
 
+// How much precision a product needs when the backend computes in a type
+// lower than float32 (bfloat16, int8). kHigh marks products whose rounding
+// errors the rest of the model amplifies (the query and key projections:
+// softmax turns small score errors into large changes of attention weights);
+// a backend runs them with (close to) float32 accuracy, e.g. in float32 or as
+// split bfloat16 products. Ignored in float32.
+enum class LinearPrecision { kDefault, kHigh };
+
 // What a Linear computes: y = act(x W^T + b) (+ y_old when accumulate).
 struct LinearSpec {
   const float* weight = nullptr;  // host, [out_features, in_features] row-major
@@ -71,6 +79,7 @@ struct LinearSpec {
   // Adds the product to what y holds (the residual connection). Applied after
   // the activation; only used with Activation::kNone here.
   bool accumulate = false;
+  LinearPrecision precision = LinearPrecision::kDefault;
   std::string name;  // for messages ("encoder.layer.0.attention.output.dense")
 };
 

@@ -139,6 +139,10 @@ StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Create(const ModelFolder& mo
       spec.in_features = D;
       spec.out_features = 3 * D;
       spec.name = p + "attention.self.{query,key,value}";
+      // Q and K make the attention scores, which softmax amplifies most
+      // (about 0.02 of cosine at 254 tokens on a random base-sized model in
+      // plain bfloat16, against 0.003 for any other product).
+      spec.precision = LinearPrecision::kHigh;
       FLOE_ASSIGN_OR_RETURN(layer->qkv, backend->CreateLinear(spec));
     }
     FLOE_ASSIGN_OR_RETURN(layer->attn_out, LoadLinear(backend, w, p + "attention.output.dense", D,

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -60,6 +63,46 @@ TEST(CpuLinearTest, MatchesNaiveProductAtManyRowCountsWithFusedOps) {
         }
       }
     }
+  }
+}
+
+// bfloat16 products against the float64 product: split (the default,
+// bf16x3, about 16 significant bits) and plain bf16 (8 bits), each within
+// what its rounding allows.
+TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
+  BackendOptions o;
+  o.compute_type = ComputeType::kBFloat16;
+  auto b = CreateBackend(o);
+  if (!b.ok()) GTEST_SKIP() << b.status().ToString();
+  const int64_t K = 768, N = 64;
+  const auto w = Random(N * K, 11, 0.15f), bias = Random(N, 12);
+  for (const char* mode : {"bf16x3", "bf16"}) {
+    setenv("FLOE_CPU_BF16_PRODUCTS", mode, 1);
+    LinearSpec spec;
+    spec.weight = w.data();
+    spec.bias = bias.data();
+    spec.in_features = K;
+    spec.out_features = N;
+    spec.name = mode;
+    auto lin = (*b)->CreateLinear(spec);
+    unsetenv("FLOE_CPU_BF16_PRODUCTS");
+    ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+    const int64_t m = 37;
+    auto x = Random((*b)->RoundUpRows(m) * K, 13);
+    std::vector<float> y((*b)->RoundUpRows(m) * N);
+    ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+    double err = 0, norm = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < N; ++j) {
+        double s = bias[j];
+        for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[i * K + k]) * w[j * K + k];
+        err += (y[i * N + j] - s) * (y[i * N + j] - s);
+        norm += s * s;
+      }
+    }
+    const double rel = std::sqrt(err / norm);
+    std::printf("[ %s ] relative error %.3g\n", mode, rel);
+    EXPECT_LT(rel, std::string(mode) == "bf16" ? 1e-2 : 2e-5) << mode;
   }
 }
 

@@ -108,16 +108,36 @@ class MatmulFamily {
   std::map<int64_t, dnnl::matmul> prims_;
 };
 
+// How one product runs: operand type, and for bf16 how many bf16 parts carry
+// each operand (1: plain bf16; 2: activation as hi + lo, weight hi; 3: both
+// as hi + lo, the lo x lo term dropped, about 16 significant bits).
+struct ProductMode {
+  memory::data_type dt = memory::data_type::f32;
+  int parts = 0;
+};
+
+// "f32" | "bf16" | "bf16x2" | "bf16x3"; `fallback` otherwise.
+ProductMode ParseMode(const char* s, ProductMode fallback) {
+  if (s == nullptr) return fallback;
+  const std::string v = s;
+  if (v == "f32") return {memory::data_type::f32, 0};
+  if (v == "bf16") return {memory::data_type::bf16, 1};
+  if (v == "bf16x2") return {memory::data_type::bf16, 2};
+  if (v == "bf16x3") return {memory::data_type::bf16, 3};
+  return fallback;
+}
+
 class CpuBackend;
 
 class CpuLinear : public LinearOp {
  public:
-  CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, memory weights,
-            memory bias, std::string name)
+  CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, int parts,
+            memory weights, memory bias, std::string name)
       : backend_(backend),
         family_(family),
         k_(k),
         n_(n),
+        parts_(parts),
         weights_(std::move(weights)),
         bias_(std::move(bias)),
         name_(std::move(name)) {}
@@ -130,6 +150,7 @@ class CpuLinear : public LinearOp {
   CpuBackend* backend_;
   MatmulFamily* family_;
   int64_t k_, n_;
+  int parts_;  // bf16 parts per operand (1, 2, 3); 0 for float32
   memory weights_;
   memory bias_;
   std::string name_;
@@ -148,6 +169,20 @@ class CpuBackend : public Backend {
 
   std::string device() const override { return "cpu"; }
   ComputeType compute_type() const override { return ct_; }
+
+  // bfloat16 products run split by default (bf16x3: about float32's
+  // accuracy at three bf16 products' cost, see docs/cpu-performance.md):
+  // plain bf16 loses 0.003 to 0.025 of cosine on a base-sized random model
+  // whichever product it is applied to. FLOE_CPU_BF16_PRODUCTS=bf16 (or
+  // bf16x2, f32) chooses another mode for the kDefault products; kHigh ones
+  // stay split whatever it says (unless f32).
+  ProductMode ModeFor(LinearPrecision p) const {
+    if (ct_ != ComputeType::kBFloat16) return {};
+    const ProductMode split{memory::data_type::bf16, 3};
+    const ProductMode chosen = ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"), split);
+    if (p == LinearPrecision::kHigh && chosen.dt == memory::data_type::bf16) return split;
+    return chosen;
+  }
 
   // A product of m rows runs as chunks of 4096, 2048, 1024 and 512 rows
   // (greedy), then one last chunk padded to a multiple of 8: at most 7
@@ -190,20 +225,40 @@ class CpuBackend : public Backend {
       return InvalidArgumentError("linear " + spec.name + ": empty weight");
     }
     try {
-      const auto key = std::make_tuple(spec.in_features, spec.out_features,
-                                       static_cast<int>(spec.activation), spec.accumulate);
+      const ProductMode mode = ModeFor(spec.precision);
+      const int64_t k_eff = spec.in_features * std::max(1, mode.parts);
+      const auto key = std::make_tuple(k_eff, spec.out_features,
+                                       static_cast<int>(spec.activation), spec.accumulate,
+                                       static_cast<int>(mode.dt));
       auto& fam = families_[key];
       if (!fam) {
-        fam = std::make_unique<MatmulFamily>(
-            &eng_, spec.in_features, spec.out_features, spec.activation, spec.accumulate,
-            kChunkRows,
-            ct_ == ComputeType::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32);
+        fam = std::make_unique<MatmulFamily>(&eng_, k_eff, spec.out_features, spec.activation,
+                                             spec.accumulate, kChunkRows, mode.dt);
       }
       // The stored weight is [out, in] row-major, i.e. W^T of shape {in, out}
-      // in "ba" order.
-      const memory::desc user_md({spec.in_features, spec.out_features}, memory::data_type::f32,
+      // in "ba" order. Split products stack the weight's bf16 parts along
+      // the inner dimension to match the activation's parts (see
+      // cpu::SplitToBf16): [hi ; hi] for 2, [hi ; hi ; lo] for 3.
+      std::vector<float> split;
+      const float* wsrc = spec.weight;
+      if (mode.parts >= 2) {
+        const int64_t K = spec.in_features;
+        split.resize(static_cast<size_t>(spec.out_features * k_eff));
+        for (int64_t n = 0; n < spec.out_features; ++n) {
+          const float* w = spec.weight + n * K;
+          float* o = split.data() + n * k_eff;
+          for (int64_t i = 0; i < K; ++i) {
+            const float hi = cpu::Bf16RoundTrip(w[i]);
+            o[i] = hi;
+            o[K + i] = hi;
+            if (mode.parts == 3) o[2 * K + i] = cpu::Bf16RoundTrip(w[i] - hi);
+          }
+        }
+        wsrc = split.data();
+      }
+      const memory::desc user_md({k_eff, spec.out_features}, memory::data_type::f32,
                                  memory::format_tag::ba);
-      memory user(user_md, eng_, const_cast<float*>(spec.weight));
+      memory user(user_md, eng_, const_cast<float*>(wsrc));
       memory packed(fam->weights_md(), eng_);
       dnnl::reorder(user, packed).execute(stream_, user, packed);
       memory bias(memory::desc({1, spec.out_features}, memory::data_type::f32,
@@ -217,8 +272,9 @@ class CpuBackend : public Backend {
       }
       stream_.wait();
       return std::unique_ptr<LinearOp>(new CpuLinear(this, fam.get(), spec.in_features,
-                                                     spec.out_features, std::move(packed),
-                                                     std::move(bias), spec.name));
+                                                     spec.out_features, mode.parts,
+                                                     std::move(packed), std::move(bias),
+                                                     spec.name));
     } catch (const dnnl::error& e) {
       return DnnlError("linear " + spec.name, e);
     }
@@ -370,7 +426,7 @@ class CpuBackend : public Backend {
   dnnl::engine eng_;
   dnnl::stream stream_;
   std::vector<uint16_t> bf16_staging_;
-  std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>> families_;
+  std::map<std::tuple<int64_t, int64_t, int, bool, int>, std::unique_ptr<MatmulFamily>> families_;
 };
 
 Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
@@ -381,17 +437,18 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
     const memory::data_type in = family_->input_type();
     void* src_base = const_cast<float*>(x);
     size_t src_elem = sizeof(float);
+    const int64_t k_eff = k_ * std::max(1, parts_);
     if (in == memory::data_type::bf16) {
-      uint16_t* staging = backend_->Bf16Staging(static_cast<size_t>(padded * k_));
-      cpu::FloatToBf16(x, padded * k_, staging);
+      uint16_t* staging = backend_->Bf16Staging(static_cast<size_t>(padded * k_eff));
+      cpu::SplitToBf16(x, padded, k_, parts_, staging);
       src_base = staging;
       src_elem = sizeof(uint16_t);
     }
     for (int64_t off = 0, rows = 0; off < padded; off += rows) {
       rows = backend_->NextChunk(padded - off);
       dnnl::matmul& prim = family_->Get(rows);
-      memory src(memory::desc({rows, k_}, in, memory::format_tag::ab), eng,
-                 static_cast<char*>(src_base) + off * k_ * src_elem);
+      memory src(memory::desc({rows, k_eff}, in, memory::format_tag::ab), eng,
+                 static_cast<char*>(src_base) + off * k_eff * src_elem);
       memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab), eng,
                  y + off * n_);
       prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
@@ -408,15 +465,42 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
 
 }  // namespace
 
+namespace {
+// FLOE_NO_AVX512=1 makes this process behave as on an AVX2-only CPU: our
+// kernels take their portable path (cpu/kernels.cc) and oneDNN is capped at
+// AVX2 before its first primitive.
+dnnl::cpu_isa EffectiveIsa() {
+  static const dnnl::cpu_isa isa = [] {
+    if (!cpu::UsingAvx512()) dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
+    return dnnl::get_effective_cpu_isa();
+  }();
+  return isa;
+}
+
+bool HasIsa(dnnl::cpu_isa have, dnnl::cpu_isa want) {
+  return (static_cast<unsigned>(have) & static_cast<unsigned>(want)) ==
+         static_cast<unsigned>(want);
+}
+}  // namespace
+
 StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
   if (options.compute_type != ComputeType::kFloat32 &&
       options.compute_type != ComputeType::kBFloat16) {
     return UnimplementedError("dtype " + std::string(ComputeTypeName(options.compute_type)) +
-                              " is not implemented on the cpu yet (float32, bfloat16)");
+                              " is not implemented on the cpu (float32, bfloat16)");
   }
   if (options.num_threads < 0) {
     return InvalidArgumentError("num_threads must be >= 0, got " +
                                 std::to_string(options.num_threads));
+  }
+  const dnnl::cpu_isa isa = EffectiveIsa();
+  if (options.compute_type == ComputeType::kBFloat16 &&
+      !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
+    return FailedPreconditionError(
+        "dtype bfloat16 needs a CPU with AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen 4 or "
+        "later)" +
+        std::string(cpu::UsingAvx512() ? "" : "; AVX-512 is off (FLOE_NO_AVX512)") +
+        ": use --dtype float32");
   }
   try {
     return std::unique_ptr<Backend>(new CpuBackend(options.compute_type, options.num_threads));

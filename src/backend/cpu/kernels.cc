@@ -40,6 +40,40 @@ void FloatToBf16(const float* src, int64_t n, uint16_t* dst) {
   }
 }
 
+namespace {
+inline uint16_t RoundToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+inline float Bf16ToFloat(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+}  // namespace
+
+float Bf16RoundTrip(float x) { return Bf16ToFloat(RoundToBf16(x)); }
+
+void SplitToBf16(const float* src, int64_t rows, int64_t k, int parts, uint16_t* dst) {
+  const int64_t ld = parts * k;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = src + r * k;
+    uint16_t* hi = dst + r * ld;
+    uint16_t* lo = hi + k;
+#pragma omp simd
+    for (int64_t i = 0; i < k; ++i) {
+      const uint16_t h = RoundToBf16(x[i]);
+      hi[i] = h;
+      if (parts >= 2) lo[i] = RoundToBf16(x[i] - Bf16ToFloat(h));
+    }
+    if (parts == 3) std::memcpy(lo + k, hi, k * sizeof(uint16_t));
+  }
+}
+
 namespace generic {
 
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {

@@ -18,6 +18,15 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
 // dst[i] = bfloat16(src[i]), rounded to nearest even; parallel (OpenMP).
 void FloatToBf16(const float* src, int64_t n, uint16_t* dst);
 
+// Splits each of `rows` rows of `k` floats into bfloat16 parts written side
+// by side into dst (row stride parts * k): parts 1: [hi]; 2: [hi | lo];
+// 3: [hi | lo | hi], where hi = bf16(x) and lo = bf16(x - hi), so that
+// hi + lo carries about 16 significant bits. Parallel (OpenMP).
+void SplitToBf16(const float* src, int64_t rows, int64_t k, int parts, uint16_t* dst);
+
+// float(bf16(x)), rounded to nearest even.
+float Bf16RoundTrip(float x);
+
 // Whether the AVX-512 kernels are in use (false with FLOE_NO_AVX512=1 in the
 // environment, or on a CPU without AVX-512F).
 bool UsingAvx512();
