@@ -141,6 +141,13 @@ struct BackendOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   ComputeType compute_type = ComputeType::kFloat32;
   int num_threads = 0;  // 0 = all cores (CPU backend)
+  // CUDA backend: the fraction of the GPU's memory this backend may hold
+  // (weights, workspace, activations; RESOURCE_EXHAUSTED past it), as
+  // --gpu-memory-utilization; 0 = no limit. The CPU backend ignores it.
+  double gpu_memory_utilization = 0.0;
+  // CUDA backend: tokens per forward pass (--max-batch-tokens), so that its
+  // scratch is planned and checked at load; 0 = grown on first use.
+  int64_t max_batch_tokens = 0;
 };
 
 // Creates the backend for `options.device`. Errors name the device: an

@@ -1,0 +1,68 @@
+// The device allocations of one CUDA backend: where each lies, how many bytes
+// the backend holds, and which hold activations (see cuda_backend.h). Shared
+// by the backend and its buffers (shared_ptr), so either may be destroyed
+// first. Thread-safe: a buffer may be freed on another thread than the one
+// running ops.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace floe::cuda {
+
+class Allocations {
+ public:
+  struct Info {
+    uintptr_t base = 0;
+    size_t size = 0;
+    bool activations = false;
+  };
+
+  void Add(const void* p, size_t size) {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_base_[Key(p)] = Info{Key(p), size, false};
+    held_ += size;
+  }
+  void Remove(const void* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_base_.find(Key(p));
+    if (it == by_base_.end()) return;
+    held_ -= it->second.size;
+    by_base_.erase(it);
+  }
+  // The allocation that holds all of [p, p + bytes); nullopt when none does.
+  std::optional<Info> Find(const void* p, size_t bytes) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_base_.upper_bound(Key(p));
+    if (it == by_base_.begin()) return std::nullopt;
+    --it;
+    const Info& a = it->second;
+    const uintptr_t begin = Key(p);
+    if (begin >= a.base + a.size && !(bytes == 0 && begin == a.base)) return std::nullopt;
+    if (bytes > a.base + a.size - begin) return std::nullopt;
+    return a;
+  }
+  // Marks the allocation holding p (if any).
+  void SetActivations(const void* p, bool on) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_base_.upper_bound(Key(p));
+    if (it == by_base_.begin()) return;
+    --it;
+    if (Key(p) < it->second.base + it->second.size) it->second.activations = on;
+  }
+  size_t held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
+
+ private:
+  static uintptr_t Key(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+  mutable std::mutex mu_;
+  std::map<uintptr_t, Info> by_base_;
+  size_t held_ = 0;
+};
+
+}  // namespace floe::cuda

@@ -1,0 +1,455 @@
+// The CUDA backend's ops: checks (CheckInputs style: every shape and pointer
+// before any launch), launches on the backend's stream, memory and copies.
+// The products live in linear.cc, the kernels in the .cu files.
+#include "backend/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_status.h"
+#include "core/log.h"
+
+namespace floe {
+namespace cuda {
+
+namespace {
+
+constexpr size_t kWorkspaceBytes = 32u << 20;  // cuBLASLt's advice for Hopper
+
+DType DTypeFor(ComputeType ct) {
+  switch (ct) {
+    case ComputeType::kFloat16: return DType::kF16;
+    case ComputeType::kBFloat16: return DType::kBF16;
+    default: return DType::kF32;
+  }
+}
+
+bool EnvFlag(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || v[0] == '\0') return fallback;
+  return v[0] != '0';
+}
+
+std::string Bytes(size_t n) { return std::to_string(n) + " bytes"; }
+
+}  // namespace
+
+CudaBuffer::~CudaBuffer() {
+  // cudaFree waits for the device, so no queued kernel still uses p_.
+  if (cudaSetDevice(ordinal_) == cudaSuccess) {
+    const cudaError_t e = cudaFree(p_);
+    if (e != cudaSuccess) {
+      LogOnce(LogLevel::kWarn, "cuda-free", std::string("cudaFree: ") + cudaGetErrorString(e));
+    }
+  }
+  allocs_->Remove(p_);
+}
+
+CudaBackend::CudaBackend(int ordinal, ComputeType ct, CudaSwitches sw, cudaStream_t stream,
+                         cublasLtHandle_t lt, size_t budget_bytes, int64_t max_batch_tokens)
+    : ordinal_(ordinal),
+      ct_(ct),
+      dt_(DTypeFor(ct)),
+      sw_(sw),
+      stream_(stream),
+      lt_(lt),
+      budget_bytes_(budget_bytes),
+      max_batch_tokens_(max_batch_tokens) {}
+
+CudaBackend::~CudaBackend() {
+  if (cudaSetDevice(ordinal_) == cudaSuccess) cudaStreamSynchronize(stream_);
+  workspace_.reset();
+  scratch_.reset();
+  staging_.reset();
+  if (lt_ != nullptr) cublasLtDestroy(lt_);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+Status CudaBackend::Init() {
+  FLOE_ASSIGN_OR_RETURN(workspace_, AllocateInternal(kWorkspaceBytes, "cuBLASLt workspace"));
+  return OkStatus();
+}
+
+Status CudaBackend::Enter(const std::string& op) {
+  return CudaStatus(cudaSetDevice(ordinal_), op + ": cudaSetDevice(" + device() + ")");
+}
+
+StatusOr<std::unique_ptr<CudaBuffer>> CudaBackend::AllocateInternal(size_t bytes,
+                                                                   const std::string& what) {
+  const size_t n = std::max<size_t>(256, (bytes + 255) / 256 * 256);
+  const size_t held = allocs_->held();
+  if (budget_bytes_ > 0 && held + n > budget_bytes_) {
+    return ResourceExhaustedError(
+        device() + ": " + what + " needs " + Bytes(n) + " but the backend already holds " +
+        Bytes(held) + " of its " + Bytes(budget_bytes_) +
+        " budget (raise --gpu-memory-utilization or lower --max-batch-tokens)");
+  }
+  void* p = nullptr;
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, n), device() + ": " + what + ": cudaMalloc(" + Bytes(n) + ")");
+  allocs_->Add(p, n);
+  auto buf = std::make_unique<CudaBuffer>(allocs_, ordinal_, p, bytes);
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p, 0, n, stream_), device() + ": " + what + ": cudaMemsetAsync");
+  return buf;
+}
+
+StatusOr<std::unique_ptr<DeviceBuffer>> CudaBackend::Allocate(size_t bytes) {
+  FLOE_RETURN_IF_ERROR(Enter("Allocate"));
+  FLOE_ASSIGN_OR_RETURN(std::unique_ptr<CudaBuffer> buf, AllocateInternal(bytes, "Allocate"));
+  return std::unique_ptr<DeviceBuffer>(std::move(buf));
+}
+
+Status CudaBackend::CheckMemory(const void* p, size_t bytes, const std::string& op,
+                                const char* arg, bool activations) const {
+  if (p == nullptr) return InvalidArgumentError(op + ": " + arg + " is null");
+  const auto a = allocs_->Find(p, bytes);
+  if (!a) {
+    return InvalidArgumentError(op + ": " + arg + " is not " + Bytes(bytes) +
+                                " of memory allocated by backend " + device());
+  }
+  if (activations && !a->activations) {
+    return FailedPreconditionError(op + ": " + arg +
+                                   " holds no activations (write it with an op, or with "
+                                   "CopyActivationsToDevice, not CopyToDevice)");
+  }
+  return OkStatus();
+}
+
+Status CudaBackend::CheckBatch(const PackedBatch& batch, const std::string& op) const {
+  const int64_t B = batch.num_seqs, T = batch.total_tokens;
+  if (B < 1 || T < 1 || T > 0x7fffffffLL) {
+    return InvalidArgumentError(op + ": empty or oversized batch (B " + std::to_string(B) +
+                                ", T " + std::to_string(T) + ")");
+  }
+  if (batch.cu_seqlens_host == nullptr) return InvalidArgumentError(op + ": cu_seqlens_host is null");
+  FLOE_RETURN_IF_ERROR(CheckMemory(batch.cu_seqlens_device, (B + 1) * sizeof(int32_t), op,
+                                   "cu_seqlens_device", false));
+  const int32_t* cu = batch.cu_seqlens_host;
+  int64_t longest = 0;
+  if (cu[0] != 0 || cu[B] != T) {
+    return InvalidArgumentError(op + ": cu_seqlens must run from 0 to T = " + std::to_string(T));
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    if (cu[b + 1] < cu[b]) return InvalidArgumentError(op + ": cu_seqlens decreases at " + std::to_string(b));
+    longest = std::max<int64_t>(longest, cu[b + 1] - cu[b]);
+  }
+  if (longest > batch.max_seqlen) {
+    return InvalidArgumentError(op + ": max_seqlen " + std::to_string(batch.max_seqlen) +
+                                " < longest sequence " + std::to_string(longest));
+  }
+  return OkStatus();
+}
+
+void CudaBackend::Defer(void* y, const float* bias, int64_t rows, int64_t n) {
+  deferred_ = Deferred{true, y, bias, rows, n};
+}
+
+Status CudaBackend::Flush() {
+  if (!deferred_.active) return OkStatus();
+  deferred_.active = false;
+  return CudaStatus(LaunchAddResidual(dt_, deferred_.y, scratch_->data(), deferred_.bias,
+                                      deferred_.rows, deferred_.n, stream_),
+                    "residual add (deferred)");
+}
+
+StatusOr<void*> CudaBackend::Scratch(size_t bytes) {
+  if (!scratch_ || scratch_->size() < bytes) {
+    if (deferred_.active) return InternalError("cuda scratch grown while in use");
+    scratch_.reset();
+    FLOE_ASSIGN_OR_RETURN(scratch_, AllocateInternal(bytes, "residual scratch"));
+  }
+  return scratch_->data();
+}
+
+StatusOr<float*> CudaBackend::FloatStaging(size_t count) {
+  const size_t bytes = count * sizeof(float);
+  if (!staging_ || staging_->size() < bytes) {
+    staging_.reset();
+    FLOE_ASSIGN_OR_RETURN(staging_, AllocateInternal(bytes, "float32 staging"));
+  }
+  return staging_->f32();
+}
+
+StatusOr<std::unique_ptr<CudaBuffer>> CudaBackend::UploadConverted(const float* host,
+                                                                  int64_t count, DType dt,
+                                                                  const std::string& what) {
+  FLOE_ASSIGN_OR_RETURN(auto out, AllocateInternal(count * DTypeSize(dt), what));
+  if (dt == DType::kF32) {
+    FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->data(), host, count * sizeof(float),
+                                              cudaMemcpyHostToDevice, stream_),
+                              what + ": upload");
+  } else {
+    FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
+    FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging, host, count * sizeof(float),
+                                              cudaMemcpyHostToDevice, stream_),
+                              what + ": upload");
+    FLOE_CUDA_RETURN_IF_ERROR(LaunchFromFloat(dt, staging, count, out->data(), stream_),
+                              what + ": convert");
+  }
+  // The host copy may be freed on return, and staging is reused.
+  FLOE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), what + ": upload");
+  return out;
+}
+
+Status CudaBackend::CopyToDevice(const void* host, size_t bytes, void* device) {
+  const std::string op = "CopyToDevice";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  if (bytes == 0) return OkStatus();
+  if (host == nullptr) return InvalidArgumentError(op + ": host is null");
+  FLOE_RETURN_IF_ERROR(CheckMemory(device, bytes, op, "device", false));
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_),
+                            op + " (" + Bytes(bytes) + ")");
+  // From pageable memory the call returns once the host bytes are staged;
+  // from pinned memory it may not have read them yet, and the caller may
+  // reuse them at once.
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, host) != cudaSuccess) {
+    cudaGetLastError();  // clear: plain malloc'ed memory is fine
+  } else if (attr.type == cudaMemoryTypeHost) {
+    FLOE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), op + ": cuda stream");
+  }
+  MarkActivations(device, false);
+  return OkStatus();
+}
+
+Status CudaBackend::CopyToHost(const void* device, size_t bytes, void* host) {
+  const std::string op = "CopyToHost";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  if (bytes == 0) return OkStatus();
+  if (host == nullptr) return InvalidArgumentError(op + ": host is null");
+  const auto a = allocs_->Find(device, 0);
+  if (!a) return InvalidArgumentError(op + ": device is not memory of backend " + this->device());
+  const void* src = device;
+  if (a->activations && dt_ != DType::kF32) {
+    if (bytes % sizeof(float) != 0) {
+      return InvalidArgumentError(op + ": activations are read as float32: " + Bytes(bytes) +
+                                  " is not a multiple of 4");
+    }
+    const int64_t count = static_cast<int64_t>(bytes / sizeof(float));
+    FLOE_RETURN_IF_ERROR(CheckMemory(device, count * DTypeSize(dt_), op, "device", true));
+    FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
+    FLOE_CUDA_RETURN_IF_ERROR(LaunchToFloat(dt_, device, count, staging, stream_),
+                              op + ": convert activations");
+    src = staging;
+  } else {
+    FLOE_RETURN_IF_ERROR(CheckMemory(device, bytes, op, "device", false));
+  }
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_),
+                            op + " (" + Bytes(bytes) + ")");
+  // Errors of any kernel queued since the last wait surface here.
+  return CudaStatus(cudaStreamSynchronize(stream_),
+                    op + ": cuda stream (this op or one queued before it)");
+}
+
+Status CudaBackend::UploadActivations(const float* host, int64_t count, void* device) {
+  const std::string op = "CopyActivationsToDevice";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  if (count < 1 || host == nullptr) return InvalidArgumentError(op + ": nothing to copy");
+  FLOE_RETURN_IF_ERROR(CheckMemory(device, count * DTypeSize(dt_), op, "device", false));
+  if (dt_ == DType::kF32) {
+    FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device, host, count * sizeof(float),
+                                              cudaMemcpyHostToDevice, stream_), op);
+  } else {
+    FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
+    FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging, host, count * sizeof(float),
+                                              cudaMemcpyHostToDevice, stream_), op);
+    FLOE_CUDA_RETURN_IF_ERROR(LaunchFromFloat(dt_, staging, count, device, stream_), op + ": convert");
+  }
+  FLOE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), op + ": cuda stream");
+  MarkActivations(device, true);
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<LinearOp>> CudaBackend::CreateLinear(const LinearSpec& spec) {
+  FLOE_RETURN_IF_ERROR(Enter("linear " + spec.name));
+  FLOE_RETURN_IF_ERROR(Flush());
+  return CreateCudaLinear(this, spec);
+}
+
+Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
+                                   const float* position, const float* token_type0,
+                                   const float* gamma, const float* beta, int64_t hidden, float eps,
+                                   float* out) {
+  const std::string op = "EmbedLayerNorm";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  FLOE_RETURN_IF_ERROR(CheckBatch(batch, op));
+  if (hidden < 1 || hidden > kMaxRowHidden) {
+    return InvalidArgumentError(op + ": hidden " + std::to_string(hidden) + " outside [1, " +
+                                std::to_string(kMaxRowHidden) + "]");
+  }
+  const int64_t T = batch.total_tokens;
+  const size_t row = hidden * sizeof(float);
+  FLOE_RETURN_IF_ERROR(CheckMemory(ids, T * sizeof(int32_t), op, "ids", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(word, row, op, "word", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(position, batch.max_seqlen * row, op, "position", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(token_type0, row, op, "token_type0", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(gamma, row, op, "gamma", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(beta, row, op, "beta", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(out, T * hidden * DTypeSize(dt_), op, "out", false));
+  FLOE_CUDA_RETURN_IF_ERROR(
+      LaunchEmbedLayerNorm(dt_, ids, batch.cu_seqlens_device, batch.num_seqs, T, word, position,
+                           token_type0, gamma, beta, hidden, eps, out, stream_),
+      op);
+  MarkActivations(out, true);
+  return OkStatus();
+}
+
+Status CudaBackend::LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
+                              const float* beta, float eps) {
+  const std::string op = "LayerNorm";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  if (rows < 1 || rows > 0x7fffffffLL || hidden < 1 || hidden > kMaxRowHidden) {
+    FLOE_RETURN_IF_ERROR(Flush());
+    return InvalidArgumentError(op + ": rows " + std::to_string(rows) + ", hidden " +
+                                std::to_string(hidden) + " out of range");
+  }
+  FLOE_RETURN_IF_ERROR(CheckMemory(gamma, hidden * sizeof(float), op, "gamma", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(beta, hidden * sizeof(float), op, "beta", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(x, rows * hidden * DTypeSize(dt_), op, "x", true));
+  const void* residual = nullptr;
+  const float* bias = nullptr;
+  if (deferred_.active && deferred_.y == x && deferred_.rows == rows && deferred_.n == hidden) {
+    // bias + residual + LayerNorm in one pass: x = LN(x + scratch + bias).
+    residual = scratch_->data();
+    bias = deferred_.bias;
+    deferred_.active = false;
+  } else {
+    FLOE_RETURN_IF_ERROR(Flush());
+  }
+  return CudaStatus(
+      LaunchLayerNorm(dt_, x, residual, bias, rows, hidden, gamma, beta, eps, stream_),
+      residual != nullptr ? "bias + residual + LayerNorm" : op);
+}
+
+Status CudaBackend::Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
+                              int64_t head_size, float scale, float* out) {
+  const std::string op = "Attention";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  FLOE_RETURN_IF_ERROR(CheckBatch(batch, op));
+  if (num_heads < 1 || num_heads > 65535 || head_size < 1 || head_size > kMaxHeadSize) {
+    return InvalidArgumentError(op + ": " + std::to_string(num_heads) + " heads of size " +
+                                std::to_string(head_size) + " (at most 65535 heads of " +
+                                std::to_string(kMaxHeadSize) + ")");
+  }
+  const int64_t T = batch.total_tokens, D = num_heads * head_size;
+  const size_t es = DTypeSize(dt_);
+  FLOE_RETURN_IF_ERROR(CheckMemory(qkv, T * 3 * D * es, op, "qkv", true));
+  FLOE_RETURN_IF_ERROR(CheckMemory(out, T * D * es, op, "out", false));
+  const auto qa = allocs_->Find(qkv, 0), oa = allocs_->Find(out, 0);
+  if (qa->base == oa->base) return InvalidArgumentError(op + ": qkv and out share a buffer");
+  FLOE_CUDA_RETURN_IF_ERROR(
+      LaunchAttention(dt_, qkv, batch.cu_seqlens_device, batch.num_seqs, T, batch.max_seqlen,
+                      num_heads, head_size, scale, sw_.flash_attention, out, stream_),
+      op + (sw_.flash_attention && FlashAttentionSupports(head_size) ? " (flash)" : " (warp)"));
+  MarkActivations(out, true);
+  return OkStatus();
+}
+
+Status CudaBackend::Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
+                         float* out) {
+  const std::string op = "Pool";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  FLOE_RETURN_IF_ERROR(CheckBatch(batch, op));
+  if (dim < 1 || dim > 0x7fffffffLL) return InvalidArgumentError(op + ": dim " + std::to_string(dim));
+  int k = 0;
+  switch (kind) {
+    case PoolKind::kCls: k = 0; break;
+    case PoolKind::kMean: k = 1; break;
+    case PoolKind::kMax: k = 2; break;
+    case PoolKind::kLastToken: k = 3; break;
+  }
+  const int64_t T = batch.total_tokens, B = batch.num_seqs;
+  FLOE_RETURN_IF_ERROR(CheckMemory(hidden, T * dim * DTypeSize(dt_), op, "hidden", true));
+  FLOE_RETURN_IF_ERROR(CheckMemory(out, B * dim * sizeof(float), op, "out", false));
+  FLOE_CUDA_RETURN_IF_ERROR(
+      LaunchPool(dt_, hidden, batch.cu_seqlens_device, B, dim, k, out, stream_), op);
+  MarkActivations(out, false);  // float32 rows
+  return OkStatus();
+}
+
+}  // namespace cuda
+
+int CudaDeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& options, int ordinal) {
+  const std::string name = "cuda:" + std::to_string(ordinal);
+  const std::string asked = "device \"" + options.device + "\" requested but ";
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return FailedPreconditionError(asked + "no CUDA GPU is usable on this machine (" +
+                                   cudaGetErrorName(e) + ": " + cudaGetErrorString(e) +
+                                   "); use --device cpu");
+  }
+  if (count == 0) {
+    return FailedPreconditionError(asked + "this machine has no CUDA GPU; use --device cpu");
+  }
+  if (ordinal >= count) {
+    return FailedPreconditionError(asked + "this machine has " + std::to_string(count) +
+                                   " CUDA GPU(s) (cuda:0 .. cuda:" + std::to_string(count - 1) +
+                                   ")");
+  }
+  if (options.compute_type == ComputeType::kInt8) {
+    return UnimplementedError("dtype int8 is not implemented on " + name +
+                              " (float16, bfloat16, float32)");
+  }
+  if (!(options.gpu_memory_utilization >= 0.0 && options.gpu_memory_utilization <= 1.0)) {
+    return InvalidArgumentError("gpu_memory_utilization must be in [0, 1], got " +
+                                std::to_string(options.gpu_memory_utilization));
+  }
+  if (options.max_batch_tokens < 0) {
+    return InvalidArgumentError("max_batch_tokens must be >= 0");
+  }
+  FLOE_CUDA_RETURN_IF_ERROR(cudaSetDevice(ordinal), name + ": cudaSetDevice");
+  size_t free_bytes = 0, total_bytes = 0;
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), name + ": cudaMemGetInfo");
+  size_t budget = 0;
+  if (options.gpu_memory_utilization > 0.0) {
+    budget = static_cast<size_t>(options.gpu_memory_utilization * static_cast<double>(total_bytes));
+  }
+  cudaStream_t stream = nullptr;
+  FLOE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+                            name + ": cudaStreamCreate");
+  cublasLtHandle_t lt = nullptr;
+  const cublasStatus_t ls = cublasLtCreate(&lt);
+  if (ls != CUBLAS_STATUS_SUCCESS) {
+    cudaStreamDestroy(stream);
+    return cuda::CublasStatus(ls, name + ": cublasLtCreate");
+  }
+  cuda::CudaSwitches sw;
+  sw.flash_attention = cuda::EnvFlag("FLOE_CUDA_FLASH_ATTENTION", true);
+  sw.fused_residual_ln = cuda::EnvFlag("FLOE_CUDA_FUSED_RESIDUAL_LN", true);
+  sw.tf32 = cuda::EnvFlag("FLOE_CUDA_TF32", false);
+  auto backend = std::make_unique<cuda::CudaBackend>(ordinal, options.compute_type, sw, stream, lt,
+                                                     budget, options.max_batch_tokens);
+  FLOE_RETURN_IF_ERROR(backend->Init());
+  FLOE_LOG(kInfo) << name << ": " << ComputeTypeName(options.compute_type) << ", "
+                  << free_bytes / (1 << 20) << " MiB free of " << total_bytes / (1 << 20)
+                  << " MiB"
+                  << (budget > 0 ? ", budget " + std::to_string(budget >> 20) + " MiB" : "");
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+Status CopyActivationsToDevice(Backend* backend, const float* host, int64_t count, void* device) {
+  auto* cb = dynamic_cast<cuda::CudaBackend*>(backend);
+  if (cb == nullptr) return InvalidArgumentError("CopyActivationsToDevice: not a CUDA backend");
+  return cb->UploadActivations(host, count, device);
+}
+
+}  // namespace floe

@@ -1,0 +1,134 @@
+// Internals of the CUDA backend shared by cuda_backend.cc (the ops) and
+// linear.cc (cuBLASLt products). Not a public header.
+//
+// Shape legend: T tokens, B sequences, D hidden, N heads, H head size,
+// m rows of a product, k its in_features, n its out_features.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "backend/cuda/allocations.h"
+#include "backend/cuda/kernels.h"
+#include "core/status.h"
+
+namespace floe::cuda {
+
+// cudaMalloc'ed memory, registered with its backend's Allocations.
+class CudaBuffer : public DeviceBuffer {
+ public:
+  CudaBuffer(std::shared_ptr<Allocations> allocs, int ordinal, void* p, size_t n)
+      : allocs_(std::move(allocs)), ordinal_(ordinal), p_(p), n_(n) {}
+  ~CudaBuffer() override;
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  void* data() override { return p_; }
+  size_t size() const override { return n_; }
+
+ private:
+  std::shared_ptr<Allocations> allocs_;
+  int ordinal_;
+  void* p_;
+  size_t n_;
+};
+
+struct CudaSwitches {
+  bool flash_attention = true;   // FLOE_CUDA_FLASH_ATTENTION
+  bool fused_residual_ln = true;  // FLOE_CUDA_FUSED_RESIDUAL_LN
+  bool tf32 = false;             // FLOE_CUDA_TF32
+};
+
+class CudaBackend : public Backend {
+ public:
+  // Takes ownership of stream and handle.
+  CudaBackend(int ordinal, ComputeType ct, CudaSwitches sw, cudaStream_t stream,
+              cublasLtHandle_t lt, size_t budget_bytes, int64_t max_batch_tokens);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  // Allocates the cuBLASLt workspace. Called once, right after construction.
+  Status Init();
+
+  std::string device() const override { return "cuda:" + std::to_string(ordinal_); }
+  ComputeType compute_type() const override { return ct_; }
+
+  StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override;
+  Status CopyToDevice(const void* host, size_t bytes, void* device) override;
+  Status CopyToHost(const void* device, size_t bytes, void* host) override;
+  StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
+  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
+                        const float* position, const float* token_type0, const float* gamma,
+                        const float* beta, int64_t hidden, float eps, float* out) override;
+  Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma, const float* beta,
+                   float eps) override;
+  Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
+                   int64_t head_size, float scale, float* out) override;
+  Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
+              float* out) override;
+
+  Status UploadActivations(const float* host, int64_t count, void* device);
+
+  // --- for CudaLinear ---
+  DType dtype() const { return dt_; }
+  const CudaSwitches& switches() const { return sw_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasLtHandle_t lt() const { return lt_; }
+  void* workspace() const { return workspace_->data(); }
+  size_t workspace_size() const { return workspace_->size(); }
+  int64_t max_batch_tokens() const { return max_batch_tokens_; }
+
+  // Makes this backend's GPU current on the calling thread; `op` names the
+  // caller in the error.
+  Status Enter(const std::string& op);
+  // Applies a deferred residual (see Defer) if one is waiting.
+  Status Flush();
+  // Records y += scratch + bias (bias: [n] float32, may be null) for rows x n,
+  // applied by the next LayerNorm of exactly y (fused) or by Flush.
+  void Defer(void* y, const float* bias, int64_t rows, int64_t n);
+  // The scratch a deferred residual product writes, grown to `bytes`
+  // (Flush first: growing frees the old one).
+  StatusOr<void*> Scratch(size_t bytes);
+
+  // OK when [p, p + bytes) is memory of this backend; when `activations`,
+  // also when it holds activations (FAILED_PRECONDITION otherwise).
+  Status CheckMemory(const void* p, size_t bytes, const std::string& op, const char* arg,
+                     bool activations) const;
+  void MarkActivations(const void* p, bool on) { allocs_->SetActivations(p, on); }
+  // Device memory for internal use (counted against the budget).
+  StatusOr<std::unique_ptr<CudaBuffer>> AllocateInternal(size_t bytes, const std::string& what);
+  // A buffer of `count` elements of dt() holding `host` (float32) converted.
+  StatusOr<std::unique_ptr<CudaBuffer>> UploadConverted(const float* host, int64_t count,
+                                                        DType dt, const std::string& what);
+
+ private:
+  Status CheckBatch(const PackedBatch& batch, const std::string& op) const;
+  StatusOr<float*> FloatStaging(size_t count);
+
+  const int ordinal_;
+  const ComputeType ct_;
+  const DType dt_;
+  const CudaSwitches sw_;
+  cudaStream_t stream_;
+  cublasLtHandle_t lt_;
+  const size_t budget_bytes_;  // 0: no limit
+  const int64_t max_batch_tokens_;
+  std::shared_ptr<Allocations> allocs_ = std::make_shared<Allocations>();
+  std::unique_ptr<CudaBuffer> workspace_, scratch_, staging_;
+
+  struct Deferred {
+    bool active = false;
+    void* y = nullptr;
+    const float* bias = nullptr;
+    int64_t rows = 0, n = 0;
+  } deferred_;
+};
+
+// y = act(x W^T + b) (+ y) through cuBLASLt; see linear.cc.
+StatusOr<std::unique_ptr<LinearOp>> CreateCudaLinear(CudaBackend* backend, const LinearSpec& spec);
+
+}  // namespace floe::cuda

@@ -1,0 +1,275 @@
+// Products on cuBLASLt: y[m, n] = act(x[m, k] W^T + b) (+ y).
+//
+// Row-major y = x W^T is, column-major, y^T (n x m) = W (n x k) x^T (k x m):
+// A = W stored [n, k] row-major, i.e. column-major k x n read transposed;
+// B = x, column-major k x m; C = D = y, column-major n x m. The bias then runs
+// along D's rows, which is what cuBLASLt's BIAS epilogue adds.
+//
+// Weights are converted to the compute type once, here; the bias is kept in
+// the output type (what the epilogue reads) and, for residual products, in
+// float32 too (what the fused residual + LayerNorm kernel reads).
+//
+// Epilogues: kNone -> BIAS, kRelu -> RELU_BIAS, kGeluTanh -> GELU_BIAS
+// (cuBLASLt's GELU is the tanh form), kGeluErf -> BIAS then the exact-erf
+// kernel in place (one more pass over [m, n], kept exact by default).
+// Residual products (accumulate): with the fused switch on, the product
+// (no bias) goes to the backend's scratch and the next LayerNorm of y adds
+// scratch + bias + y in the same pass; otherwise beta = 1 adds y in the
+// epilogue.
+#include <map>
+#include <string>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_status.h"
+
+namespace floe::cuda {
+namespace {
+
+cudaDataType_t CudaType(DType dt) {
+  switch (dt) {
+    case DType::kF16: return CUDA_R_16F;
+    case DType::kBF16: return CUDA_R_16BF;
+    case DType::kF32: break;
+  }
+  return CUDA_R_32F;
+}
+
+// Owns a cuBLASLt matrix layout.
+struct Layout {
+  cublasLtMatrixLayout_t h = nullptr;
+  Layout() = default;
+  Layout(const Layout&) = delete;
+  Layout& operator=(const Layout&) = delete;
+  ~Layout() {
+    if (h != nullptr) cublasLtMatrixLayoutDestroy(h);
+  }
+};
+
+// Everything a product of m rows needs: B and C/D layouts, and the
+// algorithm the heuristic chose for each descriptor.
+struct Plan {
+  Layout b, c;
+  cublasLtMatmulAlgo_t algo_main{}, algo_plain{};
+  bool has_main = false, has_plain = false;
+};
+
+class CudaLinear : public LinearOp {
+ public:
+  CudaLinear(CudaBackend* backend, const LinearSpec& spec)
+      : backend_(backend),
+        k_(spec.in_features),
+        n_(spec.out_features),
+        act_(spec.activation),
+        accumulate_(spec.accumulate),
+        name_(spec.name) {}
+
+  ~CudaLinear() override {
+    if (main_ != nullptr) cublasLtMatmulDescDestroy(main_);
+    if (plain_ != nullptr) cublasLtMatmulDescDestroy(plain_);
+    if (pref_ != nullptr) cublasLtMatmulPreferenceDestroy(pref_);
+  }
+  CudaLinear(const CudaLinear&) = delete;
+  CudaLinear& operator=(const CudaLinear&) = delete;
+
+  Status Init(const LinearSpec& spec);
+  Status Forward(const float* x, int64_t m, float* y) override;
+  int64_t in_features() const override { return k_; }
+  int64_t out_features() const override { return n_; }
+
+ private:
+  std::string What() const { return "linear " + name_; }
+  Status MakeDesc(cublasLtMatmulDesc_t* desc, cublasLtEpilogue_t epilogue, const void* bias);
+  StatusOr<Plan*> GetPlan(int64_t m);
+  Status Heuristic(cublasLtMatmulDesc_t desc, Plan* p, cublasLtMatmulAlgo_t* algo, int64_t m);
+  Status Matmul(cublasLtMatmulDesc_t desc, const cublasLtMatmulAlgo_t& algo, const Plan& p,
+                const void* x, float beta, void* y, int64_t m);
+
+  CudaBackend* backend_;
+  int64_t k_, n_;
+  Activation act_;
+  bool accumulate_;
+  std::string name_;
+  std::unique_ptr<CudaBuffer> weight_, bias_, bias_f32_;
+  Layout a_;
+  cublasLtMatmulDesc_t main_ = nullptr;   // bias (+ activation) epilogue
+  cublasLtMatmulDesc_t plain_ = nullptr;  // no epilogue: deferred residual products
+  cublasLtMatmulPreference_t pref_ = nullptr;
+  cublasComputeType_t compute_ = CUBLAS_COMPUTE_32F;
+  std::map<int64_t, std::unique_ptr<Plan>> plans_;
+};
+
+Status CudaLinear::MakeDesc(cublasLtMatmulDesc_t* desc, cublasLtEpilogue_t epilogue,
+                            const void* bias) {
+  const std::string w = What();
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(desc, compute_, CUDA_R_32F),
+                              w + ": cublasLtMatmulDescCreate");
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  FLOE_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(*desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)),
+      w + ": TRANSA");
+  FLOE_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(*desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)),
+      w + ": TRANSB");
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(*desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                             &epilogue, sizeof(epilogue)),
+                              w + ": EPILOGUE");
+  if (bias != nullptr) {
+    FLOE_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulDescSetAttribute(*desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                       sizeof(bias)),
+        w + ": BIAS_POINTER");
+  }
+  return OkStatus();
+}
+
+Status CudaLinear::Init(const LinearSpec& spec) {
+  const std::string w = What();
+  const DType dt = backend_->dtype();
+  if (dt == DType::kF32 && backend_->switches().tf32) compute_ = CUBLAS_COMPUTE_32F_FAST_TF32;
+  FLOE_ASSIGN_OR_RETURN(weight_, backend_->UploadConverted(spec.weight, k_ * n_, dt, w + ": weight"));
+  if (spec.bias != nullptr) {
+    FLOE_ASSIGN_OR_RETURN(bias_, backend_->UploadConverted(spec.bias, n_, dt, w + ": bias"));
+    if (accumulate_) {
+      FLOE_ASSIGN_OR_RETURN(bias_f32_,
+                            backend_->UploadConverted(spec.bias, n_, DType::kF32, w + ": bias"));
+    }
+  }
+  const bool has_bias = bias_ != nullptr;
+  cublasLtEpilogue_t epi = has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  if (act_ == Activation::kRelu) epi = has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+  if (act_ == Activation::kGeluTanh) {
+    epi = has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  }
+  FLOE_RETURN_IF_ERROR(MakeDesc(&main_, epi, has_bias ? bias_->data() : nullptr));
+  if (accumulate_) FLOE_RETURN_IF_ERROR(MakeDesc(&plain_, CUBLASLT_EPILOGUE_DEFAULT, nullptr));
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a_.h, CudaType(dt), k_, n_, k_),
+                              w + ": layout of W");
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref_), w + ": preference");
+  const uint64_t ws = backend_->workspace_size();
+  FLOE_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulPreferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                           sizeof(ws)),
+      w + ": workspace preference");
+  // Forward checks 16-byte alignment; tell the heuristic not to assume 256.
+  const uint32_t align = 16;
+  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES}) {
+    FLOE_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulPreferenceSetAttribute(pref_, attr, &align, sizeof(align)),
+        w + ": alignment preference");
+  }
+  // Plan the scratch of residual products for the largest pass now, so that
+  // the memory budget is checked at load.
+  if (accumulate_ && backend_->switches().fused_residual_ln && backend_->max_batch_tokens() > 0) {
+    FLOE_RETURN_IF_ERROR(
+        backend_->Scratch(backend_->max_batch_tokens() * n_ * DTypeSize(dt)).status());
+  }
+  return OkStatus();
+}
+
+Status CudaLinear::Heuristic(cublasLtMatmulDesc_t desc, Plan* p, cublasLtMatmulAlgo_t* algo,
+                             int64_t m) {
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(backend_->lt(), desc, a_.h, p->b.h,
+                                                             p->c.h, p->c.h, pref_, 1, &result,
+                                                             &found),
+                              What() + ": cublasLtMatmulAlgoGetHeuristic at " +
+                                  std::to_string(m) + " rows");
+  if (found == 0) {
+    return UnimplementedError(What() + ": cuBLASLt has no algorithm for " + std::to_string(m) +
+                              " x " + std::to_string(k_) + " x " + std::to_string(n_));
+  }
+  *algo = result.algo;
+  return OkStatus();
+}
+
+StatusOr<Plan*> CudaLinear::GetPlan(int64_t m) {
+  auto it = plans_.find(m);
+  if (it != plans_.end()) return it->second.get();
+  // A server sees at most max_batch_tokens row counts; bound the cache anyway.
+  if (plans_.size() >= 8192) plans_.clear();
+  auto p = std::make_unique<Plan>();
+  const cudaDataType_t t = CudaType(backend_->dtype());
+  const std::string w = What();
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&p->b.h, t, k_, m, k_), w + ": layout of x");
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&p->c.h, t, n_, m, n_), w + ": layout of y");
+  FLOE_RETURN_IF_ERROR(Heuristic(main_, p.get(), &p->algo_main, m));
+  p->has_main = true;
+  if (plain_ != nullptr) {
+    FLOE_RETURN_IF_ERROR(Heuristic(plain_, p.get(), &p->algo_plain, m));
+    p->has_plain = true;
+  }
+  Plan* raw = p.get();
+  plans_.emplace(m, std::move(p));
+  return raw;
+}
+
+Status CudaLinear::Matmul(cublasLtMatmulDesc_t desc, const cublasLtMatmulAlgo_t& algo,
+                          const Plan& p, const void* x, float beta, void* y, int64_t m) {
+  const float alpha = 1.f;
+  return CublasStatus(
+      cublasLtMatmul(backend_->lt(), desc, &alpha, weight_->data(), a_.h, x, p.b.h, &beta, y,
+                     p.c.h, y, p.c.h, &algo, backend_->workspace(), backend_->workspace_size(),
+                     backend_->stream()),
+      What() + ": cublasLtMatmul at " + std::to_string(m) + " rows");
+}
+
+Status CudaLinear::Forward(const float* x, int64_t m, float* y) {
+  const std::string w = What();
+  FLOE_RETURN_IF_ERROR(backend_->Enter(w));
+  FLOE_RETURN_IF_ERROR(backend_->Flush());
+  if (m < 1 || m > 0x7fffffffLL) {
+    return InvalidArgumentError(w + ": rows " + std::to_string(m) + " out of range");
+  }
+  const size_t es = DTypeSize(backend_->dtype());
+  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(x, m * k_ * es, w, "x", true));
+  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(y, m * n_ * es, w, "y", accumulate_));
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) {
+    return InvalidArgumentError(w + ": x and y must be 16-byte aligned");
+  }
+  {
+    const auto* xb = static_cast<const char*>(static_cast<const void*>(x));
+    const auto* yb = static_cast<const char*>(static_cast<const void*>(y));
+    if (xb < yb + m * n_ * es && yb < xb + m * k_ * es) {
+      return InvalidArgumentError(w + ": x and y overlap");
+    }
+  }
+  FLOE_ASSIGN_OR_RETURN(Plan * p, GetPlan(m));
+  if (accumulate_ && backend_->switches().fused_residual_ln) {
+    FLOE_ASSIGN_OR_RETURN(void* scratch, backend_->Scratch(m * n_ * es));
+    FLOE_RETURN_IF_ERROR(Matmul(plain_, p->algo_plain, *p, x, 0.f, scratch, m));
+    backend_->Defer(y, bias_f32_ ? bias_f32_->f32() : nullptr, m, n_);
+    return OkStatus();  // y already holds activations (checked above)
+  }
+  FLOE_RETURN_IF_ERROR(Matmul(main_, p->algo_main, *p, x, accumulate_ ? 1.f : 0.f, y, m));
+  if (act_ == Activation::kGeluErf) {
+    FLOE_RETURN_IF_ERROR(
+        CudaStatus(LaunchGeluErf(backend_->dtype(), y, m * n_, backend_->stream()), w + ": gelu"));
+  }
+  backend_->MarkActivations(y, true);
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LinearOp>> CreateCudaLinear(CudaBackend* backend, const LinearSpec& spec) {
+  const std::string w = "linear " + spec.name;
+  if (spec.weight == nullptr || spec.in_features <= 0 || spec.out_features <= 0) {
+    return InvalidArgumentError(w + ": empty weight");
+  }
+  if (spec.in_features > 0x7fffffffLL || spec.out_features > 0x7fffffffLL) {
+    return InvalidArgumentError(w + ": too large");
+  }
+  if (spec.accumulate && spec.activation != Activation::kNone) {
+    return UnimplementedError(w + ": an activation before the residual add is not implemented "
+                                  "on cuda");
+  }
+  auto op = std::make_unique<CudaLinear>(backend, spec);
+  FLOE_RETURN_IF_ERROR(op->Init(spec));
+  return std::unique_ptr<LinearOp>(std::move(op));
+}
+
+}  // namespace floe::cuda

@@ -1,0 +1,281 @@
+// Every CUDA op against the CPU backend (float32) by normalised error, per
+// compute type, as ggml's test-backend-ops compares backends. Skips without
+// a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "cuda/cuda_test_util.h"
+
+namespace floe {
+namespace {
+
+using cuda_test::Alloc;
+using cuda_test::Download;
+using cuda_test::MakeBackend;
+using cuda_test::Nmse;
+using cuda_test::NmseTolerance;
+using cuda_test::Random;
+using cuda_test::Upload;
+using cuda_test::UploadActivations;
+
+std::string TypeName(const ::testing::TestParamInfo<ComputeType>& info) {
+  return std::string(ComputeTypeName(info.param));
+}
+
+// Sets an environment switch for the lifetime of the object (backends read
+// them when created).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+class CudaOpsTest : public ::testing::TestWithParam<ComputeType> {
+ protected:
+  void SetUp() override {
+    FLOE_SKIP_WITHOUT_GPU();
+    cpu_ = MakeBackend("cpu", ComputeType::kFloat32);
+    gpu_ = MakeBackend("cuda", GetParam());
+    ASSERT_TRUE(cpu_ && gpu_);
+  }
+  double tol() const { return NmseTolerance(GetParam()); }
+
+  std::unique_ptr<Backend> cpu_, gpu_;
+};
+
+// The same packed batch on both backends.
+struct Batch {
+  std::vector<int32_t> cu;
+  std::unique_ptr<DeviceBuffer> cpu_cu, gpu_cu;
+  PackedBatch cpu, gpu;
+};
+
+Batch MakeBatch(Backend* cpu, Backend* gpu, std::vector<int32_t> cu) {
+  Batch b;
+  b.cu = std::move(cu);
+  b.cpu_cu = Upload(cpu, b.cu);
+  b.gpu_cu = Upload(gpu, b.cu);
+  int64_t longest = 0;
+  for (size_t i = 0; i + 1 < b.cu.size(); ++i) longest = std::max<int64_t>(longest, b.cu[i + 1] - b.cu[i]);
+  const int64_t B = static_cast<int64_t>(b.cu.size()) - 1;
+  b.cpu = PackedBatch{b.cu.data(), b.cpu_cu->i32(), B, b.cu.back(), longest};
+  b.gpu = PackedBatch{b.cu.data(), b.gpu_cu->i32(), B, b.cu.back(), longest};
+  return b;
+}
+
+LinearSpec Spec(const std::vector<float>& w, const std::vector<float>& bias, int64_t k, int64_t n,
+                Activation act, bool accumulate) {
+  LinearSpec s;
+  s.weight = w.data();
+  s.bias = bias.data();
+  s.in_features = k;
+  s.out_features = n;
+  s.activation = act;
+  s.accumulate = accumulate;
+  s.name = "test";
+  return s;
+}
+
+TEST_P(CudaOpsTest, LinearWithEveryEpilogueMatchesCpu) {
+  struct Shape { int64_t k, n; };
+  for (Shape sh : {Shape{256, 384}, Shape{100, 72}}) {
+    const auto w = Random(sh.n * sh.k, 1, 0.05f), bias = Random(sh.n, 2, 0.5f);
+    for (Activation act : {Activation::kNone, Activation::kGeluErf, Activation::kGeluTanh,
+                           Activation::kRelu}) {
+      auto lc = cpu_->CreateLinear(Spec(w, bias, sh.k, sh.n, act, false));
+      auto lg = gpu_->CreateLinear(Spec(w, bias, sh.k, sh.n, act, false));
+      ASSERT_TRUE(lc.ok() && lg.ok()) << lc.status().ToString() << lg.status().ToString();
+      for (int64_t m : {1, 7, 50, 333}) {
+        const int64_t rows = cpu_->RoundUpRows(m);
+        const auto x = Random(rows * sh.k, 3 + m);
+        auto xc = Upload(cpu_.get(), x), yc = Alloc(cpu_.get(), rows * sh.n * 4);
+        auto xg = UploadActivations(gpu_.get(), x), yg = Alloc(gpu_.get(), rows * sh.n * 4);
+        ASSERT_TRUE((*lc)->Forward(xc->f32(), m, yc->f32()).ok());
+        const Status s = (*lg)->Forward(xg->f32(), m, yg->f32());
+        ASSERT_TRUE(s.ok()) << s.ToString();
+        auto want = Download(cpu_.get(), yc->data(), m * sh.n);
+        auto got = Download(gpu_.get(), yg->data(), m * sh.n);
+        EXPECT_LE(Nmse(got, want), tol()) << "k " << sh.k << " n " << sh.n << " act "
+                                          << static_cast<int>(act) << " m " << m;
+      }
+    }
+  }
+}
+
+// y += x W^T + b, read back directly (the deferred residual is flushed by
+// CopyToHost) and through the following LayerNorm (fused with it), with
+// the fusion on and off.
+TEST_P(CudaOpsTest, ResidualLinearAloneAndFusedWithLayerNormMatchesCpu) {
+  for (const char* fused : {"1", "0"}) {
+    ScopedEnv env("FLOE_CUDA_FUSED_RESIDUAL_LN", fused);
+    auto gpu = MakeBackend("cuda", GetParam());
+    ASSERT_TRUE(gpu);
+    const int64_t k = 192, n = 96, m = 61;
+    const int64_t rows = cpu_->RoundUpRows(m);
+    const auto w = Random(n * k, 5, 0.05f), bias = Random(n, 6, 0.5f);
+    const auto gamma = Random(n, 7, 0.3f), beta = Random(n, 8, 0.3f);
+    auto gc = Upload(cpu_.get(), gamma), bc = Upload(cpu_.get(), beta);
+    auto gg = Upload(gpu.get(), gamma), bg = Upload(gpu.get(), beta);
+    auto lc = cpu_->CreateLinear(Spec(w, bias, k, n, Activation::kNone, true));
+    auto lg = gpu->CreateLinear(Spec(w, bias, k, n, Activation::kNone, true));
+    ASSERT_TRUE(lc.ok() && lg.ok()) << lc.status().ToString() << lg.status().ToString();
+    for (bool with_ln : {false, true}) {
+      const auto x = Random(rows * k, 9), y0 = Random(rows * n, 10);
+      auto xc = Upload(cpu_.get(), x), yc = Upload(cpu_.get(), y0);
+      auto xg = UploadActivations(gpu.get(), x), yg = UploadActivations(gpu.get(), y0);
+      ASSERT_TRUE((*lc)->Forward(xc->f32(), m, yc->f32()).ok());
+      Status s = (*lg)->Forward(xg->f32(), m, yg->f32());
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      if (with_ln) {
+        ASSERT_TRUE(cpu_->LayerNorm(yc->f32(), m, n, gc->f32(), bc->f32(), 1e-12f).ok());
+        s = gpu->LayerNorm(yg->f32(), m, n, gg->f32(), bg->f32(), 1e-12f);
+        ASSERT_TRUE(s.ok()) << s.ToString();
+      }
+      auto want = Download(cpu_.get(), yc->data(), m * n);
+      auto got = Download(gpu.get(), yg->data(), m * n);
+      EXPECT_LE(Nmse(got, want), tol()) << "fused " << fused << " with_ln " << with_ln;
+    }
+  }
+}
+
+TEST_P(CudaOpsTest, EmbedLayerNormMatchesCpu) {
+  const int64_t V = 50, P = 64, D = 96;
+  auto batch = MakeBatch(cpu_.get(), gpu_.get(), {0, 5, 37, 38, 100});
+  const int64_t T = batch.cu.back();
+  std::vector<int32_t> ids(T);
+  for (int64_t t = 0; t < T; ++t) ids[t] = static_cast<int32_t>((t * 7919) % V);
+  const auto word = Random(V * D, 11), pos = Random(P * D, 12), tt = Random(D, 13);
+  const auto gamma = Random(D, 14), beta = Random(D, 15);
+  std::unique_ptr<DeviceBuffer> c[6], g[6];
+  const std::vector<float>* host[5] = {&word, &pos, &tt, &gamma, &beta};
+  for (int i = 0; i < 5; ++i) {
+    c[i] = Upload(cpu_.get(), *host[i]);
+    g[i] = Upload(gpu_.get(), *host[i]);
+  }
+  auto ic = Upload(cpu_.get(), ids), ig = Upload(gpu_.get(), ids);
+  auto oc = Alloc(cpu_.get(), T * D * 4), og = Alloc(gpu_.get(), T * D * 4);
+  ASSERT_TRUE(cpu_->EmbedLayerNorm(ic->i32(), batch.cpu, c[0]->f32(), c[1]->f32(), c[2]->f32(),
+                                   c[3]->f32(), c[4]->f32(), D, 1e-12f, oc->f32())
+                  .ok());
+  const Status s = gpu_->EmbedLayerNorm(ig->i32(), batch.gpu, g[0]->f32(), g[1]->f32(),
+                                        g[2]->f32(), g[3]->f32(), g[4]->f32(), D, 1e-12f,
+                                        og->f32());
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_LE(Nmse(Download(gpu_.get(), og->data(), T * D), Download(cpu_.get(), oc->data(), T * D)),
+            tol());
+}
+
+TEST_P(CudaOpsTest, LayerNormMatchesCpuAtSmallAndLargeHidden) {
+  for (int64_t D : {96, 768, 1000}) {
+    const int64_t rows = 77;
+    auto x = Random(rows * D, 16, 3.f);
+    for (auto& v : x) v += 1.5f;  // a mean far from zero
+    const auto gamma = Random(D, 17), beta = Random(D, 18);
+    auto xc = Upload(cpu_.get(), x), xg = UploadActivations(gpu_.get(), x);
+    auto gc = Upload(cpu_.get(), gamma), bc = Upload(cpu_.get(), beta);
+    auto gg = Upload(gpu_.get(), gamma), bg = Upload(gpu_.get(), beta);
+    ASSERT_TRUE(cpu_->LayerNorm(xc->f32(), rows, D, gc->f32(), bc->f32(), 1e-5f).ok());
+    const Status s = gpu_->LayerNorm(xg->f32(), rows, D, gg->f32(), bg->f32(), 1e-5f);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_LE(Nmse(Download(gpu_.get(), xg->data(), rows * D),
+                   Download(cpu_.get(), xc->data(), rows * D)),
+              tol())
+        << "D " << D;
+  }
+}
+
+// Head sizes 32 and 64 take the tiled (flash) kernel, 16 and 80 the
+// one-warp-per-row one; both kernels for 64 with the switch off.
+TEST_P(CudaOpsTest, AttentionOverVariableLengthsMatchesCpu) {
+  struct Case { int64_t heads, head_size; const char* flash; };
+  for (Case c : {Case{3, 16, "1"}, Case{2, 32, "1"}, Case{2, 64, "1"}, Case{2, 64, "0"},
+                 Case{2, 80, "1"}}) {
+    ScopedEnv env("FLOE_CUDA_FLASH_ATTENTION", c.flash);
+    auto gpu = MakeBackend("cuda", GetParam());
+    ASSERT_TRUE(gpu);
+    auto batch = MakeBatch(cpu_.get(), gpu.get(), {0, 1, 18, 318, 331, 395});
+    const int64_t T = batch.cu.back(), D = c.heads * c.head_size;
+    const auto qkv = Random(T * 3 * D, 19);
+    auto qc = Upload(cpu_.get(), qkv), qg = UploadActivations(gpu.get(), qkv);
+    auto oc = Alloc(cpu_.get(), T * D * 4), og = Alloc(gpu.get(), T * D * 4);
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.head_size));
+    ASSERT_TRUE(cpu_->Attention(qc->f32(), batch.cpu, c.heads, c.head_size, scale, oc->f32()).ok());
+    const Status s = gpu->Attention(qg->f32(), batch.gpu, c.heads, c.head_size, scale, og->f32());
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_LE(Nmse(Download(gpu.get(), og->data(), T * D), Download(cpu_.get(), oc->data(), T * D)),
+              tol())
+        << "H " << c.head_size << " flash " << c.flash;
+  }
+}
+
+TEST_P(CudaOpsTest, EveryPoolingMatchesCpuAndIsFloat32) {
+  auto batch = MakeBatch(cpu_.get(), gpu_.get(), {0, 1, 9, 140, 141});
+  const int64_t T = batch.cu.back(), B = 4, D = 300;
+  const auto h = Random(T * D, 20);
+  auto hc = Upload(cpu_.get(), h), hg = UploadActivations(gpu_.get(), h);
+  for (PoolKind kind : {PoolKind::kCls, PoolKind::kMean, PoolKind::kMax, PoolKind::kLastToken}) {
+    auto oc = Alloc(cpu_.get(), B * D * 4), og = Alloc(gpu_.get(), B * D * 4);
+    ASSERT_TRUE(cpu_->Pool(hc->f32(), batch.cpu, D, kind, oc->f32()).ok());
+    const Status s = gpu_->Pool(hg->f32(), batch.gpu, D, kind, og->f32());
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_LE(Nmse(Download(gpu_.get(), og->data(), B * D), Download(cpu_.get(), oc->data(), B * D)),
+              tol())
+        << "kind " << static_cast<int>(kind);
+  }
+}
+
+TEST_P(CudaOpsTest, ActivationsReadBackAsFloat32) {
+  const auto x = Random(1000, 21);
+  auto xg = UploadActivations(gpu_.get(), x);
+  EXPECT_LE(Nmse(Download(gpu_.get(), xg->data(), x.size()), x), tol());
+}
+
+TEST_P(CudaOpsTest, BadPointersAreErrorsNotCrashes) {
+  const auto w = Random(64 * 32, 22, 0.1f), bias = Random(64, 23);
+  auto lin = gpu_->CreateLinear(Spec(w, bias, 32, 64, Activation::kNone, false));
+  ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+  std::vector<float> host_x(32 * 4), host_y(64 * 4);
+  auto y = Alloc(gpu_.get(), 64 * 4 * 4);
+  // Host memory where device memory is expected.
+  Status s = (*lin)->Forward(host_x.data(), 4, y->f32());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  // Bytes copied raw into a buffer then read as activations.
+  auto raw = Upload(gpu_.get(), host_x);
+  s = (*lin)->Forward(raw->f32(), 4, y->f32());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  // Too few rows of room.
+  auto x = UploadActivations(gpu_.get(), host_x);
+  s = (*lin)->Forward(x->f32(), 400, y->f32());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  // The backend still works afterwards.
+  EXPECT_TRUE((*lin)->Forward(x->f32(), 4, y->f32()).ok());
+  EXPECT_TRUE(gpu_->CopyToHost(y->data(), 64 * 4 * 4, host_y.data()).ok());
+}
+
+TEST_P(CudaOpsTest, MemoryBudgetIsEnforced) {
+  BackendOptions o;
+  o.device = "cuda";
+  o.compute_type = GetParam();
+  o.gpu_memory_utilization = 1e-6;  // less than the cuBLASLt workspace
+  auto b = CreateBackend(o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kResourceExhausted) << b.status().ToString();
+  EXPECT_NE(b.status().message().find("gpu-memory-utilization"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, CudaOpsTest,
+                         ::testing::Values(ComputeType::kFloat32, ComputeType::kFloat16,
+                                           ComputeType::kBFloat16),
+                         TypeName);
+
+}  // namespace
+}  // namespace floe

@@ -1,0 +1,103 @@
+// Helpers of the CUDA tests: skipping without a GPU, backends, uploads and the
+// normalised error that ggml's test-backend-ops compares backends by.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+
+namespace floe::cuda_test {
+
+// Skips the calling test when the CUDA runtime sees no GPU (this machine, CI).
+#define FLOE_SKIP_WITHOUT_GPU()                                               \
+  do {                                                                        \
+    if (::floe::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA GPU present"; \
+  } while (0)
+
+inline std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Sum of squared differences over the sum of squares of the reference.
+inline double Nmse(const std::vector<float>& got, const std::vector<float>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double d = static_cast<double>(got[i]) - want[i];
+    num += d * d;
+    den += static_cast<double>(want[i]) * want[i];
+  }
+  if (!std::isfinite(num)) return INFINITY;
+  return den == 0 ? num : num / den;
+}
+
+// Tolerance on Nmse per compute type: a few roundings of the activations to
+// the type (2^-24, 2^-11, 2^-8 relative) and float32 accumulation.
+inline double NmseTolerance(ComputeType t) {
+  switch (t) {
+    case ComputeType::kFloat32: return 1e-9;
+    case ComputeType::kFloat16: return 2e-5;
+    case ComputeType::kBFloat16: return 2e-4;
+    default: return 0;
+  }
+}
+
+inline std::unique_ptr<Backend> MakeBackend(const std::string& device, ComputeType t) {
+  BackendOptions o;
+  o.device = device;
+  o.compute_type = t;
+  auto b = CreateBackend(o);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  return b.ok() ? std::move(b).value() : nullptr;
+}
+
+inline std::unique_ptr<DeviceBuffer> Alloc(Backend* be, size_t bytes) {
+  auto b = be->Allocate(bytes);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  return b.ok() ? std::move(b).value() : nullptr;
+}
+
+// A device buffer holding `host` as raw bytes (weights, tables, ids).
+template <typename T>
+std::unique_ptr<DeviceBuffer> Upload(Backend* be, const std::vector<T>& host) {
+  auto buf = Alloc(be, host.size() * sizeof(T));
+  if (buf) {
+    EXPECT_TRUE(be->CopyToDevice(host.data(), host.size() * sizeof(T), buf->data()).ok());
+  }
+  return buf;
+}
+
+// A device buffer holding `host` as activations: raw on the CPU, converted
+// to the compute type on CUDA.
+inline std::unique_ptr<DeviceBuffer> UploadActivations(Backend* be,
+                                                       const std::vector<float>& host) {
+  auto buf = Alloc(be, host.size() * sizeof(float));
+  if (!buf) return nullptr;
+  if (be->device() == "cpu") {
+    EXPECT_TRUE(be->CopyToDevice(host.data(), host.size() * sizeof(float), buf->data()).ok());
+  } else {
+    const Status s = CopyActivationsToDevice(be, host.data(), static_cast<int64_t>(host.size()),
+                                             buf->data());
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  return buf;
+}
+
+inline std::vector<float> Download(Backend* be, void* device, size_t count) {
+  std::vector<float> v(count, NAN);
+  const Status s = be->CopyToHost(device, count * sizeof(float), v.data());
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return v;
+}
+
+}  // namespace floe::cuda_test
