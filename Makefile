@@ -4,7 +4,7 @@ BUILD ?= build
 MODEL ?= models/demo
 CMAKE_FLAGS ?=
 
-.PHONY: deps build test run asan fuzz bench format clean
+.PHONY: deps build test run asan fuzz bench format clean cuda
 
 deps:
 	@./scripts/install-deps.sh
@@ -20,6 +20,16 @@ test: build
 
 run: build
 	./scripts/run-demo.sh $(BUILD)/floe $(MODEL)
+
+# The CUDA backend (needs nvcc; a GPU only to run the GPU tests, which skip
+# without one): configure build-cuda with -DFLOE_CUDA=ON, build, run every test
+# there (the CPU backend in a CUDA build, and the CUDA tests). docs/cuda.md.
+CUDA_BUILD ?= build-cuda
+CUDA_CMAKE_FLAGS ?=
+cuda: deps
+	cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release -DFLOE_CUDA=ON $(CUDA_CMAKE_FLAGS)
+	cmake --build $(CUDA_BUILD) -j $(JOBS)
+	cd $(CUDA_BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Unit tests (every layer below serve) under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
@@ -42,4 +52,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h' '*.cu' '*.cuh')
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz $(CUDA_BUILD)
