@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/test_util.h"
 #include "floe/embedder.h"
 
 namespace floe {
@@ -13,23 +14,8 @@ namespace {
 
 const std::string kData = FLOE_TEST_DATA;
 
-std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
-double Cosine(const std::vector<float>& a, const std::vector<double>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += a[i] * b[i];
-    aa += double(a[i]) * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
+using test::Cosine;
+using test::ReadJsonl;
 
 std::vector<EmbedInput> GoldenInputs(const std::vector<nlohmann::json>& golden) {
   std::vector<EmbedInput> inputs;

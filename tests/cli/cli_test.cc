@@ -9,57 +9,21 @@
 #include <sstream>
 #include <string>
 
+#include "common/test_util.h"
+
+namespace floe {
 namespace {
 
 const std::string kData = FLOE_TEST_DATA;
 const std::string kModel = kData + "/models/bert-tiny-cls";
 
-struct ProcResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using test::CommandResult;
+using test::Cosine;
+using test::ReadJsonl;
 
 // Runs `floe ARGS` with `input` on stdin.
-ProcResult RunFloe(const std::string& args, const std::string& input) {
-  char in_path[] = "/tmp/floe_cli_in_XXXXXX";
-  int fd = mkstemp(in_path);
-  FILE* f = fdopen(fd, "w");
-  std::fwrite(input.data(), 1, input.size(), f);
-  std::fclose(f);
-  std::string err_path = std::string(in_path) + ".err";
-  std::string cmd = std::string(FLOE_BINARY) + " " + args + " < " + in_path + " 2> " + err_path;
-  ProcResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_path);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  std::remove(in_path);
-  std::remove(err_path.c_str());
-  return r;
-}
-
-std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
-double Cosine(const std::vector<double>& a, const std::vector<double>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
+CommandResult RunFloe(const std::string& args, const std::string& input) {
+  return test::RunCommand(std::string(FLOE_BINARY) + " " + args, input);
 }
 
 TEST(CliTest, EmbedMatchesGoldenInOrder) {
@@ -71,7 +35,7 @@ TEST(CliTest, EmbedMatchesGoldenInOrder) {
     if (g.contains("dimensions")) line["dimensions"] = g["dimensions"];
     input += line.dump() + "\n";
   }
-  ProcResult r = RunFloe("embed --model " + kModel, input);
+  CommandResult r = RunFloe("embed --model " + kModel, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream out(r.out);
   std::string line;
@@ -90,7 +54,7 @@ TEST(CliTest, TokenizeMatchesGoldenIds) {
   auto golden = ReadJsonl(kData + "/golden/tokenizer-bert-base-uncased.jsonl");
   std::string input;
   for (const auto& g : golden) input += nlohmann::json{{"text", g["text"]}}.dump() + "\n";
-  ProcResult r = RunFloe("tokenize --model " + kModel, input);
+  CommandResult r = RunFloe("tokenize --model " + kModel, input);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream out(r.out);
   std::string line;
@@ -104,7 +68,7 @@ TEST(CliTest, TokenizeMatchesGoldenIds) {
 }
 
 TEST(CliTest, NormalizeFalseAndDimensions) {
-  ProcResult r = RunFloe("embed --model " + kModel,
+  CommandResult r = RunFloe("embed --model " + kModel,
                   "{\"text\": \"hello\", \"normalize\": false}\n"
                   "{\"text\": \"hello\", \"dimensions\": 8}\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -133,7 +97,7 @@ class CliBadInputTest : public ::testing::TestWithParam<BadLine> {};
 
 TEST_P(CliBadInputTest, FailsNamingTheLineAndWritesNothing) {
   const BadLine& c = GetParam();
-  ProcResult r = RunFloe("embed --model " + kModel, "{\"text\": \"fine\"}\n" + c.input);
+  CommandResult r = RunFloe("embed --model " + kModel, "{\"text\": \"fine\"}\n" + c.input);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
@@ -159,24 +123,25 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(CliTest, TooLongWithoutTruncateIsAnError) {
   std::string text;
   for (int i = 0; i < 600; ++i) text += "word ";
-  ProcResult r = RunFloe("embed --model " + kModel,
+  CommandResult r = RunFloe("embed --model " + kModel,
                   nlohmann::json{{"text", text}, {"truncate", false}}.dump() + "\n");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("over the model's maximum of 512"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, MissingModelFolderNamesIt) {
-  ProcResult r = RunFloe("embed --model /nonexistent/model", "{\"text\": \"a\"}\n");
+  CommandResult r = RunFloe("embed --model /nonexistent/model", "{\"text\": \"a\"}\n");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("/nonexistent/model"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, HelpWorksForEverySubcommand) {
   for (const char* sub : {"", "embed ", "tokenize "}) {
-    ProcResult r = RunFloe(std::string(sub) + "--help", "");
+    CommandResult r = RunFloe(std::string(sub) + "--help", "");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("floe"), std::string::npos) << sub;
   }
 }
 
 }  // namespace
+}  // namespace floe

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "client/bench.h"
+#include "common/test_util.h"
 #include "client/stats.h"
 #include "client/transport.h"
 #include "serve/server_process.h"
@@ -19,27 +20,10 @@ using test::ServerProcess;
 
 const std::string kSourceDir = std::string(FLOE_TEST_DATA) + "/../..";
 
-struct Proc {
-  int code = -1;
-  std::string out, err;
-};
+using Proc = test::CommandResult;
+using test::Cosine;
 
-Proc Sh(const std::string& cmd) {
-  std::string err_path = "/tmp/floe_client_test_" + std::to_string(getpid()) + ".err";
-  Proc p;
-  FILE* f = popen((cmd + " 2> " + err_path).c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) p.out.append(buf, n);
-  int status = pclose(f);
-  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_path);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  p.err = ss.str();
-  std::remove(err_path.c_str());
-  return p;
-}
+Proc Sh(const std::string& cmd) { return test::RunCommand(cmd); }
 
 std::string Floe(const std::string& args) { return std::string(FLOE_BINARY) + " " + args; }
 
@@ -57,16 +41,6 @@ nlohmann::json PlainGoldenCase() {
   return {};
 }
 
-double Cosine(const std::vector<double>& a, const std::vector<double>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
 class ClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { server_ = new ServerProcess(); }
@@ -81,7 +55,7 @@ ServerProcess* ClientTest::server_ = nullptr;
 
 TEST_F(ClientTest, PrintsDimensionAndFirstValues) {
   Proc p = Sh(Floe("client --prompt 'hello world' --port " + std::to_string(server_->grpc_port())));
-  ASSERT_EQ(p.code, 0) << p.err;
+  ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_NE(p.out.find("embedding 0: dimension 32, ["), std::string::npos) << p.out;
 }
 
@@ -95,7 +69,7 @@ TEST_F(ClientTest, JsonOutputMatchesGoldenOverBothProtocols) {
                              std::pair{"http", server_->http_port()}}) {
     Proc p = Sh(Floe("client --output json --protocol " + std::string(proto) + " --port " +
                      std::to_string(port) + " --input " + file));
-    ASSERT_EQ(p.code, 0) << proto << ": " << p.err;
+    ASSERT_EQ(p.exit_code, 0) << proto << ": " << p.err;
     auto got = nlohmann::json::parse(p.out)["embedding"].get<std::vector<double>>();
     EXPECT_GE(Cosine(got, g["embedding"].get<std::vector<double>>()), 0.99999) << proto;
   }
@@ -104,21 +78,21 @@ TEST_F(ClientTest, JsonOutputMatchesGoldenOverBothProtocols) {
 
 TEST_F(ClientTest, InfoShowsTheModel) {
   Proc p = Sh(Floe("client --info --port " + std::to_string(server_->grpc_port())));
-  ASSERT_EQ(p.code, 0) << p.err;
+  ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_NE(p.out.find("bert-tiny-cls"), std::string::npos) << p.out;
 }
 
 TEST(ClientStandaloneTest, DeadServerGivesOneClearLineAndFails) {
   int port = test::FreePort();
   Proc p = Sh(Floe("client --prompt x --timeout 5 --port " + std::to_string(port)));
-  EXPECT_NE(p.code, 0);
+  EXPECT_NE(p.exit_code, 0);
   EXPECT_NE(p.err.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << p.err;
   EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << p.err;
 }
 
 TEST(ClientStandaloneTest, HelpSaysThereAreNoSamplingOptions) {
   Proc p = Sh(Floe("client --help"));
-  EXPECT_EQ(p.code, 0);
+  EXPECT_EQ(p.exit_code, 0);
   EXPECT_NE(p.out.find("temperature"), std::string::npos);
 }
 
@@ -128,7 +102,7 @@ TEST_F(ClientTest, BenchPrintsJsonRowsPerBatchSize) {
     Proc p = Sh(Floe("bench --json --quiet --warmup 2 --protocol " + proto +
                      " --server 127.0.0.1:" + std::to_string(port) +
                      " --batch-sizes 1,4 --requests 40 --concurrency 8 --prompt-length 20"));
-    ASSERT_EQ(p.code, 0) << proto << ": " << p.err;
+    ASSERT_EQ(p.exit_code, 0) << proto << ": " << p.err;
     std::istringstream rows(p.out);
     std::string line;
     std::vector<int> batches;
@@ -177,7 +151,7 @@ TEST(BenchFailureTest, FailedRequestsAreCountedAndSummarised) {
   ASSERT_TRUE(server.ready());
   Proc p = Sh(Floe("bench --json --quiet --warmup 0 --server " + server.grpc_target() +
                    " --batch-sizes 1,4 --requests 10 --concurrency 2 --prompt-length 8"));
-  EXPECT_EQ(p.code, 3) << p.err;
+  EXPECT_EQ(p.exit_code, 3) << p.err;
   std::istringstream rows(p.out);
   std::string l1, l4;
   std::getline(rows, l1);
@@ -197,11 +171,11 @@ TEST_F(ClientTest, PythonPackageEmbedsAndMatchesGolden) {
   }
   std::string gen = "/tmp/floe_pyclient_" + std::to_string(getpid());
   Proc g = Sh(kSourceDir + "/scripts/gen-python-proto.sh " + gen);
-  ASSERT_EQ(g.code, 0) << g.err;
+  ASSERT_EQ(g.exit_code, 0) << g.err;
   std::string env = "FLOE_PROTO_PY=" + gen + " PYTHONPATH=" + kSourceDir + "/clients/python ";
   Proc ex = Sh(env + "/usr/bin/python3 " + kSourceDir + "/clients/python/example.py --address " +
                server_->grpc_target());
-  ASSERT_EQ(ex.code, 0) << ex.err;
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
   EXPECT_NE(ex.out.find("dimension 32"), std::string::npos) << ex.out;
   nlohmann::json c = PlainGoldenCase();
   std::string script = "import json,sys; from floe_client import Client; "
@@ -211,7 +185,7 @@ TEST_F(ClientTest, PythonPackageEmbedsAndMatchesGolden) {
   std::ofstream(arg_file) << c["text"].get<std::string>();
   Proc e = Sh(env + "/usr/bin/python3 -c \"" + script + "\" " + server_->grpc_target() +
               " \"$(cat " + arg_file + ")\"");
-  ASSERT_EQ(e.code, 0) << e.err;
+  ASSERT_EQ(e.exit_code, 0) << e.err;
   auto got = nlohmann::json::parse(e.out).get<std::vector<double>>();
   EXPECT_GE(Cosine(got, c["embedding"].get<std::vector<double>>()), 0.99999);
   std::filesystem::remove_all(gen);
