@@ -19,11 +19,12 @@ class Allocations {
     uintptr_t base = 0;
     size_t size = 0;
     bool activations = false;
+    uint64_t id = 0;  // unique per allocation, even at a reused address
   };
 
   void Add(const void* p, size_t size) {
     std::lock_guard<std::mutex> lock(mu_);
-    by_base_[Key(p)] = Info{Key(p), size, false};
+    by_base_[Key(p)] = Info{Key(p), size, false, ++next_id_};
     held_ += size;
   }
   void Remove(const void* p) {
@@ -53,6 +54,16 @@ class Allocations {
     --it;
     if (Key(p) < it->second.base + it->second.size) it->second.activations = on;
   }
+  // The stream whose work a buffer waits for before it is freed (a
+  // cudaStream_t; null once the backend is gone, after it waited itself).
+  void set_stream(void* s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = s;
+  }
+  void* stream() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stream_;
+  }
   size_t held() const {
     std::lock_guard<std::mutex> lock(mu_);
     return held_;
@@ -63,6 +74,8 @@ class Allocations {
   mutable std::mutex mu_;
   std::map<uintptr_t, Info> by_base_;
   size_t held_ = 0;
+  void* stream_ = nullptr;
+  uint64_t next_id_ = 0;
 };
 
 }  // namespace floe::cuda

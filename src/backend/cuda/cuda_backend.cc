@@ -38,8 +38,9 @@ std::string Bytes(size_t n) { return std::to_string(n) + " bytes"; }
 }  // namespace
 
 CudaBuffer::~CudaBuffer() {
-  // cudaFree waits for the device, so no queued kernel still uses p_.
+  // No kernel queued on the backend's stream may still use p_.
   if (cudaSetDevice(ordinal_) == cudaSuccess) {
+    if (void* s = allocs_->stream()) cudaStreamSynchronize(static_cast<cudaStream_t>(s));
     const cudaError_t e = cudaFree(p_);
     if (e != cudaSuccess) {
       LogOnce(LogLevel::kWarn, "cuda-free", std::string("cudaFree: ") + cudaGetErrorString(e));
@@ -57,10 +58,13 @@ CudaBackend::CudaBackend(int ordinal, ComputeType ct, CudaSwitches sw, cudaStrea
       stream_(stream),
       lt_(lt),
       budget_bytes_(budget_bytes),
-      max_batch_tokens_(max_batch_tokens) {}
+      max_batch_tokens_(max_batch_tokens) {
+  allocs_->set_stream(stream_);
+}
 
 CudaBackend::~CudaBackend() {
   if (cudaSetDevice(ordinal_) == cudaSuccess) cudaStreamSynchronize(stream_);
+  allocs_->set_stream(nullptr);  // buffers that outlive the backend free without it
   workspace_.reset();
   scratch_.reset();
   staging_.reset();
@@ -143,12 +147,17 @@ Status CudaBackend::CheckBatch(const PackedBatch& batch, const std::string& op) 
 }
 
 void CudaBackend::Defer(void* y, const float* bias, int64_t rows, int64_t n) {
-  deferred_ = Deferred{true, y, bias, rows, n};
+  const auto a = allocs_->Find(y, 0);
+  deferred_ = Deferred{true, y, bias, rows, n, a ? a->id : 0};
 }
 
 Status CudaBackend::Flush() {
   if (!deferred_.active) return OkStatus();
   deferred_.active = false;
+  // After a failed pass the engine may have freed y (and reused its
+  // address): then there is nothing left to add to.
+  const auto a = allocs_->Find(deferred_.y, deferred_.rows * deferred_.n * DTypeSize(dt_));
+  if (!a || a->id != deferred_.y_allocation) return OkStatus();
   return CudaStatus(LaunchAddResidual(dt_, deferred_.y, scratch_->data(), deferred_.bias,
                                       deferred_.rows, deferred_.n, stream_),
                     "residual add (deferred)");

@@ -125,6 +125,7 @@ class CudaBackend : public Backend {
     void* y = nullptr;
     const float* bias = nullptr;
     int64_t rows = 0, n = 0;
+    uint64_t y_allocation = 0;  // Allocations::Info::id of y's buffer
   } deferred_;
 };
 
