@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@ class ServerProcess {
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // no orphan server when a test crashes
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -83,9 +85,9 @@ class ServerProcess {
   // SIGTERM, then waits; returns the exit code (or -signal).
   int Stop() {
     if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
     int status = 0;
     for (int i = 0; i < 600; ++i) {
+      if (i == 0) kill(pid_, SIGTERM);
       pid_t r = waitpid(pid_, &status, WNOHANG);
       if (r == pid_) break;
       if (i == 599) {
