@@ -106,6 +106,48 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
   }
 }
 
+// int8 products (s8 weights per output channel, s8 activations per
+// tensor) at row counts that exercise every chunk size and tail.
+TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
+  BackendOptions o;
+  o.compute_type = ComputeType::kInt8;
+  auto b = CreateBackend(o);
+  if (!b.ok()) GTEST_SKIP() << b.status().ToString();
+  const int64_t K = 768, N = 64;
+  const auto w = Random(N * K, 21, 0.15f), bias = Random(N, 22);
+  for (int mode = 0; mode < 3; ++mode) {  // plain, gelu, accumulate
+    LinearSpec spec;
+    spec.weight = w.data();
+    spec.bias = bias.data();
+    spec.in_features = K;
+    spec.out_features = N;
+    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
+    spec.accumulate = mode == 2;
+    spec.name = "int8";
+    auto lin = (*b)->CreateLinear(spec);
+    ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+    for (int64_t m : {1, 37, 376, 512, 888, 3000}) {
+      const int64_t rows = (*b)->RoundUpRows(m);
+      auto x = Random(rows * K, 23 + m);
+      auto y0 = Random(rows * N, 24 + m);
+      auto y = y0;
+      ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+      double err = 0, norm = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < N; ++j) {
+          double s = bias[j];
+          for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[i * K + k]) * w[j * K + k];
+          if (mode == 1) s = 0.5 * s * (1 + std::erf(s / std::sqrt(2.0)));
+          if (mode == 2) s += y0[i * N + j];
+          err += (y[i * N + j] - s) * (y[i * N + j] - s);
+          norm += s * s;
+        }
+      }
+      EXPECT_LT(std::sqrt(err / norm), 3e-2) << "m " << m << " mode " << mode;
+    }
+  }
+}
+
 TEST(CpuAttentionTest, MatchesNaiveAttentionPerSequence) {
   auto be = Cpu();
   const int64_t N = 3, H = 8, D = N * H;

@@ -57,25 +57,55 @@ dnnl::algorithm EltwiseFor(Activation a) {
 // weight layout and one primitive per padded row count.
 class MatmulFamily {
  public:
-  // `in` is the type of activations and weights (f32, or bf16 with f32
-  // accumulation and output).
+  // `in` is the type of activations and weights: f32, bf16 (f32
+  // accumulation and output), or s8: int32 accumulation, the output scaled
+  // per column by the weight's per-channel scales (static output scales, so
+  // an s8 family belongs to one weight), then Epilogue applies the
+  // activations' per-row scales, bias, activation and residual. oneDNN 2.6
+  // runs runtime output scales on gemm:jit and a per-row [M, 1] binary
+  // post-op on its reference kernel, hence the separate epilogue, which keeps
+  // the product on brgemm AMX/VNNI and per-row scales (a text's vector does
+  // not depend on its batch).
   MatmulFamily(dnnl::engine* eng, int64_t k, int64_t n, Activation act, bool accumulate,
-               int64_t reference_rows, memory::data_type in)
-      : eng_(eng), k_(k), n_(n), in_(in) {
-    dnnl::post_ops po;
-    if (act != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act), 0.f, 0.f);
-    if (accumulate) po.append_sum(1.f);
-    attr_.set_post_ops(po);
+               int64_t reference_rows, memory::data_type in,
+               std::vector<float> weight_scales = {})
+      : eng_(eng),
+        k_(k),
+        n_(n),
+        act_(act),
+        accumulate_(accumulate),
+        in_(in),
+        weight_scales_(std::move(weight_scales)) {
     // Let oneDNN choose the weight layout for a typical batch; every later
     // primitive is created for that same layout.
     const memory::desc src({reference_rows, k_}, in_, memory::format_tag::ab);
     const memory::desc wei({k_, n_}, in_, memory::format_tag::any);
-    const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
     const memory::desc dst({reference_rows, n_}, memory::data_type::f32, memory::format_tag::ab);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, bias, dst), attr_, *eng_);
+    dnnl::matmul::primitive_desc pd(MakeDesc(src, wei, dst), Attr(reference_rows), *eng_);
     weights_md_ = pd.weights_desc();
     impl_ = pd.impl_info_str();
     prims_.emplace(reference_rows, dnnl::matmul(pd));
+  }
+
+  bool int8() const { return in_ == memory::data_type::s8; }
+
+  // int8 only: y = act(acc * xscale[row] + bias) (+ y), acc [rows, n] being
+  // the product with the weight's scales applied. Throws dnnl::error.
+  dnnl::binary& Epilogue(int64_t rows) {
+    auto it = epilogues_.find(rows);
+    if (it != epilogues_.end()) return it->second;
+    const memory::desc acc({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc scale({rows, 1}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::primitive_attr attr;
+    dnnl::post_ops po;
+    po.append_binary(dnnl::algorithm::binary_add,
+                     memory::desc({1, n_}, memory::data_type::f32, memory::format_tag::ab));
+    if (act_ != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (accumulate_) po.append_sum(1.f);
+    attr.set_post_ops(po);
+    dnnl::binary::primitive_desc pd(
+        dnnl::binary::desc(dnnl::algorithm::binary_mul, acc, scale, acc), attr, *eng_);
+    return epilogues_.emplace(rows, dnnl::binary(pd)).first->second;
   }
 
   const memory::desc& weights_md() const { return weights_md_; }
@@ -86,9 +116,8 @@ class MatmulFamily {
     auto it = prims_.find(rows);
     if (it != prims_.end()) return it->second;
     const memory::desc src({rows, k_}, in_, memory::format_tag::ab);
-    const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
     const memory::desc dst({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights_md_, bias, dst), attr_, *eng_);
+    dnnl::matmul::primitive_desc pd(MakeDesc(src, weights_md_, dst), Attr(rows), *eng_);
     const std::string impl = pd.impl_info_str();
     if (impl != impl_) {
       LogOnce(LogLevel::kWarn, "matmul-impl-" + std::to_string(k_) + "x" + std::to_string(n_),
@@ -99,10 +128,33 @@ class MatmulFamily {
   }
 
  private:
+  dnnl::matmul::desc MakeDesc(const memory::desc& src, const memory::desc& wei,
+                              const memory::desc& dst) const {
+    if (int8()) return dnnl::matmul::desc(src, wei, dst);
+    const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
+    return dnnl::matmul::desc(src, wei, bias, dst);
+  }
+  dnnl::primitive_attr Attr(int64_t rows) const {
+    dnnl::primitive_attr attr;
+    dnnl::post_ops po;
+    if (int8()) {
+      // Only the weight's scales here; the rest is Epilogue's.
+      attr.set_output_scales(1 << 1, weight_scales_);
+      return attr;
+    }
+    if (act_ != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (accumulate_) po.append_sum(1.f);
+    attr.set_post_ops(po);
+    return attr;
+  }
+
   dnnl::engine* eng_;
   int64_t k_, n_;
+  Activation act_;
+  bool accumulate_;
   memory::data_type in_;
-  dnnl::primitive_attr attr_;
+  std::vector<float> weight_scales_;
+  std::map<int64_t, dnnl::binary> epilogues_;
   memory::desc weights_md_;
   std::string impl_;
   std::map<int64_t, dnnl::matmul> prims_;
@@ -124,6 +176,7 @@ ProductMode ParseMode(const char* s, ProductMode fallback) {
   if (v == "bf16") return {memory::data_type::bf16, 1};
   if (v == "bf16x2") return {memory::data_type::bf16, 2};
   if (v == "bf16x3") return {memory::data_type::bf16, 3};
+  if (v == "s8") return {memory::data_type::s8, 0};
   return fallback;
 }
 
@@ -177,6 +230,15 @@ class CpuBackend : public Backend {
   // bf16x2, f32) chooses another mode for the kDefault products; kHigh ones
   // stay split whatever it says (unless f32).
   ProductMode ModeFor(LinearPrecision p) const {
+    if (ct_ == ComputeType::kInt8) {
+      // int8: weights s8 per output channel, activations s8 per row
+      // (dynamic); kHigh products (Q, K, V) as split bf16, see
+      // docs/cpu-performance.md.
+      if (p == LinearPrecision::kHigh) {
+        return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), {memory::data_type::bf16, 3});
+      }
+      return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"), {memory::data_type::s8, 0});
+    }
     if (ct_ != ComputeType::kBFloat16) return {};
     const ProductMode split{memory::data_type::bf16, 3};
     const ProductMode chosen = ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"), split);
@@ -227,13 +289,34 @@ class CpuBackend : public Backend {
     try {
       const ProductMode mode = ModeFor(spec.precision);
       const int64_t k_eff = spec.in_features * std::max(1, mode.parts);
+      const bool s8 = mode.dt == memory::data_type::s8;
+      // Symmetric per output channel: W[n] ~ wscale[n] * q[n], |q| <= 127.
+      std::vector<float> wscale;
+      std::vector<int8_t> q;
+      if (s8) {
+        const int64_t K = spec.in_features, N = spec.out_features;
+        wscale.resize(N);
+        q.resize(static_cast<size_t>(N * K));
+        for (int64_t n = 0; n < N; ++n) {
+          const float* w = spec.weight + n * K;
+          float mx = 0.f;
+          for (int64_t i = 0; i < K; ++i) mx = std::max(mx, std::fabs(w[i]));
+          wscale[n] = mx > 0.f ? mx / 127.f : 1.f;
+          const float inv = 1.f / wscale[n];
+          for (int64_t i = 0; i < K; ++i) {
+            q[n * K + i] = static_cast<int8_t>(std::lrint(std::clamp(w[i] * inv, -127.f, 127.f)));
+          }
+        }
+      }
       const auto key = std::make_tuple(k_eff, spec.out_features,
                                        static_cast<int>(spec.activation), spec.accumulate,
-                                       static_cast<int>(mode.dt));
+                                       static_cast<int>(mode.dt),
+                                       s8 ? static_cast<int64_t>(++s8_linears_) : int64_t{0});
       auto& fam = families_[key];
       if (!fam) {
         fam = std::make_unique<MatmulFamily>(&eng_, k_eff, spec.out_features, spec.activation,
-                                             spec.accumulate, kChunkRows, mode.dt);
+                                             spec.accumulate, kChunkRows, mode.dt,
+                                             std::move(wscale));
       }
       // The stored weight is [out, in] row-major, i.e. W^T of shape {in, out}
       // in "ba" order. Split products stack the weight's bf16 parts along
@@ -256,11 +339,19 @@ class CpuBackend : public Backend {
         }
         wsrc = split.data();
       }
-      const memory::desc user_md({k_eff, spec.out_features}, memory::data_type::f32,
-                                 memory::format_tag::ba);
-      memory user(user_md, eng_, const_cast<float*>(wsrc));
       memory packed(fam->weights_md(), eng_);
-      dnnl::reorder(user, packed).execute(stream_, user, packed);
+      if (s8) {
+        memory user(memory::desc({spec.in_features, spec.out_features}, memory::data_type::s8,
+                                 memory::format_tag::ba),
+                    eng_, q.data());
+        dnnl::reorder(user, packed).execute(stream_, user, packed);
+        stream_.wait();
+      } else {
+        const memory::desc user_md({k_eff, spec.out_features}, memory::data_type::f32,
+                                   memory::format_tag::ba);
+        memory user(user_md, eng_, const_cast<float*>(wsrc));
+        dnnl::reorder(user, packed).execute(stream_, user, packed);
+      }
       memory bias(memory::desc({1, spec.out_features}, memory::data_type::f32,
                                memory::format_tag::ab),
                   eng_);
@@ -416,6 +507,20 @@ class CpuBackend : public Backend {
     return bf16_staging_.data();
   }
 
+  // Activations of an int8 product.
+  // Quantized activations of an int8 product ([rows, k]), their row
+  // scales ([rows]) and the raw product ([rows, n]).
+  int8_t* S8Staging(int64_t rows, int64_t k, int64_t n, float** row_scales, float** acc) {
+    const int64_t rows16 = (rows + 15) / 16 * 16;
+    if (s8_staging_.size() < static_cast<size_t>(rows * k)) s8_staging_.resize(rows * k);
+    if (s8_scratch_.size() < static_cast<size_t>(rows16 + rows * n)) {
+      s8_scratch_.resize(rows16 + rows * n);
+    }
+    *row_scales = s8_scratch_.data();
+    *acc = s8_scratch_.data() + rows16;
+    return s8_staging_.data();
+  }
+
   dnnl::engine& engine() { return eng_; }
   dnnl::stream& stream() { return stream_; }
 
@@ -426,7 +531,11 @@ class CpuBackend : public Backend {
   dnnl::engine eng_;
   dnnl::stream stream_;
   std::vector<uint16_t> bf16_staging_;
-  std::map<std::tuple<int64_t, int64_t, int, bool, int>, std::unique_ptr<MatmulFamily>> families_;
+  std::vector<int8_t> s8_staging_;
+  std::vector<float> s8_scratch_;
+  std::map<std::tuple<int64_t, int64_t, int, bool, int, int64_t>, std::unique_ptr<MatmulFamily>>
+      families_;
+  int64_t s8_linears_ = 0;
 };
 
 Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
@@ -438,11 +547,18 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
     void* src_base = const_cast<float*>(x);
     size_t src_elem = sizeof(float);
     const int64_t k_eff = k_ * std::max(1, parts_);
+    float* row_scales = nullptr;
+    float* acc = nullptr;
     if (in == memory::data_type::bf16) {
       uint16_t* staging = backend_->Bf16Staging(static_cast<size_t>(padded * k_eff));
       cpu::SplitToBf16(x, padded, k_, parts_, staging);
       src_base = staging;
       src_elem = sizeof(uint16_t);
+    } else if (in == memory::data_type::s8) {
+      int8_t* q = backend_->S8Staging(padded, k_, n_, &row_scales, &acc);
+      cpu::QuantizeRowsS8(x, padded, k_, q, row_scales);
+      src_base = q;
+      src_elem = 1;
     }
     for (int64_t off = 0, rows = 0; off < padded; off += rows) {
       rows = backend_->NextChunk(padded - off);
@@ -451,6 +567,20 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
                  static_cast<char*>(src_base) + off * k_eff * src_elem);
       memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab), eng,
                  y + off * n_);
+      if (in == memory::data_type::s8) {
+        const memory::desc acc_md({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
+        memory accm(acc_md, eng, acc + off * n_);
+        prim.execute(backend_->stream(),
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, accm}});
+        memory rs(memory::desc({rows, 1}, memory::data_type::f32, memory::format_tag::ab), eng,
+                  row_scales + off);
+        family_->Epilogue(rows).execute(
+            backend_->stream(), {{DNNL_ARG_SRC_0, accm},
+                                 {DNNL_ARG_SRC_1, rs},
+                                 {DNNL_ARG_DST, dst},
+                                 {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bias_}});
+        continue;
+      }
       prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
                                         {DNNL_ARG_WEIGHTS, weights_},
                                         {DNNL_ARG_BIAS, bias_},
@@ -484,10 +614,9 @@ bool HasIsa(dnnl::cpu_isa have, dnnl::cpu_isa want) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
-  if (options.compute_type != ComputeType::kFloat32 &&
-      options.compute_type != ComputeType::kBFloat16) {
-    return UnimplementedError("dtype " + std::string(ComputeTypeName(options.compute_type)) +
-                              " is not implemented on the cpu (float32, bfloat16)");
+  if (options.compute_type == ComputeType::kFloat16) {
+    return UnimplementedError("dtype float16 is not implemented on the cpu (float32, bfloat16, "
+                              "int8)");
   }
   if (options.num_threads < 0) {
     return InvalidArgumentError("num_threads must be >= 0, got " +
@@ -499,6 +628,15 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
     return FailedPreconditionError(
         "dtype bfloat16 needs a CPU with AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen 4 or "
         "later)" +
+        std::string(cpu::UsingAvx512() ? "" : "; AVX-512 is off (FLOE_NO_AVX512)") +
+        ": use --dtype float32");
+  }
+  if (options.compute_type == ComputeType::kInt8 &&
+      !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
+    // VNNI for the int8 products, AVX512_BF16 for the split bf16 ones.
+    return FailedPreconditionError(
+        "dtype int8 needs a CPU with AVX512_VNNI and AVX512_BF16 (Cooper Lake, Sapphire "
+        "Rapids, Zen 4 or later)" +
         std::string(cpu::UsingAvx512() ? "" : "; AVX-512 is off (FLOE_NO_AVX512)") +
         ": use --dtype float32");
   }
