@@ -100,13 +100,4 @@ int RunServe(int argc, char** argv) {
   return RunServer(o);
 }
 
-#if FLOE_HAVE_REPLICA
-// Placeholder until the replica manager (issue 4) defines the worker; weak so
-// its definition replaces this one without touching this file.
-__attribute__((weak)) int RunWorker(int argc, char** argv) {
-  std::fprintf(stderr, "floe worker: not available in this build (replica manager pending)\n");
-  return 2;
-}
-#endif
-
 }  // namespace floe::cli
