@@ -243,6 +243,11 @@ TEST_F(HttpTest, TruncateTrueCutsLongInput) {
 
 TEST_F(HttpTest, OtherRoutes) {
   auto c = server_->Http();
+  // One embedding first: ctest runs each test alone, and the request counter
+  // for /v1/embeddings 200 only exists once such a request was served.
+  auto emb = c.Post("/v1/embeddings", R"({"input": "warm"})", "application/json");
+  ASSERT_TRUE(emb);
+  ASSERT_EQ(emb->status, 200) << emb->body;
   auto info = c.Get("/info");
   ASSERT_TRUE(info);
   ASSERT_EQ(info->status, 200);
