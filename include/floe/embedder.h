@@ -17,6 +17,7 @@ struct EmbedderOptions {
   std::string dtype = "float32";  // float32 | float16 | bfloat16 | int8
   int num_threads = 0;            // CPU threads for the encoder; 0 = all cores
   size_t max_batch_tokens = 16384;  // tokens per forward pass (packed)
+  double gpu_memory_fraction = 0.0;  // GPU: share of device memory; 0 = no limit
 };
 
 // Options of one input.

@@ -25,6 +25,7 @@ class EmbedderImpl final : public Embedder {
     eo.dtype = options.dtype;
     eo.num_threads = options.num_threads;
     eo.max_batch_tokens = options.max_batch_tokens;
+    eo.gpu_memory_fraction = options.gpu_memory_fraction;
     FLOE_ASSIGN_OR_RETURN(engine_, Engine::Create(*model_, eo));
     const auto& st = model_->st;
     info_.path = path;

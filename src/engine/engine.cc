@@ -107,6 +107,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelFolder& model,
   if (options.max_batch_tokens == 0) {
     return InvalidArgumentError("max_batch_tokens must be > 0");
   }
+  if (options.gpu_memory_fraction < 0 || options.gpu_memory_fraction > 1) {
+    return InvalidArgumentError("gpu memory fraction must be in [0, 1], got " +
+                                std::to_string(options.gpu_memory_fraction));
+  }
+  // GPU backends plan their scratch for a full pass and check it at load.
+  bo.max_batch_tokens = static_cast<int64_t>(options.max_batch_tokens);
+  bo.gpu_memory_utilization = options.gpu_memory_fraction;
   if (model.config.model_type != "bert") {
     return UnimplementedError(model.path + ": model_type \"" + model.config.model_type +
                               "\" is not supported (bert only)");

@@ -18,6 +18,9 @@ struct EngineOptions {
   std::string dtype = "float32";  // float32 | float16 | bfloat16 | int8
   int num_threads = 0;            // 0 = all cores
   size_t max_batch_tokens = 16384;
+  // GPU backends: the share of the device's memory this engine may hold
+  // (weights, workspace, activations); 0 = no limit. Ignored on the CPU.
+  double gpu_memory_fraction = 0.0;
 };
 
 class Engine {
