@@ -27,6 +27,8 @@ class EmbedderImpl final : public Embedder {
     eo.max_batch_tokens = options.max_batch_tokens;
     eo.gpu_memory_fraction = options.gpu_memory_fraction;
     FLOE_ASSIGN_OR_RETURN(engine_, Engine::Create(*model_, eo));
+    // The engine holds its own prepared copy of every weight now.
+    model_->weights->DropResidentPages();
     const auto& st = model_->st;
     info_.path = path;
     info_.model_type = model_->config.model_type;

@@ -492,4 +492,12 @@ size_t WeightStore::total_bytes() const {
   return n;
 }
 
+void SafetensorsFile::DropResidentPages() const {
+  if (map_ != nullptr) madvise(map_, map_size_, MADV_DONTNEED);
+}
+
+void WeightStore::DropResidentPages() const {
+  for (const auto& f : files_) f->DropResidentPages();
+}
+
 }  // namespace floe

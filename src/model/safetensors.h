@@ -45,6 +45,11 @@ class SafetensorsFile {
     return tensors_;
   }
 
+  // Lets the kernel drop the mapping's resident pages (they are re-read from
+  // the file if touched again). Called once the weights were copied/packed,
+  // so a loaded model does not hold its checkpoint twice in memory.
+  void DropResidentPages() const;
+
  private:
   SafetensorsFile() = default;
   std::string path_;
@@ -72,6 +77,8 @@ class WeightStore {
   // The dtype of most weights (for /info).
   DType dominant_dtype() const;
   size_t total_bytes() const;
+  // See SafetensorsFile::DropResidentPages.
+  void DropResidentPages() const;
   // The folder it was opened from (for messages).
   const std::string& folder() const { return folder_; }
   // The files it maps (one, or one per shard).
