@@ -18,6 +18,10 @@ struct EmbedderOptions {
   int num_threads = 0;            // CPU threads for the encoder; 0 = all cores
   size_t max_batch_tokens = 16384;  // tokens per forward pass (packed)
   double gpu_memory_fraction = 0.0;  // GPU: share of device memory; 0 = no limit
+  // Load the tokenizer and the model's description but no encoder: Tokenize
+  // and info() work, Embed/EmbedTokens are FAILED_PRECONDITION. For front
+  // ends whose vectors come from elsewhere (worker processes, `floe tokenize`).
+  bool tokenizer_only = false;
 };
 
 // Options of one input.

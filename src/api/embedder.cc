@@ -26,13 +26,16 @@ class EmbedderImpl final : public Embedder {
     eo.num_threads = options.num_threads;
     eo.max_batch_tokens = options.max_batch_tokens;
     eo.gpu_memory_fraction = options.gpu_memory_fraction;
-    FLOE_ASSIGN_OR_RETURN(engine_, Engine::Create(*model_, eo));
-    // The engine holds its own prepared copy of every weight now.
+    if (!options.tokenizer_only) {
+      FLOE_ASSIGN_OR_RETURN(engine_, Engine::Create(*model_, eo));
+    }
+    // The engine holds its own prepared copy of every weight now (or none is
+    // needed): the checkpoint's pages can go.
     model_->weights->DropResidentPages();
     const auto& st = model_->st;
     info_.path = path;
     info_.model_type = model_->config.model_type;
-    info_.hidden_size = engine_->hidden_size();
+    info_.hidden_size = model_->config.hidden_size;
     info_.max_tokens = st.max_seq_length > 0
                            ? std::min(st.max_seq_length, model_->config.max_position_embeddings)
                            : model_->config.max_position_embeddings;
@@ -40,8 +43,8 @@ class EmbedderImpl final : public Embedder {
     info_.normalize = st.normalize;
     for (const auto& [name, text] : st.prompts) info_.prompt_names.push_back(name);
     info_.weights_dtype = std::string(DTypeName(model_->weights->dominant_dtype()));
-    info_.dtype = engine_->dtype();
-    info_.device = engine_->device();
+    info_.dtype = engine_ ? engine_->dtype() : options.dtype;
+    info_.device = engine_ ? engine_->device() : options.device;
     return OkStatus();
   }
 
@@ -149,6 +152,9 @@ class EmbedderImpl final : public Embedder {
   }
 
   Status RunEngine(const std::vector<std::vector<int32_t>>& ids, std::vector<float>* pooled) {
+    if (!engine_) {
+      return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
+    }
     pooled->assign(ids.size() * static_cast<size_t>(info_.hidden_size), 0.0f);
     if (ids.empty()) return OkStatus();
     std::lock_guard<std::mutex> lock(engine_mu_);

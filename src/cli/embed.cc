@@ -82,7 +82,7 @@ int RunTokenize(int argc, char** argv) {
   CommonFlags f;
   AddCommonFlags(app, &f, false);
   CLI11_PARSE(app, argc, argv);
-  f.options.device = "cpu";
+  f.options.tokenizer_only = true;  // no encoder needed to tokenize
   auto e = OpenEmbedder(f);
   if (!e.ok()) return Fail(e.status());
   std::vector<InputLine> lines;

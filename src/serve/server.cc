@@ -73,8 +73,7 @@ int RunServer(const ServeOptions& options) {
   eopts.num_threads = options.threads;
   eopts.max_batch_tokens = options.max_batch_tokens;
   if (!in_process) {  // with worker processes this Embedder only tokenizes
-    eopts.device = "cpu";
-    eopts.dtype = "float32";
+    eopts.tokenizer_only = true;
     eopts.num_threads = 1;
   }
   const auto t0 = Clock::now();

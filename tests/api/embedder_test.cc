@@ -112,6 +112,18 @@ TEST(EmbedderTest, ConcurrentCallersGetTheirOwnResults) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+TEST(EmbedderTest, TokenizerOnlyTokenizesButDoesNotEmbed) {
+  EmbedderOptions o;
+  o.tokenizer_only = true;
+  auto e = Embedder::Open(kData + "/models/bert-tiny-cls", o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->info().hidden_size, 32);
+  auto ids = (*e)->Tokenize("Hello, world!");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<int32_t>{101, 7592, 1010, 2088, 999, 102}));
+  EXPECT_EQ((*e)->Embed({{"x", {}}}).status().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST(EmbedderTest, UnknownModelIdOfflineSaysWhereItLooked) {
   // Offline, an id not in the cache is NOT_FOUND naming the cache folder
   // (src/hub covers downloads against a local fake hub).
