@@ -55,6 +55,9 @@ int RunBench(int argc, char** argv) {
   app.add_option("--api-key", o.api_key, "sent as authorization: Bearer KEY");
   app.add_option("--timeout", o.timeout_s, "seconds per request")->default_val(120);
   app.add_option("--seed", b.seed, "random seed for lengths and batch sizes")->default_val(0);
+  app.add_option("--save-shapes", b.save_shapes,
+                 "write each request's input lengths (JSON lines) to FILE, for"
+                 " scripts/peer-shapes.sh to run the same shapes on ONNX Runtime");
   app.add_flag("--json", json, "one JSON row per batch size instead of a table");
   app.add_flag("--quiet", quiet, "no progress line");
   CLI11_PARSE(app, argc, argv);

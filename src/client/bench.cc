@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <random>
 #include <set>
@@ -200,6 +201,11 @@ StatusOr<std::vector<BenchRow>> RunBench(const std::vector<Transport*>& servers,
       if (!r.ok) return UnavailableError("warmup request failed: " + r.error);
     }
   }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> shapes(nullptr, &std::fclose);
+  if (!o.save_shapes.empty()) {
+    shapes.reset(std::fopen(o.save_shapes.c_str(), "w"));
+    if (!shapes) return InvalidArgumentError("cannot write --save-shapes file " + o.save_shapes);
+  }
   std::vector<BenchRow> rows;
   uint64_t seed = o.seed;
   for (int batch : o.batch_sizes) {
@@ -213,6 +219,13 @@ StatusOr<std::vector<BenchRow>> RunBench(const std::vector<Transport*>& servers,
       for (int j = 0; j < sizes[i]; ++j, ++k) {
         reqs[i].texts.push_back(book.ForLength(lens[k]));
         reqs[i].tokens += lens[k];
+      }
+      if (shapes) {
+        std::string line = "{\"batch_size\":" + std::to_string(batch) + ",\"lengths\":[";
+        for (int j = 0; j < sizes[i]; ++j) {
+          line += (j ? "," : "") + std::to_string(lens[k - sizes[i] + j]);
+        }
+        std::fprintf(shapes.get(), "%s]}\n", line.c_str());
       }
     }
     auto tick = [&](size_t done, size_t failed) {

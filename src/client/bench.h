@@ -24,6 +24,10 @@ struct BenchOptions {
   int warmup = 20;           // requests before measuring (not counted)
   uint64_t seed = 0;
   bool progress = false;     // live line on stderr
+  // When set, each measured request's input lengths (tokens) are written
+  // here, one JSON line per request: {"batch_size":B,"lengths":[...]}, so a
+  // peer can run the same shapes (scripts/peer-shapes.sh).
+  std::string save_shapes;
 };
 
 // Draws `count` values for `param` as ArcticInference's benchmark does:

@@ -124,6 +124,41 @@ TEST_F(ClientTest, BenchPrintsJsonRowsPerBatchSize) {
   }
 }
 
+TEST_F(ClientTest, BenchSavesTheShapesItSent) {
+  // scripts/peer-shapes.sh runs ONNX Runtime on these shapes: one line per
+  // measured request, its batch within [1, 8] and lengths within [2, 30]
+  // (uniform), and together exactly the tokens the bench counted.
+  const std::string path = testing::TempDir() + "/floe_bench_shapes.jsonl";
+  std::remove(path.c_str());
+  Proc p = Sh(Floe("bench --json --quiet --warmup 1 --server " + server_->grpc_target() +
+                   " --batch-sizes 8 --requests 12 --concurrency 3 --prompt-length 30"
+                   " --distribution uniform --save-shapes " + path));
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  auto row = nlohmann::json::parse(p.out.substr(0, p.out.find('\n')));
+  std::ifstream in(path);
+  std::string line;
+  int requests = 0;
+  int64_t tokens = 0, inputs = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["batch_size"], 8);
+    const auto& lengths = j["lengths"];
+    ASSERT_GE(lengths.size(), 1u);
+    ASSERT_LE(lengths.size(), 8u);
+    for (const auto& n : lengths) {
+      EXPECT_GE(n.get<int>(), 2);
+      EXPECT_LE(n.get<int>(), 30);
+      tokens += n.get<int>();
+    }
+    inputs += static_cast<int64_t>(lengths.size());
+    ++requests;
+  }
+  EXPECT_EQ(requests, 12);
+  const double wall = row["requests"].get<double>() / row["requests_per_s"].get<double>();
+  EXPECT_NEAR(row["tokens_per_s"].get<double>() * wall, static_cast<double>(tokens), 0.5);
+  EXPECT_NEAR(row["embeddings_per_s"].get<double>() * wall, static_cast<double>(inputs), 0.5);
+}
+
 TEST_F(ClientTest, BenchPromptsHaveExactlyTheRequestedTokens) {
   client::ConnectOptions o;
   o.address = server_->grpc_target();
