@@ -8,22 +8,32 @@ namespace floe {
 
 using grpc_util::CheckAuth;
 using grpc_util::FinishNow;
-using grpc_util::JobReactor;
 
 namespace {
 const std::string kEncode = "arctic_inference.InferenceService/Encode";
 }  // namespace
 
 grpc::ServerUnaryReactor* ArcticService::Encode(grpc::CallbackServerContext* ctx,
-                                                const arctic_inference::EncodeRequest* req,
-                                                arctic_inference::EncodeResponse* resp) {
+                                                const grpc::ByteBuffer* in,
+                                                grpc::ByteBuffer* out) {
   const auto start = Clock::now();
-  resp->set_request_id(req->request_id());
+  auto* reactor =
+      new grpc_util::RawReactor<internal::lenient::EncodeRequest,
+                                arctic_inference::EncodeResponse>(frontend_, out);
+  const auto* req = &reactor->req;
+  auto* resp = &reactor->resp;
   auto fail = [&](const Status& s) {
     resp->set_error(s.message());
-    return FinishNow(frontend_, ctx, kEncode, start, ToGrpcStatus(s));
+    reactor->Fail(kEncode, start, ToGrpcStatus(s));
+    return reactor;
   };
   if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) return fail(s);
+  if (Status s = grpc_util::ParseRequest(
+          *in, *arctic_inference::EncodeRequest::descriptor(), &reactor->req);
+      !s.ok()) {
+    return fail(s);
+  }
+  resp->set_request_id(req->request_id());
 
   EmbedSpec spec;
   spec.request_id = req->request_id();
@@ -33,8 +43,8 @@ grpc::ServerUnaryReactor* ArcticService::Encode(grpc::CallbackServerContext* ctx
   const int n_text = req->prompts_size(), n_ids = req->token_id_bytes_i32_size();
   if (n_text > 0 && n_ids > 0) {
     return fail(InvalidArgumentError(
-        "send either prompts or token_id_bytes_i32, not both (got " + std::to_string(n_text) +
-        " and " + std::to_string(n_ids) + ")"));
+        "send either prompts or token_id_bytes_i32, not both (got " +
+        std::to_string(n_text) + " and " + std::to_string(n_ids) + ")"));
   }
   const int n = n_text + n_ids;
   if (req->n_prompts() != n) {
@@ -49,33 +59,37 @@ grpc::ServerUnaryReactor* ArcticService::Encode(grpc::CallbackServerContext* ctx
       const std::string& b = req->token_id_bytes_i32(i);
       if (b.size() % 4 != 0) {
         return fail(InvalidArgumentError(
-            "token_id_bytes_i32[" + std::to_string(i) + "] has " + std::to_string(b.size()) +
+            "token_id_bytes_i32[" + std::to_string(i) + "] has " +
+            std::to_string(b.size()) +
             " bytes, not a multiple of 4 (little-endian int32 ids)"));
       }
       spec.token_ids[i].resize(b.size() / 4);
       std::memcpy(spec.token_ids[i].data(), b.data(), b.size());
     }
   } else {
-    spec.texts.assign(req->prompts().begin(), req->prompts().end());
+    auto* prompts = reactor->req.mutable_prompts();  // the reactor's own: move them
+    spec.texts.assign(std::make_move_iterator(prompts->begin()),
+                      std::make_move_iterator(prompts->end()));
   }
 
-  auto* reactor = new JobReactor(frontend_);
-  auto job = frontend_->Embed(std::move(spec), [reactor, resp, start](StatusOr<EmbedReply> r) {
-    if (!r.ok()) {
-      resp->set_error(r.status().message());
-      reactor->Done(kEncode, start, ToGrpcStatus(r.status()));
-      return;
-    }
-    resp->set_request_id(r->request_id);
-    resp->set_n_prompts(static_cast<int>(r->vectors.size()));
-    resp->set_embedding_dim(r->dimension);
-    auto* out = resp->mutable_embedding_bytes_fp32();
-    out->Reserve(static_cast<int>(r->vectors.size()));
-    for (const auto& v : r->vectors) {
-      out->Add()->assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    }
-    reactor->Done(kEncode, start, grpc::Status::OK);
-  });
+  auto job =
+      frontend_->Embed(std::move(spec), [reactor, resp, start](StatusOr<EmbedReply> r) {
+        if (!r.ok()) {
+          resp->set_error(r.status().message());
+          reactor->Done(kEncode, start, ToGrpcStatus(r.status()));
+          return;
+        }
+        resp->set_request_id(r->request_id);
+        resp->set_n_prompts(static_cast<int>(r->vectors.size()));
+        resp->set_embedding_dim(r->dimension);
+        auto* out = resp->mutable_embedding_bytes_fp32();
+        out->Reserve(static_cast<int>(r->vectors.size()));
+        for (const auto& v : r->vectors) {
+          out->Add()->assign(reinterpret_cast<const char*>(v.data()),
+                             v.size() * sizeof(float));
+        }
+        reactor->Done(kEncode, start, grpc::Status::OK);
+      });
   reactor->SetJob(std::move(job));
   return reactor;
 }
@@ -117,8 +131,8 @@ grpc::ServerUnaryReactor* ArcticService::GetReplicaInfo(
     r->set_dtype(st.dtype);
     r->set_ready(ready);
     r->set_parallel_config("replica=" + std::to_string(st.id) + " device=" + st.device +
-                           " pid=" + std::to_string(st.pid) + " state=" +
-                           ReplicaStateName(st.state));
+                           " pid=" + std::to_string(st.pid) +
+                           " state=" + ReplicaStateName(st.state));
     r->set_decoding_config("");
     r->set_scheduler_config("max_batch_tokens=" + std::to_string(opts.max_batch_tokens) +
                             " queued_tokens=" + std::to_string(st.queued_tokens) +
@@ -136,7 +150,9 @@ grpc::ServerUnaryReactor* ArcticService::HealthCheck(
   const auto start = Clock::now();
   const bool ok = frontend_->ready();
   resp->set_healthy(ok);
-  resp->set_message(ok ? "" : frontend_->draining() ? "shutting down" : "no replica is ready");
+  resp->set_message(ok                      ? ""
+                    : frontend_->draining() ? "shutting down"
+                                            : "no replica is ready");
   return FinishNow(frontend_, ctx, "arctic_inference.InferenceService/HealthCheck", start,
                    grpc::Status::OK);
 }

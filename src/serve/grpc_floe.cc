@@ -9,15 +9,17 @@ namespace floe {
 
 using grpc_util::CheckAuth;
 using grpc_util::FinishNow;
-using grpc_util::JobReactor;
 namespace pb = floe::v1;
+namespace lenient = floe::internal::lenient;
 
 namespace {
 
 const std::string kEmbed = "floe.v1.EmbeddingService/Embed";
 constexpr int kStreamWindow = 64;  // requests one stream may have in flight
 
-EmbedSpec SpecFrom(const pb::EmbedRequest& req) {
+// Takes the request's texts (moves them out).
+EmbedSpec SpecFrom(lenient::EmbedRequest* in) {
+  const lenient::EmbedRequest& req = *in;
   EmbedSpec spec;
   spec.request_id = req.request_id();
   spec.model = req.model();
@@ -29,19 +31,28 @@ EmbedSpec SpecFrom(const pb::EmbedRequest& req) {
   if (req.token_ids_size() > 0) {
     spec.use_token_ids = true;
     spec.token_ids.reserve(req.token_ids_size());
-    for (const auto& t : req.token_ids()) spec.token_ids.emplace_back(t.ids().begin(), t.ids().end());
+    for (const auto& t : req.token_ids())
+      spec.token_ids.emplace_back(t.ids().begin(), t.ids().end());
   } else {
-    spec.texts.assign(req.texts().begin(), req.texts().end());
+    spec.texts.assign(std::make_move_iterator(in->mutable_texts()->begin()),
+                      std::make_move_iterator(in->mutable_texts()->end()));
   }
   return spec;
 }
 
-Status CheckRequest(const pb::EmbedRequest& req) {
+// Parses and checks one raw EmbedRequest.
+Status CheckRequest(const grpc::ByteBuffer& in, lenient::EmbedRequest* out) {
+  if (Status s = grpc_util::ParseRequest(in, *pb::EmbedRequest::descriptor(), out);
+      !s.ok()) {
+    return s;
+  }
+  const lenient::EmbedRequest& req = *out;
   if (req.texts_size() > 0 && req.token_ids_size() > 0) {
     return InvalidArgumentError("send either texts or token_ids, not both");
   }
   if (!pb::OutputDtype_IsValid(req.output_dtype())) {
-    return InvalidArgumentError("unknown output_dtype " + std::to_string(req.output_dtype()));
+    return InvalidArgumentError("unknown output_dtype " +
+                                std::to_string(req.output_dtype()));
   }
   return OkStatus();
 }
@@ -72,7 +83,8 @@ void FillResponse(const EmbedReply& r, pb::OutputDtype dtype, pb::EmbedResponse*
 
 // One bidirectional EmbedStream. Requests are pipelined (up to kStreamWindow
 // in flight); responses go out in completion order, one write at a time.
-class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb::EmbedResponse> {
+class StreamReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(Frontend* frontend, grpc::CallbackServerContext* ctx)
       : frontend_(frontend), start_(Clock::now()) {
@@ -93,10 +105,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb:
       MaybeFinishLocked(lock);
       return;
     }
-    const pb::OutputDtype dtype = req_.output_dtype();
-    const std::string id = req_.request_id();
-    Status bad = CheckRequest(req_);
-    EmbedSpec spec = SpecFrom(req_);
+    lenient::EmbedRequest req;
+    Status bad = CheckRequest(req_, &req);
+    const pb::OutputDtype dtype = req.output_dtype();
+    const std::string id = req.request_id();
+    EmbedSpec spec = SpecFrom(&req);
     spec.deadline = deadline_;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -105,13 +118,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb:
     if (!bad.ok()) {
       OnResult(id, dtype, bad, nullptr);
     } else {
-      auto job = frontend_->Embed(std::move(spec), [this, id, dtype](StatusOr<EmbedReply> r) {
-        OnResult(id, dtype, r.status(), r.ok() ? &*r : nullptr);
-      });
+      auto job =
+          frontend_->Embed(std::move(spec), [this, id, dtype](StatusOr<EmbedReply> r) {
+            OnResult(id, dtype, r.status(), r.ok() ? &*r : nullptr);
+          });
       if (job) {
         std::lock_guard<std::mutex> lock(mu_);
-        if (cancelled_) frontend_->Cancel(job);
-        else jobs_.push_back(job);
+        if (cancelled_)
+          frontend_->Cancel(job);
+        else
+          jobs_.push_back(job);
       }
     }
     bool read_more;
@@ -154,10 +170,18 @@ class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb:
       resp.set_error(status.message());
       resp.set_error_code(static_cast<int>(ToGrpcCode(status.code())));
     }
+    grpc::ByteBuffer bytes;
+    if (grpc::Status s = grpc_util::Serialize(resp, &bytes); !s.ok()) {
+      resp.Clear();
+      resp.set_request_id(id);
+      resp.set_error(s.error_message());
+      resp.set_error_code(static_cast<int>(s.error_code()));
+      grpc_util::Serialize(resp, &bytes);
+    }
     std::unique_lock<std::mutex> lock(mu_);
     --pending_;
-    std::erase_if(jobs_, [&](const auto& j) { return j->request_id == resp.request_id(); });
-    out_.push_back(std::move(resp));
+    std::erase_if(jobs_, [&](const auto& j) { return j->request_id == id; });
+    out_.push_back(std::move(bytes));
     StepLocked(lock);
   }
 
@@ -166,7 +190,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb:
     if (cancelled_) out_.clear();
     if (!writing_ && !out_.empty()) {
       writing_ = true;
-      const pb::EmbedResponse* next = &out_.front();  // deque: stable while queued
+      const grpc::ByteBuffer* next = &out_.front();  // deque: stable while queued
       lock.unlock();
       StartWrite(next);
       return;
@@ -186,16 +210,16 @@ class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb:
     finished_ = true;
     const bool cancelled = cancelled_;
     lock.unlock();
-    frontend_->metrics().CountRequest("floe.v1.EmbeddingService/EmbedStream",
-                                      cancelled ? "CANCELLED" : "OK",
-                                      std::chrono::duration<double>(Clock::now() - start_).count());
+    frontend_->metrics().CountRequest(
+        "floe.v1.EmbeddingService/EmbedStream", cancelled ? "CANCELLED" : "OK",
+        std::chrono::duration<double>(Clock::now() - start_).count());
     Finish(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
   }
 
   Frontend* frontend_;
   Clock::time_point start_;
   Clock::time_point deadline_ = Clock::time_point::max();
-  pb::EmbedRequest req_;  // only touched between StartRead and OnReadDone
+  grpc::ByteBuffer req_;  // only touched between StartRead and OnReadDone
   std::mutex mu_;
   int pending_ = 0;                              // GUARDED_BY(mu_)
   bool reading_ = false;                         // GUARDED_BY(mu_)
@@ -203,72 +227,88 @@ class StreamReactor final : public grpc::ServerBidiReactor<pb::EmbedRequest, pb:
   bool writing_ = false;                         // GUARDED_BY(mu_)
   bool cancelled_ = false;                       // GUARDED_BY(mu_)
   bool finished_ = false;                        // GUARDED_BY(mu_)
-  std::deque<pb::EmbedResponse> out_;            // GUARDED_BY(mu_)
+  std::deque<grpc::ByteBuffer> out_;             // GUARDED_BY(mu_)
   std::vector<std::shared_ptr<EmbedJob>> jobs_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace
 
 grpc::ServerUnaryReactor* FloeService::Embed(grpc::CallbackServerContext* ctx,
-                                             const pb::EmbedRequest* req,
-                                             pb::EmbedResponse* resp) {
+                                             const grpc::ByteBuffer* in,
+                                             grpc::ByteBuffer* out) {
   const auto start = Clock::now();
+  auto* reactor =
+      new grpc_util::RawReactor<lenient::EmbedRequest, pb::EmbedResponse>(frontend_, out);
   if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
-    return FinishNow(frontend_, ctx, kEmbed, start, ToGrpcStatus(s));
+    reactor->Fail(kEmbed, start, ToGrpcStatus(s));
+    return reactor;
   }
-  if (Status s = CheckRequest(*req); !s.ok()) {
-    return FinishNow(frontend_, ctx, kEmbed, start, ToGrpcStatus(s));
+  if (Status s = CheckRequest(*in, &reactor->req); !s.ok()) {
+    reactor->Fail(kEmbed, start, ToGrpcStatus(s));
+    return reactor;
   }
-  EmbedSpec spec = SpecFrom(*req);
+  EmbedSpec spec = SpecFrom(&reactor->req);
   spec.deadline = grpc_util::SteadyDeadline(ctx);
-  const pb::OutputDtype dtype = req->output_dtype();
-  auto* reactor = new JobReactor(frontend_);
-  auto job = frontend_->Embed(std::move(spec), [reactor, resp, dtype, start](StatusOr<EmbedReply> r) {
-    if (!r.ok()) {
-      reactor->Done(kEmbed, start, ToGrpcStatus(r.status()));
-      return;
-    }
-    FillResponse(*r, dtype, resp);
-    reactor->Done(kEmbed, start, grpc::Status::OK);
-  });
+  const pb::OutputDtype dtype = reactor->req.output_dtype();
+  auto* resp = &reactor->resp;
+  auto job = frontend_->Embed(std::move(spec),
+                              [reactor, resp, dtype, start](StatusOr<EmbedReply> r) {
+                                if (!r.ok()) {
+                                  reactor->Done(kEmbed, start, ToGrpcStatus(r.status()));
+                                  return;
+                                }
+                                FillResponse(*r, dtype, resp);
+                                reactor->Done(kEmbed, start, grpc::Status::OK);
+                              });
   reactor->SetJob(std::move(job));
   return reactor;
 }
 
-grpc::ServerBidiReactor<pb::EmbedRequest, pb::EmbedResponse>* FloeService::EmbedStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* FloeService::EmbedStream(
     grpc::CallbackServerContext* ctx) {
   return new StreamReactor(frontend_, ctx);
 }
 
 grpc::ServerUnaryReactor* FloeService::Tokenize(grpc::CallbackServerContext* ctx,
-                                                const pb::TokenizeRequest* req,
-                                                pb::TokenizeResponse* resp) {
+                                                const grpc::ByteBuffer* in,
+                                                grpc::ByteBuffer* out) {
   const auto start = Clock::now();
   const std::string route = "floe.v1.EmbeddingService/Tokenize";
+  auto* reactor =
+      new grpc_util::RawReactor<lenient::TokenizeRequest, pb::TokenizeResponse>(frontend_,
+                                                                                out);
   if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
-    return FinishNow(frontend_, ctx, route, start, ToGrpcStatus(s));
+    reactor->Fail(route, start, ToGrpcStatus(s));
+    return reactor;
+  }
+  auto* req = &reactor->req;
+  if (Status s = grpc_util::ParseRequest(*in, *pb::TokenizeRequest::descriptor(), req);
+      !s.ok()) {
+    reactor->Fail(route, start, ToGrpcStatus(s));
+    return reactor;
   }
   EmbedParams params;
   params.prompt_name = req->prompt_name();
   params.truncate = req->has_truncate() ? req->truncate() : true;
-  auto* reactor = ctx->DefaultReactor();
-  Frontend* fe = frontend_;
+  auto* resp = &reactor->resp;
   frontend_->Tokenize(
-      std::vector<std::string>(req->texts().begin(), req->texts().end()), params, req->model(),
-      [fe, reactor, resp, start, route](StatusOr<std::vector<std::vector<int32_t>>> r) {
-        grpc::Status status = ToGrpcStatus(r.status());
+      std::vector<std::string>(std::make_move_iterator(req->mutable_texts()->begin()),
+                               std::make_move_iterator(req->mutable_texts()->end())),
+      params, req->model(),
+      [reactor, resp, start, route](StatusOr<std::vector<std::vector<int32_t>>> r) {
         if (r.ok()) {
-          for (const auto& ids : *r) resp->add_tokens()->mutable_ids()->Add(ids.begin(), ids.end());
+          for (const auto& ids : *r)
+            resp->add_tokens()->mutable_ids()->Add(ids.begin(), ids.end());
         }
-        fe->metrics().CountRequest(route, status.ok() ? "OK" : "ERROR",
-                                   std::chrono::duration<double>(Clock::now() - start).count());
-        reactor->Finish(status);
+        reactor->Done(route, start, ToGrpcStatus(r.status()));
       });
+  reactor->SetJob(nullptr);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* FloeService::Info(grpc::CallbackServerContext* ctx,
-                                            const pb::InfoRequest* req, pb::InfoResponse* resp) {
+                                            const pb::InfoRequest* req,
+                                            pb::InfoResponse* resp) {
   const auto start = Clock::now();
   const std::string route = "floe.v1.EmbeddingService/Info";
   if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {

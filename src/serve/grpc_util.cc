@@ -1,15 +1,30 @@
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+
 #include "serve/errors.h"
 #include "serve/grpc_services.h"
+#include "text/utf8.h"
 
 namespace floe::grpc_util {
 
 namespace {
 std::string CodeName(grpc::StatusCode c) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
                                  "UNAUTHENTICATED"};
   int i = static_cast<int>(c);
   return i >= 0 && i <= 16 ? kNames[i] : std::to_string(i);
@@ -17,7 +32,55 @@ std::string CodeName(grpc::StatusCode c) {
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
+Status CheckUtf8(const std::string& s, const std::string& field) {
+  const size_t bad = text::FindInvalidUtf8(s);
+  if (bad == std::string_view::npos) return OkStatus();
+  return InvalidArgumentError(field + " is not valid UTF-8 (byte " + std::to_string(bad) +
+                              ")");
+}
 }  // namespace
+
+Status ParseRequest(const grpc::ByteBuffer& in, const google::protobuf::Descriptor& pub,
+                    google::protobuf::Message* lenient) {
+  grpc::ByteBuffer copy(in);  // shares the slices; the reader consumes its buffer
+  grpc::ProtoBufferReader reader(&copy);
+  if (!reader.status().ok() || !lenient->ParseFromZeroCopyStream(&reader)) {
+    return InvalidArgumentError("the request is not a valid " + pub.full_name() +
+                                " message");
+  }
+  const auto* reflection = lenient->GetReflection();
+  const auto* desc = lenient->GetDescriptor();
+  for (int i = 0; i < desc->field_count(); ++i) {
+    const auto* field = desc->field(i);
+    const auto* public_field = pub.FindFieldByNumber(field->number());
+    if (!public_field ||
+        public_field->type() != google::protobuf::FieldDescriptor::TYPE_STRING) {
+      continue;
+    }
+    std::string scratch;
+    if (!field->is_repeated()) {
+      const std::string& v = reflection->GetStringReference(*lenient, field, &scratch);
+      if (Status s = CheckUtf8(v, field->name()); !s.ok()) return s;
+      continue;
+    }
+    const int n = reflection->FieldSize(*lenient, field);
+    for (int j = 0; j < n; ++j) {
+      const std::string& v =
+          reflection->GetRepeatedStringReference(*lenient, field, j, &scratch);
+      if (Status s = CheckUtf8(v, field->name() + "[" + std::to_string(j) + "]");
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return OkStatus();
+}
+
+grpc::Status Serialize(const google::protobuf::Message& msg, grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  return grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(
+      msg, out, &own_buffer);
+}
 
 Status CheckAuth(const Frontend& frontend, const grpc::CallbackServerContext* ctx) {
   if (frontend.options().api_key.empty()) return OkStatus();
@@ -58,12 +121,15 @@ void JobReactor::OnCancel() {
 
 void JobReactor::Done(const std::string& route, Clock::time_point start,
                       const grpc::Status& status) {
-  frontend_->metrics().CountRequest(route, CodeName(status.error_code()), Since(start));
+  // Serializing fails only past protobuf's 2 GiB limit: INTERNAL then.
+  const grpc::Status final_status = status.ok() ? Serialize(*resp_, out_) : status;
+  frontend_->metrics().CountRequest(route, CodeName(final_status.error_code()),
+                                    Since(start));
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_.reset();
   }
-  Finish(status);
+  Finish(final_status);
 }
 
 grpc::ServerUnaryReactor* FinishNow(Frontend* frontend, grpc::CallbackServerContext* ctx,

@@ -11,6 +11,7 @@ import struct
 import sys
 
 import grpc
+from google.protobuf import descriptor_pb2
 
 from arctic_inference import inference_pb2, inference_pb2_grpc
 from floe.v1 import embed_pb2, embed_pb2_grpc
@@ -32,6 +33,46 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
         sys.exit(1)
     print("ok:", what)
+
+
+def fields(buf):
+    """(field number, wire type, value) of one protobuf message, by hand."""
+    def varint(i):
+        v = shift = 0
+        while True:
+            b = buf[i]
+            v |= (b & 0x7F) << shift
+            i += 1
+            shift += 7
+            if b < 0x80:
+                return v, i
+    i = 0
+    while i < len(buf):
+        key, i = varint(i)
+        if key & 7 == 0:
+            v, i = varint(i)
+        elif key & 7 == 2:
+            n, i = varint(i)
+            v, i = buf[i:i + n], i + n
+        else:
+            raise ValueError("wire type %d" % (key & 7))
+        yield key >> 3, key & 7, v
+
+
+def reflected_file(channel, symbol):
+    """grpc.reflection.v1alpha file_containing_symbol, encoded by hand."""
+    call = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    req = b"\x22" + bytes([len(symbol)]) + symbol.encode()
+    for resp in call(iter([req]), timeout=10):
+        for num, _, v in fields(resp):
+            if num == 4:  # file_descriptor_response
+                for n2, _, fd in fields(v):
+                    f = descriptor_pb2.FileDescriptorProto.FromString(fd)
+                    if any(s.name == symbol.split(".")[-1] for s in f.service):
+                        return f
+    return None
 
 
 def main():
@@ -92,7 +133,9 @@ def main():
         raw(b"\x10\x01\x1a\x02\xff\xfe", timeout=10)
         check(False, "invalid UTF-8 refused")
     except grpc.RpcError as e:
-        check(e.code() != grpc.StatusCode.OK, "invalid UTF-8 prompt refused (%s: %s)" % (e.code(), e.details()))
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT
+              and e.details() == "prompts[0] is not valid UTF-8 (byte 0)",
+              "invalid UTF-8 prompt -> INVALID_ARGUMENT (%s: %s)" % (e.code(), e.details()))
     del raw, stub_raw
 
     info = stub.GetReplicaInfo(inference_pb2.ReplicaInfoRequest(), timeout=10)
@@ -109,6 +152,13 @@ def main():
           "floe.v1 Embed matches golden")
     inf = fstub.Info(embed_pb2.InfoRequest(), timeout=10)
     check(inf.model == args.model, "floe.v1 Info model")
+    # Reflection still describes the public proto (Encode is a raw method).
+    f = reflected_file(channel, "arctic_inference.InferenceService")
+    check(f is not None and f.package == "arctic_inference", "reflection finds InferenceService")
+    enc = [m for m in f.message_type if m.name == "EncodeRequest"][0]
+    prompts = [x for x in enc.field if x.name == "prompts"][0]
+    check(prompts.type == descriptor_pb2.FieldDescriptorProto.TYPE_STRING and prompts.number == 3,
+          "reflection: EncodeRequest.prompts is string 3")
     still = stub.HealthCheck(inference_pb2.HealthCheckRequest(), timeout=10)
     check(still.healthy, "still healthy after bad input")
     print("all ok")

@@ -1,6 +1,5 @@
 // The real `floe serve` over gRPC with the C++ generated stubs: both services,
 // health, errors as status codes, streaming, auth and limits.
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +7,7 @@
 
 #include "arctic_inference/inference.grpc.pb.h"
 #include "floe/v1/embed.grpc.pb.h"
+#include "grpc_fixture.h"
 #include "serve/codec.h"
 #include "server_process.h"
 
@@ -27,39 +27,6 @@ std::string ToBytes(const std::vector<int32_t>& ids) {
   return std::string(reinterpret_cast<const char*>(ids.data()), ids.size() * 4);
 }
 
-class GrpcTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    server_ = new ServerProcess({"--max-client-batch-size", "64"});
-    ASSERT_TRUE(server_->ready());
-    channel_ = grpc::CreateChannel(server_->grpc_target(), grpc::InsecureChannelCredentials());
-  }
-  static void TearDownTestSuite() {
-    channel_.reset();
-    EXPECT_EQ(server_->Stop(), 0);
-    delete server_;
-  }
-  void TearDown() override {
-    auto stub = ai::InferenceService::NewStub(channel_);
-    grpc::ClientContext ctx;
-    ai::HealthCheckRequest req;
-    ai::HealthCheckResponse resp;
-    ASSERT_TRUE(stub->HealthCheck(&ctx, req, &resp).ok());
-    EXPECT_TRUE(resp.healthy());
-  }
-
-  static grpc::Status Encode(const ai::EncodeRequest& req, ai::EncodeResponse* resp) {
-    auto stub = ai::InferenceService::NewStub(channel_);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return stub->Encode(&ctx, req, resp);
-  }
-
-  static ServerProcess* server_;
-  static std::shared_ptr<grpc::Channel> channel_;
-};
-ServerProcess* GrpcTest::server_ = nullptr;
-std::shared_ptr<grpc::Channel> GrpcTest::channel_;
 
 TEST_F(GrpcTest, ArcticEncodeTextsMatchesGolden) {
   auto golden = LoadGolden();
@@ -309,33 +276,11 @@ TEST_F(GrpcTest, FloeTokenizeAndInfo) {
 }
 
 TEST_F(GrpcTest, StandardHealthService) {
-  // grpc.health.v1.Health/Check with an empty service name, by hand (no stub
-  // in this build): the request is an empty message, the response
-  // {status: SERVING = 1} is bytes 08 01.
-  grpc::GenericStub generic(channel_);
-  grpc::ClientContext ctx;
-  grpc::ByteBuffer request, response;
-  grpc::Slice empty("");
-  request = grpc::ByteBuffer(&empty, 1);
-  grpc::Status status;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                    &response, [&](grpc::Status s) {
-                      std::lock_guard<std::mutex> l(mu);
-                      status = s;
-                      done = true;
-                      cv.notify_one();
-                    });
-  std::unique_lock<std::mutex> l(mu);
-  cv.wait(l, [&] { return done; });
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+  std::string error;
+  EXPECT_EQ(HealthStatus(channel_, "", &error), 1) << error;  // SERVING
+  EXPECT_EQ(HealthStatus(channel_, "no.such.Service", &error), -1);
+  EXPECT_EQ(error.rfind("code " + std::to_string(grpc::StatusCode::NOT_FOUND) + ":", 0), 0u)
+      << error;
 }
 
 TEST(GrpcLimits, ApiKeyMetadata) {
