@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "replica/manager.h"
+#include "serve/grpc_health.h"
 #include "serve/grpc_services.h"
 #include "serve/http_server.h"
 
@@ -92,12 +93,12 @@ int RunServer(const ServeOptions& options) {
 
   Metrics metrics;
   if (in_process) {
-    auto started = StartReplicas(replica_options, embedder,
-                                 [&metrics](size_t tokens, size_t, double seconds) {
-                                   metrics.batches.fetch_add(1);
-                                   metrics.batch_tokens.Observe(static_cast<double>(tokens));
-                                   metrics.forward_seconds.Observe(seconds);
-                                 });
+    auto started = StartReplicas(
+        replica_options, embedder, [&metrics](size_t tokens, size_t, double seconds) {
+          metrics.batches.fetch_add(1);
+          metrics.batch_tokens.Observe(static_cast<double>(tokens));
+          metrics.forward_seconds.Observe(seconds);
+        });
     if (!started.ok()) {
       FLOE_LOG(kError) << "serve: " << started.status().message();
       return 1;
@@ -105,20 +106,23 @@ int RunServer(const ServeOptions& options) {
     replicas = std::move(started).value();
   }
   Frontend frontend(options, embedder, replicas, &metrics);
-  metrics.AddGauge("floe_queue_tokens", "Tokens submitted to replicas and not yet answered.",
-                   [&replicas] { return static_cast<double>(replicas->queued_tokens()); });
+  metrics.AddGauge(
+      "floe_queue_tokens", "Tokens submitted to replicas and not yet answered.",
+      [&replicas] { return static_cast<double>(replicas->queued_tokens()); });
   metrics.AddGauge("floe_queue_depth", "Requests queued at replicas.", [&replicas] {
     double n = 0;
     for (const auto& s : replicas->stats()) n += static_cast<double>(s.queued_jobs);
     return n;
   });
-  metrics.AddGauge("floe_replicas_healthy", "Replicas that can serve.",
-                   [&replicas] { return static_cast<double>(replicas->healthy_count()); });
+  metrics.AddGauge("floe_replicas_healthy", "Replicas that can serve.", [&replicas] {
+    return static_cast<double>(replicas->healthy_count());
+  });
 
   // gRPC: both services, health and reflection on one port.
   ArcticService arctic(&frontend);
   FloeService floe_v1(&frontend);
   std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<GrpcHealthWatcher> grpc_health;
   if (options.enable_grpc) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -137,8 +141,12 @@ int RunServer(const ServeOptions& options) {
                        << options.grpc_port << " (in use? --port)";
       return 1;
     }
-    auto* health = grpc_server->GetHealthCheckService();
-    if (health) health->SetServingStatus(replicas->healthy());  // true once a replica is ready
+    // NOT_SERVING until the first replica is ready, then following them.
+    grpc_health = std::make_unique<GrpcHealthWatcher>(
+        grpc_server->GetHealthCheckService(),
+        std::vector<std::string>{arctic_inference::InferenceService::service_full_name(),
+                                 floe::v1::EmbeddingService::service_full_name()},
+        [&frontend] { return frontend.ready(); });
     FLOE_LOG(kInfo) << "serve: gRPC on " << options.host << ":" << bound_port
                     << " (arctic_inference.InferenceService, floe.v1.EmbeddingService)";
   }
@@ -167,24 +175,20 @@ int RunServer(const ServeOptions& options) {
     replicas->Drain();
     return 1;
   }
-  if (grpc_server) {
-    if (auto* health = grpc_server->GetHealthCheckService()) health->SetServingStatus(true);
-  }
+  if (grpc_health) grpc_health->Update();
   FLOE_LOG(kInfo) << "serve: ready, serving model '" << frontend.model_name() << "'";
 
   const int sig = WaitForSignal(set);
   FLOE_LOG(kInfo) << "serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
                   << ": draining in-flight requests";
   frontend.StartDrain();
-  if (grpc_server) {
-    if (auto* health = grpc_server->GetHealthCheckService()) health->SetServingStatus(false);
-  }
+  if (grpc_health) grpc_health->Stop();  // NOT_SERVING from now on
   // Stop accepting on both fronts at once; each waits for its in-flight calls.
   std::thread grpc_stop([&] {
     if (grpc_server) {
       grpc_server->Shutdown(std::chrono::system_clock::now() +
-                            std::chrono::milliseconds(static_cast<int64_t>(
-                                options.drain_timeout_s * 1000)));
+                            std::chrono::milliseconds(
+                                static_cast<int64_t>(options.drain_timeout_s * 1000)));
     }
   });
   http.Stop();

@@ -278,6 +278,8 @@ TEST_F(GrpcTest, FloeTokenizeAndInfo) {
 TEST_F(GrpcTest, StandardHealthService) {
   std::string error;
   EXPECT_EQ(HealthStatus(channel_, "", &error), 1) << error;  // SERVING
+  EXPECT_EQ(HealthStatus(channel_, "arctic_inference.InferenceService", &error), 1) << error;
+  EXPECT_EQ(HealthStatus(channel_, "floe.v1.EmbeddingService", &error), 1) << error;
   EXPECT_EQ(HealthStatus(channel_, "no.such.Service", &error), -1);
   EXPECT_EQ(error.rfind("code " + std::to_string(grpc::StatusCode::NOT_FOUND) + ":", 0), 0u)
       << error;
