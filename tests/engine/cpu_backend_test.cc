@@ -2,6 +2,7 @@
 // backend will be compared with too).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -148,14 +149,17 @@ TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
   }
 }
 
-TEST(CpuAttentionTest, MatchesNaiveAttentionPerSequence) {
+// Packed attention against a float64 reference, for N heads of size H over
+// sequences cut at `cu`.
+void ExpectNaiveAttention(int64_t N, int64_t H, const std::vector<int32_t>& cu, uint32_t seed) {
   auto be = Cpu();
-  const int64_t N = 3, H = 8, D = N * H;
-  const std::vector<int32_t> cu = {0, 1, 18, 318, 331};
+  const int64_t D = N * H;
   const int64_t T = cu.back(), B = cu.size() - 1;
-  const auto qkv = Random(T * 3 * D, 9);
+  int32_t max_len = 0;
+  for (int64_t b = 0; b < B; ++b) max_len = std::max(max_len, cu[b + 1] - cu[b]);
+  const auto qkv = Random(T * 3 * D, seed);
   std::vector<float> out(T * D, -1.f);
-  PackedBatch batch{cu.data(), cu.data(), B, T, 300};
+  PackedBatch batch{cu.data(), cu.data(), B, T, max_len};
   const float scale = 1.f / std::sqrt(static_cast<float>(H));
   ASSERT_TRUE(be->Attention(qkv.data(), batch, N, H, scale, out.data()).ok());
   for (int64_t b = 0; b < B; ++b) {
@@ -174,11 +178,25 @@ TEST(CpuAttentionTest, MatchesNaiveAttentionPerSequence) {
         for (int64_t d = 0; d < H; ++d) {
           double o = 0;
           for (int64_t j = cu[b]; j < cu[b + 1]; ++j) o += p[j - cu[b]] / sum * qkv[j * 3 * D + 2 * D + h * H + d];
-          ASSERT_NEAR(out[i * D + h * H + d], o, 1e-5) << b << " " << h << " " << i;
+          ASSERT_NEAR(out[i * D + h * H + d], o, 1e-5)
+              << "head size " << H << ", sequence " << b << ", head " << h << ", row " << i;
         }
       }
     }
   }
+}
+
+TEST(CpuAttentionTest, MatchesNaiveAttentionPerSequence) {
+  ExpectNaiveAttention(3, 8, {0, 1, 18, 318, 331}, 9);
+}
+
+// Real head sizes, lengths around every small block size, and a long one.
+TEST(CpuAttentionTest, MatchesNaiveAttentionAtManyLengthsAndHeadSizes) {
+  std::vector<int32_t> cu = {0};
+  for (int32_t len : {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 50, 64, 65, 130, 300}) {
+    cu.push_back(cu.back() + len);
+  }
+  for (int64_t h : {16, 32, 64, 128}) ExpectNaiveAttention(2, h, cu, 10 + h);
 }
 
 TEST(CpuKernelsTest, Avx512AndPortableKernelsAgree) {

@@ -247,13 +247,16 @@ class CpuBackend : public Backend {
   }
 
   // A product of m rows runs as chunks of 4096, 2048, 1024 and 512 rows
-  // (greedy), then one last chunk padded to a multiple of 8: at most 7
-  // padding rows per product (a lone 50-token text runs 56 rows), at most 68
-  // primitives per weight shape whatever the batch sizes, and few calls (few
-  // OpenMP barriers) per product.
+  // (greedy), then one last chunk: exact below kExactRows rows (a lone short
+  // text, where padding would be up to 12% more work), else padded to a
+  // multiple of 8 (at most 7 padding rows). So at most 63 + 56 primitives per
+  // weight shape whatever the batch sizes, and few calls (few OpenMP
+  // barriers) per product.
   static constexpr int64_t kChunkRows = 512;
   static constexpr int64_t kRowGranule = 8;
+  static constexpr int64_t kExactRows = 64;
   int64_t RoundUpRows(int64_t m) const override {
+    if (m < kExactRows) return m;
     return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
   }
   // Rows of the next chunk of a (padded) product with `left` rows to go.
