@@ -134,9 +134,9 @@ std::unique_ptr<Engine> MakeEngineOrExplain(const ModelFolder& m, EngineOptions 
   return nullptr;
 }
 
-// bfloat16 (split bf16 products, float32 accumulation): DESIGN.md's bound
-// is 0.999 to the float64 reference.
-// int8 (s8 products, Q/K/V split bf16): 0.99.
+// bfloat16 (plain bf16 products, Q/K/V split; float32 accumulation):
+// DESIGN.md's bound is 0.999 to the float64 reference.
+// int8 (s8 products, Q/K/V plain bf16): 0.99.
 TEST_P(GoldenTest, LowerPrecisionStaysWithinItsTolerance) {
   auto model = OpenModel(GetParam());
   ASSERT_TRUE(model);
@@ -415,7 +415,10 @@ namespace {
 // file from ../shared/tools/bertref.py golden (not in the repository):
 //   FLOE_BASE_MODEL=models/base FLOE_BASE_GOLDEN=/tmp/base_golden.jsonl
 //   build/tests/floe_engine_tests --gtest_filter='BaseModel*'
-// FLOE_BASE_DTYPE=bfloat16 checks bfloat16 against 0.999 (0.9999997 measured).
+// FLOE_BASE_DTYPE=bfloat16 checks bfloat16 against 0.999: met with
+// FLOE_CPU_BF16_PRODUCTS=bf16x3 (0.9999997 measured); the default plain
+// products measured 0.994-0.996 on the random base model (nearly hard
+// attention amplifies rounding; see docs/cpu-performance.md).
 TEST(BaseModelGoldenTest, Float32MatchesFloat64AtFullSize) {
   const char* dir = std::getenv("FLOE_BASE_MODEL");
   const char* golden = std::getenv("FLOE_BASE_GOLDEN");

@@ -223,25 +223,31 @@ class CpuBackend : public Backend {
   std::string device() const override { return "cpu"; }
   ComputeType compute_type() const override { return ct_; }
 
-  // bfloat16 products run split by default (bf16x3: about float32's
-  // accuracy at three bf16 products' cost, see docs/cpu-performance.md):
-  // plain bf16 loses 0.003 to 0.025 of cosine on a base-sized random model
-  // whichever product it is applied to. FLOE_CPU_BF16_PRODUCTS=bf16 (or
-  // bf16x2, f32) chooses another mode for the kDefault products; kHigh ones
+  // bfloat16: plain bf16 products (bf16 operands, float32 accumulation) by
+  // default, except kHigh ones (Q, K, V), which run split (bf16x3: about
+  // float32's accuracy at three bf16 products' cost) because attention
+  // scores amplify their rounding most. The golden texts stay at 0.99999x
+  // cosine; a base-sized random model with nearly hard attention loses 0.004
+  // to 0.006 (docs/cpu-performance.md). FLOE_CPU_BF16_PRODUCTS=bf16x3 splits
+  // every product (0.9999997 there, at 1.2x float32's speed instead of ~2x);
+  // bf16x2 or f32 choose other modes for the kDefault products; kHigh ones
   // stay split whatever it says (unless f32).
   ProductMode ModeFor(LinearPrecision p) const {
     if (ct_ == ComputeType::kInt8) {
       // int8: weights s8 per output channel, activations s8 per row
-      // (dynamic); kHigh products (Q, K, V) as split bf16, see
-      // docs/cpu-performance.md.
+      // (dynamic); kHigh products (Q, K, V) as plain bf16: splitting them
+      // (FLOE_CPU_INT8_HIGH=bf16x3) costs a quarter of the time and changes
+      // the cosine by < 0.005, as int8's own rounding dominates; s8 there
+      // loses 0.04 on the random base model. See docs/cpu-performance.md.
       if (p == LinearPrecision::kHigh) {
-        return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), {memory::data_type::bf16, 3});
+        return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), {memory::data_type::bf16, 1});
       }
       return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"), {memory::data_type::s8, 0});
     }
     if (ct_ != ComputeType::kBFloat16) return {};
     const ProductMode split{memory::data_type::bf16, 3};
-    const ProductMode chosen = ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"), split);
+    const ProductMode chosen =
+        ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"), {memory::data_type::bf16, 1});
     if (p == LinearPrecision::kHigh && chosen.dt == memory::data_type::bf16) return split;
     return chosen;
   }
@@ -636,7 +642,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
   }
   if (options.compute_type == ComputeType::kInt8 &&
       !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
-    // VNNI for the int8 products, AVX512_BF16 for the split bf16 ones.
+    // VNNI for the int8 products, AVX512_BF16 for the bf16 ones (Q, K, V).
     return FailedPreconditionError(
         "dtype int8 needs a CPU with AVX512_VNNI and AVX512_BF16 (Cooper Lake, Sapphire "
         "Rapids, Zen 4 or later)" +
