@@ -217,7 +217,7 @@ void LocalReplica::Loop() {
     const auto t0 = Clock::now();
     auto result = embedder_->EmbedTokens(ids, raw);
     const double forward_s = Seconds(Clock::now() - t0);
-    if (options_.observer) options_.observer(tokens, batch.size(), forward_s);
+    batches_.Observe(tokens, forward_s);
 
     if (result.ok() && result->size() != batch.size()) {
       result = InternalError("engine returned " + std::to_string(result->size()) +

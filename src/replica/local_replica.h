@@ -23,7 +23,6 @@ namespace floe {
 struct LocalReplicaOptions {
   int id = 0;
   size_t max_batch_tokens = 16384;
-  BatchObserver observer;  // optional
 };
 
 class LocalReplica : public Replica {
@@ -38,6 +37,7 @@ class LocalReplica : public Replica {
   bool Cancel(const std::string& request_id) override;
   bool healthy() const override;
   ReplicaStats stats() const override;
+  BatchStats batch_stats() const override { return batches_.Snapshot(); }
   void Drain() override;
 
  private:
@@ -63,6 +63,7 @@ class LocalReplica : public Replica {
   bool stopped_ = false;                       // GUARDED_BY(mu_)
   uint64_t queued_tokens_ = 0;                 // GUARDED_BY(mu_)
   uint64_t served_ = 0;                        // GUARDED_BY(mu_)
+  BatchRecorder batches_;
   std::thread thread_;
 };
 

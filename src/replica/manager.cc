@@ -263,8 +263,7 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
 }
 
 StatusOr<std::shared_ptr<ReplicaSet>> StartReplicas(const ReplicaOptions& options,
-                                                    std::shared_ptr<Embedder> embedder,
-                                                    BatchObserver observer) {
+                                                    std::shared_ptr<Embedder> embedder) {
   FLOE_ASSIGN_OR_RETURN(ReplicaPlan plan, PlanReplicas(options));
   std::vector<std::shared_ptr<Replica>> replicas;
   if (plan.in_process) {
@@ -272,7 +271,6 @@ StatusOr<std::shared_ptr<ReplicaSet>> StartReplicas(const ReplicaOptions& option
     LocalReplicaOptions lo;
     lo.id = 0;
     lo.max_batch_tokens = options.max_batch_tokens;
-    lo.observer = std::move(observer);
     replicas.push_back(std::make_shared<LocalReplica>(std::move(embedder), lo));
   } else {
     // Each ProcessReplica spawns its worker from its own thread: all start at once.

@@ -60,10 +60,8 @@ bool ReplicasInProcess(const ReplicaOptions& options);
 
 // Starts the replicas and returns at once: worker processes load in the
 // background (ReplicaSet::AwaitReady waits for the first; until then the set
-// is not healthy). `embedder` is used only in-process and is then required;
-// `observer` sees in-process forward passes (workers' batches are not seen).
+// is not healthy). `embedder` is used only in-process and is then required.
 StatusOr<std::shared_ptr<ReplicaSet>> StartReplicas(const ReplicaOptions& options,
-                                                    std::shared_ptr<Embedder> embedder,
-                                                    BatchObserver observer = {});
+                                                    std::shared_ptr<Embedder> embedder);
 
 }  // namespace floe

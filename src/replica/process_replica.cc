@@ -122,6 +122,13 @@ ReplicaStats ProcessReplica::stats() const {
   return s;
 }
 
+BatchStats ProcessReplica::batch_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  BatchStats all = retired_batches_;
+  all.Add(worker_batches_);
+  return all;
+}
+
 void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   if (job->inputs.empty()) {
     done(EmbedOutput{});
@@ -497,6 +504,9 @@ void ProcessReplica::Watch() {
       DrainEventFd(probe->fd);
       if (probe->status.ok() && probe->resp.serving()) {
         failed = 0;
+        auto batches = worker::BatchStatsFromProto(probe->resp.batches());
+        std::lock_guard<std::mutex> lock(mu_);
+        if (batches.ok()) worker_batches_ = std::move(batches).value();
       } else {
         ++failed;
         FLOE_LOG(kWarn) << who << ": health probe " << failed << "/" << options_.health_failures
@@ -551,6 +561,8 @@ void ProcessReplica::Supervise() {
       Watch();
       {
         std::lock_guard<std::mutex> lock(mu_);
+        retired_batches_.Add(worker_batches_);  // counts only grow across restarts
+        worker_batches_ = BatchStats();
         if (stopping_) break;
       }
       if (Clock::now() - ready_at > std::chrono::seconds(60)) failures_in_row = 0;

@@ -68,6 +68,9 @@ class ProcessReplica : public Replica {
   bool Cancel(const std::string& request_id) override;
   bool healthy() const override;
   ReplicaStats stats() const override;
+  // Every worker's passes: those of workers that died (as of their last
+  // Health answer) plus the running one's, as of its last Health answer.
+  BatchStats batch_stats() const override;
   // Stops taking work, waits (up to 30 s) for calls in flight, then SIGTERMs
   // the worker (SIGKILL after 5 s) and reaps it. Idempotent.
   void Drain() override;
@@ -104,6 +107,8 @@ class ProcessReplica : public Replica {
   uint64_t queued_tokens_ = 0;                     // GUARDED_BY(mu_)
   uint64_t served_ = 0;                            // GUARDED_BY(mu_)
   uint64_t restarts_ = 0;                          // GUARDED_BY(mu_)
+  BatchStats worker_batches_;   // GUARDED_BY(mu_): the running worker's
+  BatchStats retired_batches_;  // GUARDED_BY(mu_): workers gone
   std::string last_error_;                         // GUARDED_BY(mu_)
   bool gave_up_ = false;                           // GUARDED_BY(mu_)
   std::string worker_device_;                      // GUARDED_BY(mu_)

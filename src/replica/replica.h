@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "replica/batch_stats.h"
 
 namespace floe {
 
@@ -77,8 +78,6 @@ struct ReplicaStats {
   bool gave_up = false;
 };
 
-// Observes each forward pass (for metrics); may be empty.
-using BatchObserver = std::function<void(size_t tokens, size_t sequences, double forward_s)>;
 
 class Replica {
  public:
@@ -95,6 +94,8 @@ class Replica {
 
   virtual bool healthy() const = 0;
   virtual ReplicaStats stats() const = 0;
+  // Its forward passes so far (never decreasing), for /metrics.
+  virtual BatchStats batch_stats() const = 0;
 
   // Stops taking work; answers what is queued, then returns. Idempotent.
   virtual void Drain() = 0;

@@ -124,6 +124,12 @@ int ReplicaSet::healthy_count() const {
   return n;
 }
 
+BatchStats ReplicaSet::batch_stats() const {
+  BatchStats all;
+  for (const auto& r : replicas_) all.Add(r->batch_stats());
+  return all;
+}
+
 std::vector<ReplicaStats> ReplicaSet::stats() const {
   std::vector<ReplicaStats> out;
   out.reserve(replicas_.size());

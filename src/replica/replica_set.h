@@ -51,6 +51,8 @@ class ReplicaSet {
   // Per replica; queued_tokens is this set's count of tokens in flight there.
   std::vector<ReplicaStats> stats() const;
   uint64_t queued_tokens() const;
+  // Forward passes of every replica (for /metrics).
+  BatchStats batch_stats() const;
   // Tokens handed to replica `i` and not yet answered (the least_loaded load).
   int64_t tokens_in_flight(int i) const;
   // Jobs submitted to replica `i` (attempts, retries included).

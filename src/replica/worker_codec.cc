@@ -5,6 +5,45 @@
 
 namespace floe::worker {
 
+namespace {
+// Empty (no pass yet) or one count per bucket of `bounds`, +Inf included.
+bool Fits(const google::protobuf::RepeatedField<uint64_t>& buckets,
+          const std::vector<double>& bounds) {
+  return buckets.empty() || static_cast<size_t>(buckets.size()) == bounds.size() + 1;
+}
+HistogramCounts Counts(const google::protobuf::RepeatedField<uint64_t>& buckets,
+                       double sum) {
+  HistogramCounts h;
+  h.buckets.assign(buckets.begin(), buckets.end());
+  h.sum = sum;
+  for (uint64_t n : h.buckets) h.count += n;
+  return h;
+}
+}  // namespace
+
+void BatchStatsToProto(const BatchStats& stats, internal::WorkerBatchStats* out) {
+  out->mutable_token_buckets()->Add(stats.tokens.buckets.begin(),
+                                    stats.tokens.buckets.end());
+  out->set_token_sum(stats.tokens.sum);
+  out->mutable_forward_buckets()->Add(stats.forward_s.buckets.begin(),
+                                      stats.forward_s.buckets.end());
+  out->set_forward_sum(stats.forward_s.sum);
+}
+
+StatusOr<BatchStats> BatchStatsFromProto(const internal::WorkerBatchStats& in) {
+  if (!Fits(in.token_buckets(), BatchTokenBounds()) ||
+      !Fits(in.forward_buckets(), SecondsBounds())) {
+    return InvalidArgumentError("batch histograms of " +
+                                std::to_string(in.token_buckets_size()) + " and " +
+                                std::to_string(in.forward_buckets_size()) +
+                                " buckets do not match this build's bounds");
+  }
+  BatchStats stats;
+  stats.tokens = Counts(in.token_buckets(), in.token_sum());
+  stats.forward_s = Counts(in.forward_buckets(), in.forward_sum());
+  return stats;
+}
+
 grpc::Status ToGrpc(const Status& s) {
   using G = grpc::StatusCode;
   G code = G::UNKNOWN;

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "floe/internal/worker.pb.h"
+#include "replica/batch_stats.h"
 
 namespace floe::worker {
 
@@ -22,6 +24,11 @@ inline std::string IdsToBytes(const std::vector<int32_t>& ids) {
 }
 // INVALID_ARGUMENT when the size is not a multiple of 4.
 Status BytesToIds(const std::string& bytes, std::vector<int32_t>* ids);
+
+// Batch histograms <-> the Health answer. FromProto: INVALID_ARGUMENT when
+// the bucket counts do not match this build's bounds (nothing to add then).
+void BatchStatsToProto(const BatchStats& stats, internal::WorkerBatchStats* out);
+StatusOr<BatchStats> BatchStatsFromProto(const internal::WorkerBatchStats& in);
 
 // Parses a CPU list ("0-3,6") into core numbers; false when malformed.
 bool ParseCpuList(const std::string& list, std::vector<int>* cores);

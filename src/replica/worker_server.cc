@@ -119,6 +119,7 @@ class WorkerService final : public pb::Worker::CallbackService {
     resp->set_queued_jobs(s.queued_jobs);
     resp->set_queued_tokens(s.queued_tokens);
     resp->set_requests_served(s.requests_served);
+    worker::BatchStatsToProto(replica_->batch_stats(), resp->mutable_batches());
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;

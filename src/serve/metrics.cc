@@ -5,14 +5,26 @@
 namespace floe {
 
 namespace {
-std::vector<double> LatencyBounds() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
-}
 std::string Num(double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%.9g", v);
   return buf;
+}
+// The _bucket/_sum/_count lines of `name` with `labels` ("" or `k="v"`).
+void RenderCounts(const std::string& name, const std::string& labels,
+                  const std::vector<double>& bounds, const HistogramCounts& h,
+                  std::string* out) {
+  const std::string sep = labels.empty() ? "" : ",";
+  uint64_t cum = 0;
+  for (size_t i = 0; i <= bounds.size(); ++i) {
+    cum += i < h.buckets.size() ? h.buckets[i] : 0;
+    *out += name + "_bucket{" + labels + sep + "le=\"" +
+            (i < bounds.size() ? Num(bounds[i]) : std::string("+Inf")) + "\"} " +
+            std::to_string(cum) + "\n";
+  }
+  const std::string l = labels.empty() ? "" : "{" + labels + "}";
+  *out += name + "_sum" + l + " " + Num(h.sum) + "\n";
+  *out += name + "_count" + l + " " + std::to_string(h.count) + "\n";
 }
 }  // namespace
 
@@ -30,33 +42,22 @@ void Histogram::Observe(double v) {
 
 void Histogram::Render(const std::string& name, const std::string& labels,
                        std::string* out) const {
-  std::vector<uint64_t> counts;
-  double sum;
-  uint64_t count;
+  HistogramCounts h;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    counts = counts_;
-    sum = sum_;
-    count = count_;
+    h.buckets = counts_;
+    h.sum = sum_;
+    h.count = count_;
   }
-  const std::string sep = labels.empty() ? "" : ",";
-  uint64_t cum = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    cum += counts[i];
-    *out += name + "_bucket{" + labels + sep + "le=\"" +
-            (i < bounds_.size() ? Num(bounds_[i]) : std::string("+Inf")) + "\"} " +
-            std::to_string(cum) + "\n";
-  }
-  const std::string l = labels.empty() ? "" : "{" + labels + "}";
-  *out += name + "_sum" + l + " " + Num(sum) + "\n";
-  *out += name + "_count" + l + " " + std::to_string(count) + "\n";
+  RenderCounts(name, labels, bounds_, h, out);
 }
 
-Metrics::Metrics()
-    : tokenize_seconds(LatencyBounds()),
-      queue_wait_seconds(LatencyBounds()),
-      forward_seconds(LatencyBounds()),
-      batch_tokens({16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}) {}
+Metrics::Metrics() : tokenize_seconds(SecondsBounds()), queue_wait_seconds(SecondsBounds()) {}
+
+void Metrics::SetBatchStats(std::function<BatchStats()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  batch_stats_ = std::move(fn);
+}
 
 void Metrics::CountRequest(const std::string& route, const std::string& code, double seconds) {
   Histogram* h;
@@ -65,7 +66,7 @@ void Metrics::CountRequest(const std::string& route, const std::string& code, do
     requests_[{route, code}]++;
     auto& slot = latency_by_route_[route];
     if (!slot) {
-      owned_.push_back(std::make_unique<Histogram>(LatencyBounds()));
+      owned_.push_back(std::make_unique<Histogram>(SecondsBounds()));
       slot = owned_.back().get();
     }
     h = slot;
@@ -101,7 +102,8 @@ std::string Metrics::Render() const {
   };
   counter("floe_input_tokens_total", "Tokens of accepted inputs.", input_tokens.load());
   counter("floe_embeddings_total", "Vectors returned.", embeddings.load());
-  counter("floe_batches_total", "Forward passes run.", batches.load());
+  const BatchStats batches = batch_stats_ ? batch_stats_() : BatchStats();
+  counter("floe_batches_total", "Forward passes run.", batches.tokens.count);
   out += "# HELP floe_requests_in_flight Requests admitted and not yet answered.\n"
          "# TYPE floe_requests_in_flight gauge\nfloe_requests_in_flight " +
          std::to_string(in_flight.load()) + "\n";
@@ -109,15 +111,18 @@ std::string Metrics::Render() const {
     out += "# HELP " + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n" + g.name +
            " " + Num(g.fn()) + "\n";
   }
-  auto hist = [&](const char* name, const char* help, const Histogram& h) {
+  auto header = [&](const char* name, const char* help) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
-    h.Render(name, "", &out);
   };
-  hist("floe_tokenize_seconds", "Tokenization time per request.", tokenize_seconds);
-  hist("floe_queue_wait_seconds", "Time from submission to first batch per request.",
-       queue_wait_seconds);
-  hist("floe_forward_seconds", "Time per forward pass.", forward_seconds);
-  hist("floe_batch_tokens", "Tokens per forward pass.", batch_tokens);
+  header("floe_tokenize_seconds", "Tokenization time per request.");
+  tokenize_seconds.Render("floe_tokenize_seconds", "", &out);
+  header("floe_queue_wait_seconds", "Time from submission to first batch per request.");
+  queue_wait_seconds.Render("floe_queue_wait_seconds", "", &out);
+  // Summed over the replicas (workers report with their Health answers).
+  header("floe_forward_seconds", "Time per forward pass.");
+  RenderCounts("floe_forward_seconds", "", SecondsBounds(), batches.forward_s, &out);
+  header("floe_batch_tokens", "Tokens per forward pass.");
+  RenderCounts("floe_batch_tokens", "", BatchTokenBounds(), batches.tokens, &out);
   out += "# HELP floe_request_seconds Total request latency by route.\n"
          "# TYPE floe_request_seconds histogram\n";
   for (const auto& [route, h] : latency_by_route_) {

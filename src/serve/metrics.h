@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "replica/batch_stats.h"
+
 namespace floe {
 
 class Histogram {
@@ -38,12 +40,13 @@ class Metrics {
 
   std::atomic<uint64_t> input_tokens{0};
   std::atomic<uint64_t> embeddings{0};
-  std::atomic<uint64_t> batches{0};
   std::atomic<int64_t> in_flight{0};
   Histogram tokenize_seconds;
   Histogram queue_wait_seconds;
-  Histogram forward_seconds;
-  Histogram batch_tokens;
+
+  // Where floe_batches_total, floe_batch_tokens and floe_forward_seconds
+  // come from when scraped: the replicas' own counts (ReplicaSet::batch_stats).
+  void SetBatchStats(std::function<BatchStats()> fn);
 
   // Gauges computed when scraped (queue depth, replica health...).
   void AddGauge(std::string name, std::string help, std::function<double()> fn);
@@ -59,7 +62,8 @@ class Metrics {
     std::string name, help;
     std::function<double()> fn;
   };
-  std::vector<Gauge> gauges_;  // GUARDED_BY(mu_)
+  std::vector<Gauge> gauges_;                // GUARDED_BY(mu_)
+  std::function<BatchStats()> batch_stats_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace floe

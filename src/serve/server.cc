@@ -93,12 +93,7 @@ int RunServer(const ServeOptions& options) {
 
   Metrics metrics;
   if (in_process) {
-    auto started = StartReplicas(
-        replica_options, embedder, [&metrics](size_t tokens, size_t, double seconds) {
-          metrics.batches.fetch_add(1);
-          metrics.batch_tokens.Observe(static_cast<double>(tokens));
-          metrics.forward_seconds.Observe(seconds);
-        });
+    auto started = StartReplicas(replica_options, embedder);
     if (!started.ok()) {
       FLOE_LOG(kError) << "serve: " << started.status().message();
       return 1;
@@ -106,6 +101,8 @@ int RunServer(const ServeOptions& options) {
     replicas = std::move(started).value();
   }
   Frontend frontend(options, embedder, replicas, &metrics);
+  // Workers' counts arrive with their Health answers (every --health-interval).
+  metrics.SetBatchStats([&replicas] { return replicas->batch_stats(); });
   metrics.AddGauge(
       "floe_queue_tokens", "Tokens submitted to replicas and not yet answered.",
       [&replicas] { return static_cast<double>(replicas->queued_tokens()); });
