@@ -150,9 +150,9 @@ TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
 }
 
 // Packed attention against a float64 reference, for N heads of size H over
-// sequences cut at `cu`.
-void ExpectNaiveAttention(int64_t N, int64_t H, const std::vector<int32_t>& cu, uint32_t seed) {
-  auto be = Cpu();
+// sequences cut at `cu`, each output within `tol` (absolute; inputs ~N(0,1)).
+void ExpectNaiveAttention(int64_t N, int64_t H, const std::vector<int32_t>& cu, uint32_t seed,
+                          std::unique_ptr<Backend> be = Cpu(), double tol = 1e-5) {
   const int64_t D = N * H;
   const int64_t T = cu.back(), B = cu.size() - 1;
   int32_t max_len = 0;
@@ -178,7 +178,7 @@ void ExpectNaiveAttention(int64_t N, int64_t H, const std::vector<int32_t>& cu, 
         for (int64_t d = 0; d < H; ++d) {
           double o = 0;
           for (int64_t j = cu[b]; j < cu[b + 1]; ++j) o += p[j - cu[b]] / sum * qkv[j * 3 * D + 2 * D + h * H + d];
-          ASSERT_NEAR(out[i * D + h * H + d], o, 1e-5)
+          ASSERT_NEAR(out[i * D + h * H + d], o, tol)
               << "head size " << H << ", sequence " << b << ", head " << h << ", row " << i;
         }
       }
@@ -197,6 +197,18 @@ TEST(CpuAttentionTest, MatchesNaiveAttentionAtManyLengthsAndHeadSizes) {
     cu.push_back(cu.back() + len);
   }
   for (int64_t h : {16, 32, 64, 128}) ExpectNaiveAttention(2, h, cu, 10 + h);
+}
+
+// bfloat16 compute: P V of sequences from 128 tokens runs in bf16 (float32
+// accumulation), shorter ones as in float32. bf16 keeps 8 significant bits:
+// outputs (weighted means of ~N(0,1) values) within 2^-7.
+TEST(CpuAttentionTest, Bfloat16ValueProductsStayWithinTheirRounding) {
+  BackendOptions o;
+  o.compute_type = ComputeType::kBFloat16;
+  auto be = CreateBackend(o);
+  if (!be.ok()) GTEST_SKIP() << be.status().ToString();
+  const std::vector<int32_t> cu = {0, 127, 255, 455, 967, 970};
+  ExpectNaiveAttention(2, 64, cu, 21, std::move(be).value(), 1.0 / 128);
 }
 
 TEST(CpuKernelsTest, Avx512AndPortableKernelsAgree) {

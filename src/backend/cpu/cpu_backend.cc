@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backend/cpu/attention_bf16.h"
 #include "backend/cpu/kernels.h"
 #include "core/log.h"
 #include "dnnl.hpp"
@@ -412,9 +413,13 @@ class CpuBackend : public Backend {
     return OkStatus();
   }
 
-  // One job per (sequence, head): S = scale * Q K^T, softmax rows, O = S V,
-  // each product a single-threaded oneDNN sgemm (it runs on one thread inside
-  // an OpenMP parallel region) reading Q, K, V in place through their strides.
+  // One job per (sequence, head): S = scale * Q K^T, softmax rows, O = S V.
+  // S and, in float32, O are single-threaded oneDNN sgemm calls (each runs
+  // on one thread inside an OpenMP parallel region) reading Q, K, V in place
+  // through their strides and writing O straight into the context matrix.
+  // With bfloat16 or int8 products, O = P V of sequences of at least
+  // kBf16ValueMinLen tokens runs in bf16 (cpu/attention_bf16.h).
+  static constexpr int64_t kBf16ValueMinLen = 128;
   Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
                    int64_t head_size, float scale, float* out) override {
     UseThreads();
@@ -429,10 +434,26 @@ class CpuBackend : public Backend {
     });
     const int64_t jobs = batch.num_seqs * num_heads;
     const int64_t max_len = batch.max_seqlen;
+    const bool bf16_values = ct_ != ComputeType::kFloat32 && max_len >= kBf16ValueMinLen;
+    if (bf16_values) {
+      try {
+        for (int64_t b = 0; b < batch.num_seqs; ++b) {
+          const int64_t len = cu[b + 1] - cu[b];
+          if (len >= kBf16ValueMinLen) bf16_values_.Prepare(len, head_size, D);
+        }
+      } catch (const dnnl::error& e) {
+        return DnnlError("cpu attention: bf16 P V", e);
+      }
+    }
     int error = 0;
 #pragma omp parallel
     {
       std::vector<float> scores(static_cast<size_t>(max_len * max_len));
+      std::vector<uint16_t> p16, v16;
+      if (bf16_values) {
+        p16.resize(static_cast<size_t>(max_len * max_len));
+        v16.resize(static_cast<size_t>(max_len * head_size));
+      }
 #pragma omp for schedule(dynamic, 1)
       for (int64_t j = 0; j < jobs; ++j) {
         const int64_t b = order[j / num_heads];
@@ -450,6 +471,16 @@ class CpuBackend : public Backend {
           error = 1;
           continue;
         }
+        if (bf16_values && len >= kBf16ValueMinLen) {
+          cpu::SoftmaxRowsToBf16(s, len, len, len, p16.data(), len);
+          try {
+            bf16_values_.Run(p16.data(), v, ld_qkv, len, head_size, o, D, v16.data());
+          } catch (const dnnl::error&) {
+#pragma omp atomic write
+            error = 1;
+          }
+          continue;
+        }
         cpu::SoftmaxRows(s, len, len, len);
         if (dnnl_sgemm('N', 'N', len, head_size, len, 1.f, s, len, v, ld_qkv, 0.f, o, D) !=
             dnnl_success) {
@@ -458,7 +489,7 @@ class CpuBackend : public Backend {
         }
       }
     }
-    if (error) return InternalError("cpu attention: oneDNN sgemm failed");
+    if (error) return InternalError("cpu attention: oneDNN product failed");
     return OkStatus();
   }
 
@@ -539,6 +570,7 @@ class CpuBackend : public Backend {
   int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;
+  cpu::Bf16ValueProducts bf16_values_{&eng_};
   std::vector<uint16_t> bf16_staging_;
   std::vector<int8_t> s8_staging_;
   std::vector<float> s8_scratch_;

@@ -85,6 +85,18 @@ float QuantizeS8(const float* src, int64_t n, int8_t* dst) {
 
 float Bf16RoundTrip(float x) { return Bf16ToFloat(RoundToBf16(x)); }
 
+void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst) {
+  if (kAvx512) return avx512::FloatToBf16Row(src, n, dst);
+  generic::FloatToBf16Row(src, n, dst);
+}
+
+void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
+                       int64_t ldo) {
+  if (kAvx512) return avx512::SoftmaxRowsToBf16(x, rows, cols, ld, out, ldo);
+  generic::SoftmaxRows(x, rows, cols, ld);
+  for (int64_t r = 0; r < rows; ++r) generic::FloatToBf16Row(x + r * ld, cols, out + r * ldo);
+}
+
 void SplitToBf16(const float* src, int64_t rows, int64_t k, int parts, uint16_t* dst) {
   const int64_t ld = parts * k;
 #pragma omp parallel for schedule(static)
@@ -103,6 +115,10 @@ void SplitToBf16(const float* src, int64_t rows, int64_t k, int parts, uint16_t*
 }
 
 namespace generic {
+
+void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = RoundToBf16(src[i]);
+}
 
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   for (int64_t r = 0; r < rows; ++r) {

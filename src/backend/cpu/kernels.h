@@ -11,6 +11,14 @@ namespace floe::cpu {
 // in place: max subtracted, float32 sums.
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
 
+// SoftmaxRows, with the probabilities written as bfloat16 (rounded to nearest
+// even) to out (row stride ldo); x is left holding scratch values.
+void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
+                       int64_t ldo);
+
+// dst[i] = bfloat16(src[i]) for n floats, on the calling thread.
+void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);
+
 // y = LayerNorm(x) * gamma + beta over one row of n floats; x may equal y.
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y);
@@ -41,12 +49,16 @@ bool UsingAvx512();
 
 namespace generic {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y);
 }  // namespace generic
 
 namespace avx512 {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
+                       int64_t ldo);
+void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y);
 }  // namespace avx512

@@ -37,7 +37,20 @@ inline __mmask16 TailMask(int64_t left) {
 
 }  // namespace
 
-void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+namespace {
+
+// bf16(v) per lane, rounded to nearest even (finite inputs).
+inline __m256i ToBf16(__m512 v) {
+  __m512i b = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  b = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(b, 16));
+}
+
+// Softmax of each row; `store(r, i, mask, p)` writes the 16 (masked)
+// probabilities of row r from column i.
+template <typename Store>
+void Softmax(float* x, int64_t rows, int64_t cols, int64_t ld, Store store) {
   for (int64_t r = 0; r < rows; ++r) {
     float* row = x + r * ld;
     __m512 vmax = _mm512_set1_ps(-INFINITY);
@@ -56,8 +69,30 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
     const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vsum));
     for (int64_t i = 0; i < cols; i += 16) {
       const __mmask16 m = TailMask(cols - i);
-      _mm512_mask_storeu_ps(row + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
+      store(r, i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
     }
+  }
+}
+
+}  // namespace
+
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  Softmax(x, rows, cols, ld, [&](int64_t r, int64_t i, __mmask16 m, __m512 p) {
+    _mm512_mask_storeu_ps(x + r * ld + i, m, p);
+  });
+}
+
+void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
+                       int64_t ldo) {
+  Softmax(x, rows, cols, ld, [&](int64_t r, int64_t i, __mmask16 m, __m512 p) {
+    _mm256_mask_storeu_epi16(out + r * ldo + i, m, ToBf16(p));
+  });
+}
+
+void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = TailMask(n - i);
+    _mm256_mask_storeu_epi16(dst + i, m, ToBf16(_mm512_maskz_loadu_ps(m, src + i)));
   }
 }
 
