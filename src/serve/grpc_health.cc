@@ -53,8 +53,10 @@ void GrpcHealthWatcher::Set(bool serving) {
     FLOE_LOG(kInfo) << "serve: grpc.health.v1 " << (serving ? "SERVING" : "NOT_SERVING");
   }
   current_ = serving;
-  health_->SetServingStatus("", serving);
+  // The named services first, the server ("") last: a client that sees ""
+  // change sees every service changed.
   for (const auto& s : services_) health_->SetServingStatus(s, serving);
+  health_->SetServingStatus("", serving);
 }
 
 }  // namespace floe

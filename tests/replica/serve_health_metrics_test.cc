@@ -53,6 +53,8 @@ TEST(ServeHealth, GrpcHealthGoesNotServingWhenTheOnlyWorkerDies) {
   ASSERT_TRUE(server.ready());
   auto channel =
       grpc::CreateChannel(server.grpc_target(), grpc::InsecureChannelCredentials());
+  // The watcher may follow the ready replica a period (200 ms) later.
+  EXPECT_TRUE(WaitFor([&] { return HealthStatus(channel, "") == kServing; }, 10));
   ExpectEveryService(channel, kServing);
   const pid_t worker = WorkerPid(channel);
   ASSERT_GT(worker, 0);
