@@ -16,6 +16,10 @@ mkdir -p "$out"
 protoc -I "$here/proto" --python_out="$out" --grpc_python_out="$out" \
   --plugin=protoc-gen-grpc_python="$plugin" \
   "$here/proto/arctic_inference/inference.proto" "$here/proto/floe/v1/embed.proto"
+# google.rpc.Status, to read a failed call's grpc-status-details-bin trailer
+# (no service: messages only). No google/__init__.py: `google` stays the
+# namespace package that protobuf's google.protobuf also lives in.
+protoc -I "$here/proto" --python_out="$out" "$here/proto/google/rpc/status.proto"
 # Regular packages, so the stubs import on any Python 3.
 touch "$out/arctic_inference/__init__.py" "$out/floe/__init__.py" "$out/floe/v1/__init__.py"
 echo "$out"

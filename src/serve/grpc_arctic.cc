@@ -3,6 +3,7 @@
 
 #include "serve/errors.h"
 #include "serve/grpc_services.h"
+#include "text/utf8.h"
 
 namespace floe {
 
@@ -11,6 +12,14 @@ using grpc_util::FinishNow;
 
 namespace {
 const std::string kEncode = "arctic_inference.InferenceService/Encode";
+
+// Every Encode error: the status, and in its details (grpc-status-details-bin)
+// the EncodeResponse ArcticInference would send, `error` = the message.
+// `resp` already holds what was parsed of the request (request_id, n_prompts).
+grpc::Status EncodeError(const Status& s, arctic_inference::EncodeResponse* resp) {
+  resp->set_error(s.message());
+  return grpc_util::WithDetails(ToGrpcStatus(s), *resp);
+}
 }  // namespace
 
 grpc::ServerUnaryReactor* ArcticService::Encode(grpc::CallbackServerContext* ctx,
@@ -23,17 +32,18 @@ grpc::ServerUnaryReactor* ArcticService::Encode(grpc::CallbackServerContext* ctx
   const auto* req = &reactor->req;
   auto* resp = &reactor->resp;
   auto fail = [&](const Status& s) {
-    resp->set_error(s.message());
-    reactor->Fail(kEncode, start, ToGrpcStatus(s));
+    reactor->Fail(kEncode, start, EncodeError(s, resp));
     return reactor;
   };
   if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) return fail(s);
-  if (Status s = grpc_util::ParseRequest(
-          *in, *arctic_inference::EncodeRequest::descriptor(), &reactor->req);
-      !s.ok()) {
-    return fail(s);
+  Status parsed = grpc_util::ParseRequest(
+      *in, *arctic_inference::EncodeRequest::descriptor(), &reactor->req);
+  // Echoed, even with a bad prompt; an id that is not UTF-8 cannot be.
+  if (text::FindInvalidUtf8(req->request_id()) == std::string_view::npos) {
+    resp->set_request_id(req->request_id());
   }
-  resp->set_request_id(req->request_id());
+  resp->set_n_prompts(req->n_prompts());
+  if (!parsed.ok()) return fail(parsed);
 
   EmbedSpec spec;
   spec.request_id = req->request_id();
@@ -75,8 +85,7 @@ grpc::ServerUnaryReactor* ArcticService::Encode(grpc::CallbackServerContext* ctx
   auto job =
       frontend_->Embed(std::move(spec), [reactor, resp, start](StatusOr<EmbedReply> r) {
         if (!r.ok()) {
-          resp->set_error(r.status().message());
-          reactor->Done(kEncode, start, ToGrpcStatus(r.status()));
+          reactor->Done(kEncode, start, EncodeError(r.status(), resp));
           return;
         }
         resp->set_request_id(r->request_id);

@@ -4,6 +4,7 @@
 #include "serve/codec.h"
 #include "serve/errors.h"
 #include "serve/grpc_services.h"
+#include "text/utf8.h"
 
 namespace floe {
 
@@ -55,6 +56,15 @@ Status CheckRequest(const grpc::ByteBuffer& in, lenient::EmbedRequest* out) {
                                 std::to_string(req.output_dtype()));
   }
   return OkStatus();
+}
+
+// A failed Embed's status, with {request_id, error, error_code} in its details
+// (grpc-status-details-bin): what EmbedStream answers a bad message with.
+grpc::Status EmbedError(const Status& s, pb::EmbedResponse* resp) {
+  const grpc::Status status = ToGrpcStatus(s);
+  resp->set_error(status.error_message());
+  resp->set_error_code(static_cast<int>(status.error_code()));
+  return grpc_util::WithDetails(status, *resp);
 }
 
 void FillResponse(const EmbedReply& r, pb::OutputDtype dtype, pb::EmbedResponse* resp) {
@@ -239,27 +249,31 @@ grpc::ServerUnaryReactor* FloeService::Embed(grpc::CallbackServerContext* ctx,
   const auto start = Clock::now();
   auto* reactor =
       new grpc_util::RawReactor<lenient::EmbedRequest, pb::EmbedResponse>(frontend_, out);
+  auto* resp = &reactor->resp;
   if (Status s = CheckAuth(*frontend_, ctx); !s.ok()) {
-    reactor->Fail(kEmbed, start, ToGrpcStatus(s));
+    reactor->Fail(kEmbed, start, EmbedError(s, resp));
     return reactor;
   }
-  if (Status s = CheckRequest(*in, &reactor->req); !s.ok()) {
-    reactor->Fail(kEmbed, start, ToGrpcStatus(s));
+  Status checked = CheckRequest(*in, &reactor->req);
+  if (text::FindInvalidUtf8(reactor->req.request_id()) == std::string_view::npos) {
+    resp->set_request_id(reactor->req.request_id());
+  }
+  if (!checked.ok()) {
+    reactor->Fail(kEmbed, start, EmbedError(checked, resp));
     return reactor;
   }
   EmbedSpec spec = SpecFrom(&reactor->req);
   spec.deadline = grpc_util::SteadyDeadline(ctx);
   const pb::OutputDtype dtype = reactor->req.output_dtype();
-  auto* resp = &reactor->resp;
-  auto job = frontend_->Embed(std::move(spec),
-                              [reactor, resp, dtype, start](StatusOr<EmbedReply> r) {
-                                if (!r.ok()) {
-                                  reactor->Done(kEmbed, start, ToGrpcStatus(r.status()));
-                                  return;
-                                }
-                                FillResponse(*r, dtype, resp);
-                                reactor->Done(kEmbed, start, grpc::Status::OK);
-                              });
+  auto job = frontend_->Embed(
+      std::move(spec), [reactor, resp, dtype, start](StatusOr<EmbedReply> r) {
+        if (!r.ok()) {
+          reactor->Done(kEmbed, start, EmbedError(r.status(), resp));
+          return;
+        }
+        FillResponse(*r, dtype, resp);
+        reactor->Done(kEmbed, start, grpc::Status::OK);
+      });
   reactor->SetJob(std::move(job));
   return reactor;
 }

@@ -80,11 +80,21 @@ Clock::time_point SteadyDeadline(const grpc::CallbackServerContext* ctx);
 // Parses a raw request into its lenient mirror (proto/floe/internal/
 // lenient.proto) and checks that every field that is a `string` in `pub`, the
 // public message, holds UTF-8. INVALID_ARGUMENT otherwise, naming the field:
-// "prompts[2] is not valid UTF-8 (byte 5)".
+// "prompts[2] is not valid UTF-8 (byte 5)". Bytes that are no message leave
+// `lenient` empty.
 Status ParseRequest(const grpc::ByteBuffer& in, const google::protobuf::Descriptor& pub,
                     google::protobuf::Message* lenient);
 // Serializes `msg` into `out` (a raw method's response or stream message).
 grpc::Status Serialize(const google::protobuf::Message& msg, grpc::ByteBuffer* out);
+// gRPC's rich error model: `status` (code, message) plus binary details, which
+// go out as the `grpc-status-details-bin` trailer: a serialized google.rpc.Status
+// {code, message, details = [Any packing `detail`]}. An OK status stays OK.
+// Details over kMaxDetailsBytes (a request_id or message of kilobytes) are left
+// out: gRPC clients refuse a trailer over 8 KiB (base64 of the details plus
+// the message), which would lose the status itself.
+inline constexpr size_t kMaxDetailsBytes = 2048;
+grpc::Status WithDetails(const grpc::Status& status,
+                         const google::protobuf::Message& detail);
 
 // A raw unary call's reactor: owns the parsed request and the response,
 // which it serializes into the call's buffer when it finishes OK, and cancels

@@ -1,6 +1,7 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 
+#include "google/rpc/status.pb.h"
 #include "serve/errors.h"
 #include "serve/grpc_services.h"
 #include "text/utf8.h"
@@ -45,6 +46,7 @@ Status ParseRequest(const grpc::ByteBuffer& in, const google::protobuf::Descript
   grpc::ByteBuffer copy(in);  // shares the slices; the reader consumes its buffer
   grpc::ProtoBufferReader reader(&copy);
   if (!reader.status().ok() || !lenient->ParseFromZeroCopyStream(&reader)) {
+    lenient->Clear();  // nothing of it counts as parsed
     return InvalidArgumentError("the request is not a valid " + pub.full_name() +
                                 " message");
   }
@@ -80,6 +82,18 @@ grpc::Status Serialize(const google::protobuf::Message& msg, grpc::ByteBuffer* o
   bool own_buffer = false;
   return grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(
       msg, out, &own_buffer);
+}
+
+grpc::Status WithDetails(const grpc::Status& status,
+                         const google::protobuf::Message& detail) {
+  if (status.ok()) return status;
+  google::rpc::Status rich;
+  rich.set_code(static_cast<int>(status.error_code()));
+  rich.set_message(status.error_message());
+  rich.add_details()->PackFrom(detail);
+  if (rich.ByteSizeLong() > kMaxDetailsBytes) return status;
+  return grpc::Status(status.error_code(), status.error_message(),
+                      rich.SerializeAsString());
 }
 
 Status CheckAuth(const Frontend& frontend, const grpc::CallbackServerContext* ctx) {

@@ -15,6 +15,7 @@ from google.protobuf import descriptor_pb2
 
 from arctic_inference import inference_pb2, inference_pb2_grpc
 from floe.v1 import embed_pb2, embed_pb2_grpc
+from google.rpc import status_pb2
 
 
 def floats(blob):
@@ -33,6 +34,20 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
         sys.exit(1)
     print("ok:", what)
+
+
+def error_details(e, message_type):
+    """The message packed in a failed call's grpc-status-details-bin trailer
+    (gRPC's rich error model, read by hand: no grpcio-status here)."""
+    raw = dict(e.trailing_metadata() or ()).get("grpc-status-details-bin")
+    check(raw is not None, "%s carries grpc-status-details-bin" % e.code().name)
+    st = status_pb2.Status.FromString(raw)
+    check(st.code == e.code().value[0] and st.message == e.details(),
+          "details: google.rpc.Status code and message match the status")
+    out = message_type()
+    check(len(st.details) == 1 and st.details[0].Unpack(out),
+          "details: one Any holding a %s" % message_type.DESCRIPTOR.full_name)
+    return out
 
 
 def fields(buf):
@@ -95,8 +110,10 @@ def main():
     req = inference_pb2.EncodeRequest(
         request_id="py-1", n_prompts=len(golden), prompts=[g["text"] for g in golden],
         model_name=args.model)
-    resp = stub.Encode(req, timeout=30)
+    resp, call = stub.Encode.with_call(req, timeout=30)
     check(resp.error == "", "Encode texts: no error")
+    check("grpc-status-details-bin" not in dict(call.trailing_metadata() or ()),
+          "Encode OK: no error details")
     check(resp.request_id == "py-1", "Encode echoes request_id")
     check(resp.n_prompts == len(golden), "Encode n_prompts")
     check(resp.embedding_dim == len(golden[0]["embedding"]), "Encode embedding_dim")
@@ -111,18 +128,38 @@ def main():
     worst = min(cosine(floats(b), g["embedding"]) for b, g in zip(resp.embedding_bytes_fp32, golden))
     check(len(resp.embedding_bytes_fp32) == 3 and worst >= 0.99999, "Encode token ids match golden")
 
-    # Errors: a gRPC status with a message.
+    # Errors: a gRPC status with a message, and in its details the
+    # EncodeResponse with `error` that ArcticInference's clients read.
     try:
-        stub.Encode(inference_pb2.EncodeRequest(n_prompts=1, token_id_bytes_i32=[b"\x01\x02"]), timeout=10)
+        stub.Encode(inference_pb2.EncodeRequest(request_id="py-bad", n_prompts=1,
+                                                token_id_bytes_i32=[b"\x01\x02"]), timeout=10)
         check(False, "bad token bytes refused")
     except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "multiple of 4" in e.details(),
               "bad token bytes -> INVALID_ARGUMENT (%s)" % e.details())
+        d = error_details(e, inference_pb2.EncodeResponse)
+        check(d.error == e.details() and d.request_id == "py-bad" and d.n_prompts == 1
+              and not d.embedding_bytes_fp32, "bad token bytes: details' error, request_id, n_prompts")
     try:
-        stub.Encode(inference_pb2.EncodeRequest(n_prompts=1, prompts=["a"], model_name="nope"), timeout=10)
+        stub.Encode(inference_pb2.EncodeRequest(request_id="py-nope", n_prompts=1, prompts=["a"],
+                                                model_name="nope"), timeout=10)
         check(False, "wrong model refused")
     except grpc.RpcError as e:
         check(e.code() == grpc.StatusCode.NOT_FOUND, "wrong model_name -> NOT_FOUND")
+        d = error_details(e, inference_pb2.EncodeResponse)
+        check(d.error == e.details() and "nope" in d.error and d.request_id == "py-nope",
+              "wrong model_name: details' error (%s)" % d.error)
+
+    # Details that would make a trailer over grpcio's 8 KiB limit are left out;
+    # the status itself still arrives.
+    try:
+        stub.Encode(inference_pb2.EncodeRequest(request_id="x" * 7000, n_prompts=2, prompts=["a"]),
+                    timeout=10)
+        check(False, "n_prompts mismatch refused")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "n_prompts" in e.details()
+              and "grpc-status-details-bin" not in dict(e.trailing_metadata() or ()),
+              "7000-byte request_id: INVALID_ARGUMENT arrives, without details (%s)" % e.details())
 
     # Invalid UTF-8 in a string field: python refuses to build it, so send raw
     # bytes: field 2 (n_prompts)=1, field 3 (prompts) = b"\xff\xfe".
@@ -136,6 +173,9 @@ def main():
         check(e.code() == grpc.StatusCode.INVALID_ARGUMENT
               and e.details() == "prompts[0] is not valid UTF-8 (byte 0)",
               "invalid UTF-8 prompt -> INVALID_ARGUMENT (%s: %s)" % (e.code(), e.details()))
+        d = error_details(e, inference_pb2.EncodeResponse)
+        check(d.error == e.details() and d.request_id == "" and d.n_prompts == 1,
+              "invalid UTF-8 prompt: details' error")
     del raw, stub_raw
 
     info = stub.GetReplicaInfo(inference_pb2.ReplicaInfoRequest(), timeout=10)
@@ -150,6 +190,15 @@ def main():
     r = fstub.Embed(embed_pb2.EmbedRequest(texts=[golden[0]["text"]]), timeout=30)
     check(r.n == 1 and cosine(floats(r.embeddings), golden[0]["embedding"]) >= 0.99999,
           "floe.v1 Embed matches golden")
+    try:
+        fstub.Embed(embed_pb2.EmbedRequest(request_id="py-dim", texts=["a"], dimensions=-1),
+                    timeout=10)
+        check(False, "floe.v1 bad dimensions refused")
+    except grpc.RpcError as e:
+        d = error_details(e, embed_pb2.EmbedResponse)
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and d.error == e.details()
+              and d.error_code == e.code().value[0] and d.request_id == "py-dim",
+              "floe.v1 Embed error details (%s)" % d.error)
     inf = fstub.Info(embed_pb2.InfoRequest(), timeout=10)
     check(inf.model == args.model, "floe.v1 Info model")
     # Reflection still describes the public proto (Encode is a raw method).

@@ -7,6 +7,7 @@
 
 #include "arctic_inference/inference.grpc.pb.h"
 #include "floe/v1/embed.grpc.pb.h"
+#include "grpc_details.h"
 #include "grpc_fixture.h"
 #include "serve/codec.h"
 #include "server_process.h"
@@ -334,6 +335,9 @@ TEST(GrpcLimits, OverMaxConcurrentIsResourceExhausted) {
         if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
           exhausted++;
           EXPECT_NE(s.error_message().find("--max-concurrent-requests"), std::string::npos);
+          ai::EncodeResponse d;  // rich error details: the response with `error`
+          EXPECT_TRUE(UnpackDetails(s, &d));
+          EXPECT_EQ(d.error(), s.error_message());
         }
       }
     });
