@@ -417,7 +417,7 @@ class CpuBackend : public Backend {
   // S and, in float32, O are single-threaded oneDNN sgemm calls (each runs
   // on one thread inside an OpenMP parallel region) reading Q, K, V in place
   // through their strides and writing O straight into the context matrix.
-  // With bfloat16 or int8 products, O = P V of sequences of at least
+  // With plain bfloat16 or int8 products, O = P V of sequences of at least
   // kBf16ValueMinLen tokens runs in bf16 (cpu/attention_bf16.h).
   static constexpr int64_t kBf16ValueMinLen = 128;
   Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
@@ -434,7 +434,11 @@ class CpuBackend : public Backend {
     });
     const int64_t jobs = batch.num_seqs * num_heads;
     const int64_t max_len = batch.max_seqlen;
-    const bool bf16_values = ct_ != ComputeType::kFloat32 && max_len >= kBf16ValueMinLen;
+    // Not in float32, nor where every product is split for accuracy.
+    const bool bf16_values = (ct_ == ComputeType::kInt8 ||
+                              (ct_ == ComputeType::kBFloat16 &&
+                               ModeFor(LinearPrecision::kDefault).parts == 1)) &&
+                             max_len >= kBf16ValueMinLen;
     if (bf16_values) {
       try {
         for (int64_t b = 0; b < batch.num_seqs; ++b) {
