@@ -73,7 +73,8 @@ int RunServe(int argc, char** argv) {
                  "require 'Authorization: Bearer KEY' (HTTP) / authorization metadata (gRPC); "
                  "default: $FLOE_API_KEY")
       ->envname("FLOE_API_KEY");
-  app.add_option("--http-threads", o.http_threads, "HTTP connection threads (0: 128)")
+  app.add_option("--http-threads", o.http_threads,
+                 "HTTP io threads, each serving many connections (0: 2)")
       ->capture_default_str();
   app.add_option("--http-keep-alive", o.http_keep_alive_s,
                  "seconds an idle HTTP keep-alive connection stays open")

@@ -21,7 +21,7 @@ struct ServeOptions {
   int http_port = 8080;
   bool enable_grpc = true;
   bool enable_http = true;
-  int http_threads = 0;           // 0 = 128: one per open connection
+  int http_threads = 0;           // HTTP io threads; 0 = 2 (each serves many connections)
   int http_keep_alive_s = 5;      // idle keep-alive; SIGTERM waits at most this for idle ones
 
   // Replicas (the replica manager: src/replica/manager.h, docs/replicas.md).
