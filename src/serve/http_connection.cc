@@ -122,12 +122,16 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                       });
   }
 
+  // The body in pieces: the time limit is for the next piece, so a large
+  // body on a slow link is not cut off while it keeps coming.
   void ReadBody() {
-    http::async_read(socket_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->OnReadError(ec);
-                       self->Route();
-                     });
+    if (parser_->is_done()) return Route();
+    http::async_read_some(socket_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) return self->OnReadError(ec);
+                            self->SetDeadline(kRequestTimeout);
+                            self->ReadBody();
+                          });
   }
 
   void OnReadError(beast::error_code ec) {
@@ -232,12 +236,23 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       res_.body().clear();
       res_.content_length(size);
     }
-    http::async_write(
-        socket_, res_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+    serializer_.emplace(res_);
+    WriteSome();
+  }
+
+  // Like the body, the response goes out in pieces, each with its time limit.
+  void WriteSome() {
+    http::async_write_some(socket_, *serializer_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             if (ec || self->serializer_->is_done())
+                               return self->OnWrite(ec);
+                             self->SetDeadline(kRequestTimeout);
+                             self->WriteSome();
+                           });
   }
 
   void OnWrite(beast::error_code ec) {
+    serializer_.reset();
     res_ = {};
     if (ec) return Close();
     if (!keep_alive_) return Linger();
@@ -287,6 +302,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;  // of res_
   std::vector<char> discard_;
   std::shared_ptr<EmbedJob> job_;  // the request waiting for its result
   std::string route_;
