@@ -136,7 +136,7 @@ class EmbedderImpl final : public Embedder {
     if (it == st.prompts.end()) {
       std::string known;
       for (const auto& [n, t] : st.prompts) known += (known.empty() ? "" : ", ") + n;
-      return InvalidArgumentError("unknown prompt_name '" + use + "' (the model has: " +
+      return InvalidArgumentError("unknown prompt_name " + Quoted(use) + " (the model has: " +
                                   (known.empty() ? std::string("none") : known) + ")");
     }
     return &it->second;

@@ -30,6 +30,14 @@ std::string Status::ToString() const {
   return s;
 }
 
+std::string Quoted(std::string_view value, size_t max_bytes) {
+  if (value.size() <= max_bytes) return "'" + std::string(value) + "'";
+  size_t cut = max_bytes;  // not inside a UTF-8 sequence
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  return "'" + std::string(value.substr(0, cut)) + "...' (" + std::to_string(value.size()) +
+         " bytes)";
+}
+
 Status Status::WithPrefix(std::string_view prefix) const {
   if (ok()) return *this;
   std::string m(prefix);

@@ -52,6 +52,11 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// Client input quoted in an error message: 'value', or its first
+// `max_bytes` bytes and how long it was, so that a long value cannot make a
+// message too large to travel (gRPC metadata, HTTP headers).
+std::string Quoted(std::string_view value, size_t max_bytes = 128);
+
 inline Status OkStatus() { return Status(); }
 inline Status InvalidArgumentError(std::string m) {
   return Status(StatusCode::kInvalidArgument, std::move(m));

@@ -59,7 +59,7 @@ Status Frontend::CheckApiKey(std::string_view presented) const {
 
 Status Frontend::CheckModel(std::string_view name) const {
   if (name.empty() || name == model_name_) return OkStatus();
-  return NotFoundError("model '" + std::string(name) + "' is not served here; this server serves '" +
+  return NotFoundError("model " + Quoted(name) + " is not served here; this server serves '" +
                        model_name_ + "'");
 }
 
@@ -83,8 +83,8 @@ Status Frontend::Validate(const EmbedSpec& spec) const {
           info.prompt_names.end()) {
     std::string known;
     for (const auto& p : info.prompt_names) known += (known.empty() ? "" : ", ") + p;
-    return InvalidArgumentError("unknown prompt_name '" + spec.params.prompt_name +
-                                "'; this model has: " + (known.empty() ? "none" : known));
+    return InvalidArgumentError("unknown prompt_name " + Quoted(spec.params.prompt_name) +
+                                "; this model has: " + (known.empty() ? "none" : known));
   }
   return OkStatus();
 }

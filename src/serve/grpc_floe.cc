@@ -118,7 +118,9 @@ class StreamReactor final
     lenient::EmbedRequest req;
     Status bad = CheckRequest(req_, &req);
     const pb::OutputDtype dtype = req.output_dtype();
-    const std::string id = req.request_id();
+    std::string id = req.request_id();
+    // An id that is not UTF-8 cannot travel back in a string field.
+    if (text::FindInvalidUtf8(id) != std::string_view::npos) id.clear();
     EmbedSpec spec = SpecFrom(&req);
     spec.deadline = deadline_;
     {

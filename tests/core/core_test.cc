@@ -27,6 +27,13 @@ TEST(StatusTest, CarriesCodeAndMessage) {
   EXPECT_TRUE(OkStatus().ok());
 }
 
+TEST(StatusTest, QuotedCutsLongClientInputAtACharacter) {
+  EXPECT_EQ(Quoted("bert"), "'bert'");
+  EXPECT_EQ(Quoted(std::string(10, 'x'), 4), "'xxxx...' (10 bytes)");
+  // "\xc3\xa9" is one character: the cut does not split it.
+  EXPECT_EQ(Quoted("ab\xc3\xa9" "cd", 3), "'ab...' (6 bytes)");
+}
+
 TEST(StatusTest, AssignOrReturnPropagatesErrors) {
   int v = 0;
   EXPECT_TRUE(UseHalf(8, &v).ok());

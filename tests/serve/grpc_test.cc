@@ -90,6 +90,10 @@ TEST_F(GrpcTest, ArcticBadInputs) {
   r.add_prompts("a");
   r.set_model_name("someone-else");
   expect(r, grpc::StatusCode::NOT_FOUND, "someone-else");
+  // A huge name is quoted short: the message (and its details) must still
+  // fit gRPC's 8 KiB of trailing metadata, so the client sees NOT_FOUND.
+  r.set_model_name(std::string(20000, 'm'));
+  expect(r, grpc::StatusCode::NOT_FOUND, "(20000 bytes)");
   r.Clear();
   r.set_n_prompts(0);
   expect(r, grpc::StatusCode::INVALID_ARGUMENT, "empty");
