@@ -20,7 +20,8 @@ dtypes=${DTYPES:-float32 bfloat16 int8}
 port=${PORT:-50123}
 n() { if [[ ${QUICK:-0} == 1 ]]; then echo "$2"; else echo "$1"; fi; }
 out=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$out"' EXIT
+# The runs below are in a pipeline's subshell: stop its server by its command line.
+trap 'pkill -f -- "serve --model $model --port $port " 2>/dev/null || true; rm -rf "$out"' EXIT
 server=
 
 serve() {  # dtype
