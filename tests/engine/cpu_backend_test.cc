@@ -32,19 +32,26 @@ std::unique_ptr<Backend> Cpu() {
 
 double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 
+// A K -> N product with bias; mode 0 plain, 1 GELU, 2 accumulating into y.
+LinearSpec Spec(const std::vector<float>& w, const std::vector<float>& bias, int64_t k,
+                int64_t n, int mode, const char* name) {
+  LinearSpec spec;
+  spec.weight = w.data();
+  spec.bias = bias.data();
+  spec.in_features = k;
+  spec.out_features = n;
+  spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
+  spec.accumulate = mode == 2;
+  spec.name = name;
+  return spec;
+}
+
 TEST(CpuLinearTest, MatchesNaiveProductAtManyRowCountsWithFusedOps) {
   auto be = Cpu();
   const int64_t K = 96, N = 80;
   const auto w = Random(N * K, 1, 0.1f), bias = Random(N, 2);
   for (int mode = 0; mode < 3; ++mode) {  // plain, gelu, accumulate
-    LinearSpec spec;
-    spec.weight = w.data();
-    spec.bias = bias.data();
-    spec.in_features = K;
-    spec.out_features = N;
-    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
-    spec.accumulate = mode == 2;
-    spec.name = "test";
+    const LinearSpec spec = Spec(w, bias, K, N, mode, "test");
     auto lin = be->CreateLinear(spec);
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     for (int64_t m : {1, 7, 16, 17, 50, 255, 300, 512, 777, 2100, 4200}) {
@@ -117,14 +124,7 @@ TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
   const int64_t K = 768, N = 64;
   const auto w = Random(N * K, 21, 0.15f), bias = Random(N, 22);
   for (int mode = 0; mode < 3; ++mode) {  // plain, gelu, accumulate
-    LinearSpec spec;
-    spec.weight = w.data();
-    spec.bias = bias.data();
-    spec.in_features = K;
-    spec.out_features = N;
-    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
-    spec.accumulate = mode == 2;
-    spec.name = "int8";
+    const LinearSpec spec = Spec(w, bias, K, N, mode, "int8");
     auto lin = (*b)->CreateLinear(spec);
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     for (int64_t m : {1, 37, 376, 512, 888, 3000}) {

@@ -219,6 +219,11 @@ class CpuBackend : public Backend {
       const int64_t v = std::atoll(env);
       if (v >= kChunkRows && v <= 4096 && (v & (v - 1)) == 0) max_chunk_rows_ = v;
     }
+    // Attention's P V in bf16: not in float32, nor where every product is
+    // split for accuracy (FLOE_CPU_BF16_PRODUCTS=bf16x3).
+    bf16_attention_ = ct_ == ComputeType::kInt8 ||
+                      (ct_ == ComputeType::kBFloat16 &&
+                       ModeFor(LinearPrecision::kDefault).parts == 1);
   }
 
   std::string device() const override { return "cpu"; }
@@ -228,8 +233,8 @@ class CpuBackend : public Backend {
   // default, except kHigh ones (Q, K, V), which run split (bf16x3: about
   // float32's accuracy at three bf16 products' cost) because attention
   // scores amplify their rounding most. The golden texts stay at 0.99999x
-  // cosine; a base-sized random model with nearly hard attention loses 0.004
-  // to 0.006 (docs/cpu-performance.md). FLOE_CPU_BF16_PRODUCTS=bf16x3 splits
+  // cosine; a base-sized random model with nearly hard attention loses up to
+  // 0.007 (docs/cpu-performance.md). FLOE_CPU_BF16_PRODUCTS=bf16x3 splits
   // every product (0.9999997 there, at 1.2x float32's speed instead of ~2x);
   // bf16x2 or f32 choose other modes for the kDefault products; kHigh ones
   // stay split whatever it says (unless f32).
@@ -434,11 +439,7 @@ class CpuBackend : public Backend {
     });
     const int64_t jobs = batch.num_seqs * num_heads;
     const int64_t max_len = batch.max_seqlen;
-    // Not in float32, nor where every product is split for accuracy.
-    const bool bf16_values = (ct_ == ComputeType::kInt8 ||
-                              (ct_ == ComputeType::kBFloat16 &&
-                               ModeFor(LinearPrecision::kDefault).parts == 1)) &&
-                             max_len >= kBf16ValueMinLen;
+    const bool bf16_values = bf16_attention_ && max_len >= kBf16ValueMinLen;
     if (bf16_values) {
       try {
         for (int64_t b = 0; b < batch.num_seqs; ++b) {
@@ -574,6 +575,8 @@ class CpuBackend : public Backend {
   int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;
+  bool bf16_attention_ = false;
+  // One primitive per sequence length from kBf16ValueMinLen to the longest seen.
   cpu::Bf16ValueProducts bf16_values_{&eng_};
   std::vector<uint16_t> bf16_staging_;
   std::vector<int8_t> s8_staging_;
