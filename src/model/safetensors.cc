@@ -78,14 +78,22 @@ bool ParseDType(std::string_view s, DType* out) {
   return true;
 }
 
-bool IsKnownUnsupportedDType(std::string_view s) {
-  static const char* kKnown[] = {
-      "F64",  "I64",     "U64",     "I32",     "U32",     "I16",     "U16", "I8", "U8",
-      "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4",  "C64"};
-  for (const char* k : kKnown) {
-    if (s == k) return true;
+// Bytes per element of a dtype floe does not compute with but can step over:
+// checkpoints carry such tensors beside the weights (BERT's I64
+// `embeddings.position_ids` buffer). 0: not a whole-byte dtype.
+size_t UnreadDTypeSize(std::string_view s) {
+  static const std::pair<const char*, size_t> kKnown[] = {
+      {"F64", 8}, {"I64", 8}, {"U64", 8}, {"C64", 8},     {"I32", 4},     {"U32", 4},
+      {"I16", 2}, {"U16", 2}, {"I8", 1},  {"U8", 1},      {"BOOL", 1},    {"F8_E4M3", 1},
+      {"F8_E5M2", 1}, {"F8_E8M0", 1}};
+  for (const auto& [name, size] : kKnown) {
+    if (s == name) return size;
   }
-  return false;
+  return 0;
+}
+
+bool IsKnownUnsupportedDType(std::string_view s) {
+  return UnreadDTypeSize(s) != 0 || s == "F6_E2M3" || s == "F6_E3M2" || s == "F4";
 }
 
 // A non-negative JSON integer that fits int64.
@@ -189,7 +197,12 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
       const std::string& dts = dt->get_ref<const std::string&>();
       TensorInfo info;
       info.name = key;
-      if (!ParseDType(dts, &info.dtype)) {
+      size_t elem_size = 0;
+      if (ParseDType(dts, &info.dtype)) {
+        elem_size = DTypeSize(info.dtype);
+      } else if ((elem_size = UnreadDTypeSize(dts)) != 0) {
+        // Checked like any tensor below, then set aside (see unread()).
+      } else {
         if (IsKnownUnsupportedDType(dts)) {
           return UnimplementedError(
               name + ": " + t + " has dtype " + dts +
@@ -215,7 +228,7 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
         }
       }
       uint64_t nbytes;
-      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(DTypeSize(info.dtype)),
+      if (__builtin_mul_overflow(numel, static_cast<uint64_t>(elem_size),
                                  &nbytes)) {
         return fail(t + ": shape " + Describe(*sh) + " is too large");
       }
@@ -243,6 +256,11 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
       }
       info.data = reinterpret_cast<const uint8_t*>(data.data()) + begin;
       info.nbytes = static_cast<size_t>(nbytes);
+      if (!ParseDType(dts, &info.dtype)) {
+        auto [pos, inserted] = file->unread_.emplace(key, dts);
+        if (inserted) spans.push_back({begin, end, &pos->first});
+        continue;
+      }
       auto [pos, inserted] = file->tensors_.emplace(key, std::move(info));
       if (inserted) spans.push_back({begin, end, &pos->first});
     }
@@ -459,6 +477,16 @@ StatusOr<std::vector<float>> WeightStore::LoadFloat(
     std::string_view name, const std::vector<int64_t>& expected_shape) const {
   const TensorInfo* t = Find(name);
   if (t == nullptr) {
+    for (const auto& f : files_) {
+      for (const std::string& n : {std::string(name), std::string(kPrefix) + std::string(name)}) {
+        auto u = f->unread().find(n);
+        if (u != f->unread().end()) {
+          return UnimplementedError(f->path() + ": tensor '" + u->first + "' has dtype " +
+                                    u->second +
+                                    ", which floe does not read (supported: F32, F16, BF16)");
+        }
+      }
+    }
     return NotFoundError(folder_ + ": tensor '" + std::string(name) + "' not found");
   }
   if (t->shape != expected_shape) {

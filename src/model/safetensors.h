@@ -28,7 +28,7 @@ class SafetensorsFile {
  public:
   // Memory-maps `path` read-only and parses its header. Errors: NOT_FOUND (no
   // such file), DATA_LOSS (malformed), UNIMPLEMENTED (a dtype floe does not
-  // read, named). Every message starts with the path.
+  // read and cannot step over: F6/F4, named). Every message starts with the path.
   static StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
   // Parses an in-memory image (not copied: `bytes` must outlive the result).
   // `name` is used in error messages. This is what the fuzzer drives.
@@ -45,6 +45,11 @@ class SafetensorsFile {
     return tensors_;
   }
 
+  // Tensors of a whole-byte dtype floe does not compute with (I64, F64, U8, ...),
+  // name -> dtype string: bounds-checked like the others, never converted. Asking
+  // WeightStore::LoadFloat for one is UNIMPLEMENTED, naming the dtype.
+  const std::map<std::string, std::string, std::less<>>& unread() const { return unread_; }
+
   // Lets the kernel drop the mapping's resident pages (they are re-read from
   // the file if touched again). Called once the weights were copied/packed,
   // so a loaded model does not hold its checkpoint twice in memory.
@@ -56,6 +61,7 @@ class SafetensorsFile {
   void* map_ = nullptr;
   size_t map_size_ = 0;
   std::map<std::string, TensorInfo, std::less<>> tensors_;
+  std::map<std::string, std::string, std::less<>> unread_;
 };
 
 // A model's weights: one model.safetensors or a sharded set described by
