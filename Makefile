@@ -29,7 +29,8 @@ CUDA_CMAKE_FLAGS ?=
 cuda: deps
 	cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release -DFLOE_CUDA=ON $(CUDA_CMAKE_FLAGS)
 	cmake --build $(CUDA_BUILD) -j $(JOBS)
-	cd $(CUDA_BUILD) && ctest --output-on-failure -j $(JOBS)
+	# The real-model tests (label real) run in `make test`; they do not touch CUDA.
+	cd $(CUDA_BUILD) && ctest --output-on-failure -j $(JOBS) -LE real
 
 # Unit tests (every layer below serve) under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps

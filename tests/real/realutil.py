@@ -1,0 +1,86 @@
+"""Shared helpers of the real-model tests (tests/real/): paths, a live `floe serve`
+on free ports, and cosine. Each test is a plain script run by run.sh; it exits
+non-zero with a message on the first failed check."""
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+
+FLOE = os.environ["FLOE_BINARY"]
+MINILM = os.environ["FLOE_MINILM"]
+SOURCE = os.environ["FLOE_SOURCE"]
+SCRATCH = os.environ["FLOE_SCRATCH"]
+
+
+def fail(msg):
+    print("FAIL:", msg, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def check(cond, what):
+    if not cond:
+        fail(what)
+    print("ok:", what, flush=True)
+
+
+def cosine_rows(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def floe_embed(model, lines, *args):
+    """Runs `floe embed` on JSON-lines requests; returns an (n, d) float32 array."""
+    inp = "".join(json.dumps(l) + "\n" for l in lines)
+    r = subprocess.run([FLOE, "embed", "--model", model, *args], input=inp.encode(),
+                       capture_output=True)
+    if r.returncode != 0:
+        fail("floe embed %s: %s" % (" ".join(args), r.stderr.decode()[-2000:]))
+    out = [json.loads(l)["embedding"] for l in r.stdout.decode().splitlines()]
+    return np.asarray(out, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def floe_serve(model, *args, name=None):
+    """A real `floe serve` on free loopback ports; yields (http_url, grpc_target)."""
+    http, grpc = free_port(), free_port()
+    cmd = [FLOE, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(grpc),
+           "--http-port", str(http), *args]
+    log = open(os.path.join(SCRATCH, "serve-%d.log" % http), "w+")
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = "http://127.0.0.1:%d" % http
+    try:
+        deadline = time.time() + 120
+        while True:
+            if p.poll() is not None:
+                log.seek(0)
+                fail("floe serve exited during startup: " + log.read()[-3000:])
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                fail("floe serve not healthy after 120 s")
+            time.sleep(0.1)
+        yield url, "127.0.0.1:%d" % grpc
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
