@@ -8,7 +8,7 @@ PKGS=(
   nlohmann-json3-dev libutf8proc-dev libdnnl-dev
   libcli11-dev libcpp-httplib-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-numpy python3-grpcio python3-protobuf curl
+  python3-numpy python3-grpcio python3-protobuf python3-dev curl
   libcurl4-openssl-dev libssl-dev
   haproxy iproute2
 )
