@@ -38,8 +38,9 @@ if [ ! -f "$env/.floe-ready" ]; then
   start=$(date +%s)
   "$env/bin/python" -m pip install --progress-bar off -r "$req" >&2
   if [ -n "$nodeps" ]; then
-    "$env/bin/python" -m pip install --progress-bar off --no-deps --no-build-isolation \
-      -r "$nodeps" >&2
+    # As if activated: builds that run `python` or CMake's FindPython must find this one.
+    VIRTUAL_ENV="$env" PATH="$env/bin:$PATH" "$env/bin/python" -m pip install \
+      --progress-bar off --no-deps --no-build-isolation -r "$nodeps" >&2
   fi
   touch "$env/.floe-ready"
   echo "python-env: $name ready in $(( $(date +%s) - start )) s" >&2
