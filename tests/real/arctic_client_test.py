@@ -22,9 +22,9 @@ from tokenizers import Tokenizer
 
 from arctic_inference.embedding import client as arctic_client
 from arctic_inference.embedding.proto.python import inference_pb2
-from realutil import MINILM, check, cosine_rows, floe_embed, floe_serve
+from clientutil import MODEL, same
+from realutil import MINILM, check, floe_embed, floe_serve
 
-MODEL = "all-MiniLM-L6-v2"
 # What the package's main() asks for, hard-coded: a server must serve that name.
 MAIN_MODEL = "Snowflake/snowflake-arctic-embed-m-v1.5"
 TEXTS = [
@@ -56,13 +56,6 @@ async def embed(c, batches, model):
           "embed: %d vectors for %d prompts in %d requests" % (sum(map(len, got)), n,
                                                                len(batches)))
     return [v for g in got for v in g]
-
-
-def same(got, want, what):
-    got = np.stack(got).astype(np.float32)
-    check(got.shape == want.shape, "%s: shape %s" % (what, got.shape))
-    cos = cosine_rows(got, want)
-    check(cos.min() >= 0.99999, "%s: min cosine to floe embed %.7f" % (what, cos.min()))
 
 
 async def run(target):

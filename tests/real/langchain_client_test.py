@@ -9,9 +9,9 @@ import time
 import numpy as np
 from langchain_openai import OpenAIEmbeddings
 
-from realutil import MINILM, check, cosine_rows, floe_embed, floe_serve
+from clientutil import MODEL, same
+from realutil import MINILM, check, floe_embed, floe_serve
 
-MODEL = "all-MiniLM-L6-v2"
 DOCS = [
     "The cat sits outside.",
     "A man is playing guitar.",
@@ -23,13 +23,6 @@ QUERY = "Which animal is outside?"
 start = time.time()
 ref = floe_embed(MINILM, [{"text": t} for t in DOCS + [QUERY]])
 ref128 = floe_embed(MINILM, [{"text": t, "dimensions": 128} for t in DOCS])
-
-
-def same(got, want, what):
-    got = np.asarray(got, dtype=np.float32)
-    check(got.shape == want.shape, "%s: shape %s" % (what, got.shape))
-    cos = cosine_rows(got, want)
-    check(cos.min() >= 0.99999, "%s: min cosine to floe embed %.7f" % (what, cos.min()))
 
 
 with floe_serve(MINILM, "--served-model-name", MODEL) as (url, _):

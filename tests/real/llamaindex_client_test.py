@@ -14,9 +14,9 @@ import time
 import numpy as np
 from llama_index.embeddings.openai import OpenAIEmbedding
 
-from realutil import MINILM, check, cosine_rows, floe_embed, floe_serve
+from clientutil import MODEL, same
+from realutil import MINILM, check, floe_embed, floe_serve
 
-MODEL = "all-MiniLM-L6-v2"
 TEXTS = [
     "Paris is the capital of France.",
     "The mitochondria is the powerhouse of the cell.",
@@ -28,13 +28,6 @@ QUERY = "What is the capital of France?"
 start = time.time()
 sent = [t.replace("\n", " ") for t in TEXTS]
 ref = floe_embed(MINILM, [{"text": t} for t in sent + [QUERY]])
-
-
-def same(got, want, what):
-    got = np.asarray(got, dtype=np.float32)
-    check(got.shape == want.shape, "%s: shape %s" % (what, got.shape))
-    cos = cosine_rows(got, want)
-    check(cos.min() >= 0.99999, "%s: min cosine to floe embed %.7f" % (what, cos.min()))
 
 
 with floe_serve(MINILM, "--served-model-name", MODEL) as (url, _):

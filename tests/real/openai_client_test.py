@@ -11,9 +11,9 @@ import openai
 import openai.lib._parsing._embeddings as oa_parsing
 from tokenizers import Tokenizer
 
-from realutil import MINILM, check, cosine_rows, floe_embed, floe_serve
+from clientutil import MODEL, same
+from realutil import MINILM, check, floe_embed, floe_serve
 
-MODEL = "all-MiniLM-L6-v2"
 TEXTS = [
     "A man is eating food.",
     "A man is riding a horse on the beach at sunset, far from the city.",
@@ -27,14 +27,6 @@ ref128 = floe_embed(MINILM, [{"text": t, "dimensions": 128} for t in TEXTS])
 tok = Tokenizer.from_file(MINILM + "/tokenizer.json")
 tok.no_padding()  # the file pads to 128
 ids = [e.ids for e in tok.encode_batch(TEXTS)]
-
-
-def same(got, want, what):
-    got = np.asarray(got, dtype=np.float32)
-    check(got.shape == want.shape, "%s: shape %s" % (what, got.shape))
-    cos = cosine_rows(got, want)
-    check(cos.min() >= 0.99999, "%s: min cosine to floe embed %.7f" % (what, cos.min()))
-    return got
 
 
 def rows(resp):
