@@ -49,15 +49,28 @@ int RunBench(int argc, char** argv) {
   app.add_option("--distribution", b.distribution,
                  "fixed | uniform | normal (prompt lengths and batch sizes)")
       ->default_val("fixed");
+  app.add_option("--min-prompt-length", b.min_prompt_length,
+                 "uniform / normal: shortest input drawn, in tokens (lengths in [this,"
+                 " --prompt-length])")
+      ->default_val(2);
+  app.add_flag("--fixed-batch-sizes", b.fixed_batch_sizes,
+               "uniform / normal vary the input lengths only: every request has exactly"
+               " its --batch-sizes entry of inputs");
   app.add_option("--warmup", b.warmup, "unmeasured requests first")->default_val(20);
   app.add_option("--protocol", o.protocol, "grpc (ArcticInference Encode) | http (OpenAI)")
       ->default_val("grpc");
+  app.add_option("--http-path", o.http_path,
+                 "http: the embeddings route, e.g. /embeddings for Infinity")
+      ->default_val("/v1/embeddings");
   app.add_option("--api-key", o.api_key, "sent as authorization: Bearer KEY");
   app.add_option("--timeout", o.timeout_s, "seconds per request")->default_val(120);
   app.add_option("--seed", b.seed, "random seed for lengths and batch sizes")->default_val(0);
   app.add_option("--save-shapes", b.save_shapes,
                  "write each request's input lengths (JSON lines) to FILE, for"
                  " scripts/peer-shapes.sh to run the same shapes on ONNX Runtime");
+  app.add_option("--save-texts", b.save_texts,
+                 "write each request's texts (JSON lines) to FILE, for an in-process peer"
+                 " to embed the same texts (scripts/peer-real-bench.sh)");
   app.add_flag("--json", json, "one JSON row per batch size instead of a table");
   app.add_flag("--quiet", quiet, "no progress line");
   CLI11_PARSE(app, argc, argv);

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
@@ -172,6 +173,9 @@ Status ValidateBenchOptions(const BenchOptions& o) {
   if (o.prompt_length < 2) {
     return InvalidArgumentError("--prompt-length counts [CLS] and [SEP]: at least 2");
   }
+  if (o.min_prompt_length < 2 || o.min_prompt_length > o.prompt_length) {
+    return InvalidArgumentError("--min-prompt-length must be in [2, --prompt-length]");
+  }
   if (o.distribution != "fixed" && o.distribution != "uniform" && o.distribution != "normal") {
     return InvalidArgumentError("--distribution must be fixed, uniform or normal, got '" +
                                 o.distribution + "'");
@@ -186,7 +190,8 @@ StatusOr<std::vector<BenchRow>> RunBench(const std::vector<Transport*>& servers,
   if (servers.empty()) return InvalidArgumentError("no --server given");
   // Every length any request may use.
   std::vector<int> lengths;
-  for (int len = (o.distribution == "fixed" ? o.prompt_length : 2); len <= o.prompt_length; ++len) {
+  for (int len = (o.distribution == "fixed" ? o.prompt_length : o.min_prompt_length);
+       len <= o.prompt_length; ++len) {
     lengths.push_back(len);
   }
   FLOE_ASSIGN_OR_RETURN(PromptBook book, PromptBook::Build(*servers[0], lengths, o.seed));
@@ -201,18 +206,25 @@ StatusOr<std::vector<BenchRow>> RunBench(const std::vector<Transport*>& servers,
       if (!r.ok) return UnavailableError("warmup request failed: " + r.error);
     }
   }
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> shapes(nullptr, &std::fclose);
-  if (!o.save_shapes.empty()) {
-    shapes.reset(std::fopen(o.save_shapes.c_str(), "w"));
-    if (!shapes) return InvalidArgumentError("cannot write --save-shapes file " + o.save_shapes);
-  }
+  using File = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
+  auto open = [](const std::string& path, const char* flag, File* f) {
+    if (path.empty()) return OkStatus();
+    f->reset(std::fopen(path.c_str(), "w"));
+    if (!*f) return InvalidArgumentError(std::string("cannot write ") + flag + " file " + path);
+    return OkStatus();
+  };
+  File shapes(nullptr, &std::fclose), texts(nullptr, &std::fclose);
+  FLOE_RETURN_IF_ERROR(open(o.save_shapes, "--save-shapes", &shapes));
+  FLOE_RETURN_IF_ERROR(open(o.save_texts, "--save-texts", &texts));
   std::vector<BenchRow> rows;
   uint64_t seed = o.seed;
   for (int batch : o.batch_sizes) {
-    std::vector<int> sizes = DrawValues(batch, 1, o.requests, o.distribution, ++seed);
+    std::vector<int> sizes = DrawValues(batch, 1, o.requests,
+                                        o.fixed_batch_sizes ? "fixed" : o.distribution, ++seed);
     size_t total_inputs = 0;
     for (int s : sizes) total_inputs += s;
-    std::vector<int> lens = DrawValues(o.prompt_length, 2, total_inputs, o.distribution, ++seed);
+    std::vector<int> lens = DrawValues(o.prompt_length, o.min_prompt_length, total_inputs,
+                                       o.distribution, ++seed);
     std::vector<Request> reqs(o.requests);
     size_t k = 0;
     for (int i = 0; i < o.requests; ++i) {
@@ -226,6 +238,10 @@ StatusOr<std::vector<BenchRow>> RunBench(const std::vector<Transport*>& servers,
           line += (j ? "," : "") + std::to_string(lens[k - sizes[i] + j]);
         }
         std::fprintf(shapes.get(), "%s]}\n", line.c_str());
+      }
+      if (texts) {
+        nlohmann::json j = {{"batch_size", batch}, {"texts", reqs[i].texts}};
+        std::fprintf(texts.get(), "%s\n", j.dump().c_str());
       }
     }
     auto tick = [&](size_t done, size_t failed) {

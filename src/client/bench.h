@@ -21,6 +21,8 @@ struct BenchOptions {
   int concurrency = 64;      // requests in flight
   int prompt_length = 512;   // tokens per input, [CLS]/[SEP] included
   std::string distribution = "fixed";  // fixed | uniform | normal
+  int min_prompt_length = 2;  // uniform / normal draw lengths in [this, prompt_length]
+  bool fixed_batch_sizes = false;  // uniform / normal vary the lengths only
   int warmup = 20;           // requests before measuring (not counted)
   uint64_t seed = 0;
   bool progress = false;     // live line on stderr
@@ -28,6 +30,10 @@ struct BenchOptions {
   // here, one JSON line per request: {"batch_size":B,"lengths":[...]}, so a
   // peer can run the same shapes (scripts/peer-shapes.sh).
   std::string save_shapes;
+  // When set, each measured request's texts, one JSON line per request:
+  // {"batch_size":B,"texts":[...]}, so an in-process peer can embed exactly
+  // the texts the server got (scripts/peer-real-bench.sh).
+  std::string save_texts;
 };
 
 // Draws `count` values for `param` as ArcticInference's benchmark does:

@@ -132,7 +132,7 @@ class HttpTransport final : public Transport {
   StatusOr<EmbedResult> EmbedSync(const std::vector<std::string>& texts) {
     nlohmann::json body = {{"input", texts}, {"encoding_format", "base64"}};
     body["model"] = o_.model;
-    auto r = Client().Post("/v1/embeddings", headers_, body.dump(), "application/json");
+    auto r = Client().Post(o_.http_path, headers_, body.dump(), "application/json");
     if (!r || r->status != 200) return HttpError(r, o_.address);
     EmbedResult out;
     try {
@@ -153,7 +153,7 @@ class HttpTransport final : public Transport {
         }
       }
     } catch (const std::exception& e) {
-      return InternalError(o_.address + ": unexpected /v1/embeddings answer: " + e.what());
+      return InternalError(o_.address + ": unexpected " + o_.http_path + " answer: " + e.what());
     }
     return out;
   }

@@ -18,6 +18,7 @@ struct ConnectOptions {
   std::string protocol = "grpc";  // grpc | http
   std::string api_key;       // sent as authorization: Bearer KEY
   std::string model;         // model name sent with requests ("" = served model)
+  std::string http_path = "/v1/embeddings";  // HTTP: the embeddings route (Infinity: /embeddings)
   double timeout_s = 60;     // per request
   // Requests in flight at most (HTTP: one keep-alive connection each).
   int parallelism = 64;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "client/bench.h"
@@ -157,6 +158,47 @@ TEST_F(ClientTest, BenchSavesTheShapesItSent) {
   const double wall = row["requests"].get<double>() / row["requests_per_s"].get<double>();
   EXPECT_NEAR(row["tokens_per_s"].get<double>() * wall, static_cast<double>(tokens), 0.5);
   EXPECT_NEAR(row["embeddings_per_s"].get<double>() * wall, static_cast<double>(inputs), 0.5);
+}
+
+TEST_F(ClientTest, BenchSavesTextsOfFixedBatchesAndBoundedLengths) {
+  // scripts/peer-real-bench.sh: every request exactly 4 inputs (--fixed-batch-sizes),
+  // lengths drawn in [10, 30] (--min-prompt-length), the texts saved for an in-process
+  // peer, the route named with --http-path; a wrong route fails with the server's 404.
+  const std::string path = testing::TempDir() + "/floe_bench_texts.jsonl";
+  std::remove(path.c_str());
+  const std::string common = "bench --json --quiet --warmup 1 --protocol http --server 127.0.0.1:" +
+                             std::to_string(server_->http_port()) +
+                             " --batch-sizes 4 --requests 10 --concurrency 2 --prompt-length 30"
+                             " --distribution uniform --fixed-batch-sizes --min-prompt-length 10";
+  Proc p = Sh(Floe(common + " --http-path /v1/embeddings --save-texts " + path));
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  client::ConnectOptions o;
+  o.address = server_->grpc_target();
+  auto t = client::Connect(o);
+  ASSERT_TRUE(t.ok());
+  std::ifstream in(path);
+  std::string line;
+  int requests = 0;
+  std::set<size_t> lengths;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["batch_size"], 4);
+    auto texts = j["texts"].get<std::vector<std::string>>();
+    ASSERT_EQ(texts.size(), 4u) << line;
+    auto ids = (*t)->Tokenize(texts);
+    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+    for (const auto& v : *ids) {
+      EXPECT_GE(v.size(), 10u);
+      EXPECT_LE(v.size(), 30u);
+      lengths.insert(v.size());
+    }
+    ++requests;
+  }
+  EXPECT_EQ(requests, 10);
+  EXPECT_GT(lengths.size(), 5u) << "lengths do not vary";
+  Proc bad = Sh(Floe(common + " --http-path /no-such-route"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("404"), std::string::npos) << bad.err;
 }
 
 TEST_F(ClientTest, BenchPromptsHaveExactlyTheRequestedTokens) {
