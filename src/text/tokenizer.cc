@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "text/bert_tokenizer.h"
+#include "text/unigram_tokenizer.h"
 
 namespace floe {
 namespace {
@@ -178,8 +179,9 @@ StatusOr<std::unique_ptr<Tokenizer>> FromJsonImpl(std::string_view json_text,
   if (j.is_discarded() || !j.is_object()) {
     return InvalidArgumentError(name + ": not valid JSON");
   }
-  BertOptions opt;
   if (!j.contains("model")) return InvalidArgumentError(name + ": no \"model\"");
+  if (TypeOf(j["model"]) == "Unigram") return text::UnigramTokenizerFromJson(j, name);
+  BertOptions opt;
   FLOE_RETURN_IF_ERROR(ParseModel(j["model"], name, &opt));
   FLOE_RETURN_IF_ERROR(
       ParseNormalizer(j.contains("normalizer") ? j["normalizer"] : json(), name, &opt));

@@ -1,0 +1,167 @@
+#include "text/metaspace.h"
+
+#include "text/unicode.h"
+#include "text/utf8.h"
+
+namespace floe::text {
+namespace {
+
+using nlohmann::json;
+
+std::string TypeName(const json& j) {
+  return j.is_object() && j.contains("type") && j["type"].is_string()
+             ? j["type"].get<std::string>()
+             : std::string("(no type)");
+}
+
+// Metaspace on one split: spaces replaced, the prefix added, then split
+// before each replacement (the replacement starts the next split).
+void RunMetaspace(const MetaspaceOptions& ms, std::string_view in, bool first,
+                  std::string* buf, const std::function<void(std::string_view, bool)>& emit) {
+  buf->clear();
+  const std::string& rep = ms.replacement;
+  const bool starts_with_rep = in.substr(0, 1) == " " || in.substr(0, rep.size()) == rep;
+  if (!in.empty() && !starts_with_rep &&
+      (ms.prepend_scheme == PrependScheme::kAlways ||
+       (ms.prepend_scheme == PrependScheme::kFirst && first))) {
+    buf->append(rep);
+  }
+  for (char c : in) {
+    if (c == ' ') {
+      buf->append(rep);
+    } else {
+      buf->push_back(c);
+    }
+  }
+  const std::string_view s(*buf);
+  if (!ms.split) {
+    if (!s.empty()) emit(s, first);
+    return;
+  }
+  size_t start = 0;
+  size_t pos = rep.empty() ? std::string_view::npos : s.find(rep, 1);
+  while (pos != std::string_view::npos) {
+    emit(s.substr(start, pos - start), first && start == 0);
+    start = pos;
+    pos = s.find(rep, pos + rep.size());
+  }
+  if (start < s.size()) emit(s.substr(start), first && start == 0);
+}
+
+void RunWhitespaceSplit(std::string_view in, bool first,
+                        const std::function<void(std::string_view, bool)>& emit) {
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  size_t start = 0, i = 0;
+  while (i < in.size()) {
+    uint32_t cp;
+    const int len = DecodeUtf8(p + i, &cp);
+    if (IsWhitespace(cp)) {
+      if (i > start) emit(in.substr(start, i - start), first && start == 0);
+      start = i + len;
+    }
+    i += len;
+  }
+  if (start < in.size()) emit(in.substr(start), first && start == 0);
+}
+
+}  // namespace
+
+StatusOr<MetaspaceOptions> ParseMetaspace(const json& j, const std::string& name) {
+  MetaspaceOptions ms;
+  if (j.contains("replacement")) {
+    ms.replacement = j["replacement"].get<std::string>();
+    if (ms.replacement.empty() || FindInvalidUtf8(ms.replacement) != std::string::npos) {
+      return InvalidArgumentError(name + ": Metaspace replacement must be one character");
+    }
+  }
+  const std::string scheme = j.value("prepend_scheme", std::string("always"));
+  if (scheme == "always") {
+    ms.prepend_scheme = PrependScheme::kAlways;
+  } else if (scheme == "first") {
+    ms.prepend_scheme = PrependScheme::kFirst;
+  } else if (scheme == "never") {
+    ms.prepend_scheme = PrependScheme::kNever;
+  } else {
+    return InvalidArgumentError(name + ": unknown Metaspace prepend_scheme '" + scheme + "'");
+  }
+  if (j.contains("add_prefix_space") && j["add_prefix_space"].is_boolean() &&
+      !j["add_prefix_space"].get<bool>()) {
+    if (j.contains("prepend_scheme") && ms.prepend_scheme != PrependScheme::kNever) {
+      return InvalidArgumentError(name +
+                                  ": add_prefix_space does not match declared prepend_scheme");
+    }
+    ms.prepend_scheme = PrependScheme::kNever;
+  }
+  ms.split = j.value("split", true);
+  return ms;
+}
+
+StatusOr<PreTokenizerChain> PreTokenizerChain::Parse(const json& j, const std::string& name) {
+  PreTokenizerChain c;
+  if (j.is_null()) return c;
+  std::vector<const json*> items;
+  if (TypeName(j) == "Sequence") {
+    for (const json& p : j.at("pretokenizers")) items.push_back(&p);
+  } else {
+    items.push_back(&j);
+  }
+  for (const json* p : items) {
+    const std::string type = TypeName(*p);
+    Step s;
+    if (type == "Metaspace") {
+      s.metaspace = true;
+      FLOE_ASSIGN_OR_RETURN(s.ms, ParseMetaspace(*p, name));
+    } else if (type != "WhitespaceSplit") {
+      return UnimplementedError(name + ": pre_tokenizer '" + type +
+                                "' is not supported with a Unigram model (Metaspace, "
+                                "WhitespaceSplit, Sequence of them)");
+    }
+    c.steps_.push_back(std::move(s));
+  }
+  return c;
+}
+
+void PreTokenizerChain::Run(std::string_view piece, bool first,
+                            const std::function<void(std::string_view)>& on_split,
+                            std::vector<std::string>* scratch) const {
+  if (piece.empty()) return;
+  if (steps_.empty()) {
+    on_split(piece);
+    return;
+  }
+  if (scratch->size() < steps_.size() + 1) scratch->resize(steps_.size() + 1);
+  // Step k's splits go straight into step k+1 (depth-first keeps the order).
+  std::function<void(size_t, std::string_view, bool)> run = [&](size_t k, std::string_view in,
+                                                                 bool f) {
+    if (k == steps_.size()) {
+      if (!in.empty()) on_split(in);
+      return;
+    }
+    auto next = [&](std::string_view s, bool sf) { run(k + 1, s, sf); };
+    if (steps_[k].metaspace) {
+      // Each step's buffer must outlive its splits: nested calls use their own.
+      std::string buf;
+      RunMetaspace(steps_[k].ms, in, f, k == 0 ? &(*scratch)[0] : &buf, next);
+    } else {
+      RunWhitespaceSplit(in, f, next);
+    }
+  };
+  run(0, piece, first);
+}
+
+void MetaspaceDecodeToken(const MetaspaceOptions& ms, size_t index, std::string_view token,
+                          std::string* out) {
+  const std::string& rep = ms.replacement;
+  const bool drop = index == 0 && ms.prepend_scheme != PrependScheme::kNever;
+  size_t i = 0;
+  while (i < token.size()) {
+    if (token.compare(i, rep.size(), rep) == 0) {
+      if (!drop) out->push_back(' ');
+      i += rep.size();
+    } else {
+      out->push_back(token[i++]);
+    }
+  }
+}
+
+}  // namespace floe::text

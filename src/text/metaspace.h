@@ -1,0 +1,56 @@
+// Pre-tokenizers of the Unigram tokenizers, as the Rust `tokenizers` crate
+// runs them: Metaspace (spaces become the replacement, "▁" by default, one is
+// prepended per prepend_scheme, and the text splits before each replacement)
+// and WhitespaceSplit, alone or in a Sequence. Also the Metaspace decoder.
+// Immutable after Parse; safe to share across threads.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace floe::text {
+
+enum class PrependScheme { kAlways, kFirst, kNever };
+
+struct MetaspaceOptions {
+  std::string replacement = "\xE2\x96\x81";  // U+2581
+  PrependScheme prepend_scheme = PrependScheme::kAlways;
+  bool split = true;
+};
+
+// Parses a Metaspace pre-tokenizer or decoder object (old files' add_prefix_space
+// included).
+StatusOr<MetaspaceOptions> ParseMetaspace(const nlohmann::json& j, const std::string& name);
+
+class PreTokenizerChain {
+ public:
+  // `j` is tokenizer.json's "pre_tokenizer" (null: the whole piece is one split).
+  static StatusOr<PreTokenizerChain> Parse(const nlohmann::json& j, const std::string& name);
+
+  // Splits normalized `piece`; `first` says it starts the input (original
+  // offset 0), which prepend_scheme "first" needs. Calls on_split for each
+  // non-empty split, in order. `scratch` is reused storage.
+  void Run(std::string_view piece, bool first,
+           const std::function<void(std::string_view)>& on_split,
+           std::vector<std::string>* scratch) const;
+
+ private:
+  struct Step {
+    bool metaspace = false;  // else WhitespaceSplit
+    MetaspaceOptions ms;
+  };
+  std::vector<Step> steps_;
+};
+
+// Metaspace's decoder on token `index` of the decoded sequence: replacements
+// become spaces, except a leading one on token 0 when prepend_scheme is not
+// never. Appends to `out`.
+void MetaspaceDecodeToken(const MetaspaceOptions& ms, size_t index, std::string_view token,
+                          std::string* out);
+
+}  // namespace floe::text

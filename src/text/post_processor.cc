@@ -1,0 +1,137 @@
+#include "text/post_processor.h"
+
+#include <algorithm>
+
+namespace floe::text {
+
+using nlohmann::json;
+
+Status PostProcessor::ParseTemplate(const json& t, const json& specials,
+                                    const std::string& name,
+                                    const std::function<int32_t(const std::string&)>& lookup,
+                                    std::vector<Piece>* out) {
+  out->clear();
+  for (const json& piece : t) {
+    Piece p;
+    if (piece.contains("Sequence")) {
+      const std::string id = piece["Sequence"].at("id").get<std::string>();
+      if (id != "A" && id != "B") {
+        return InvalidArgumentError(name + ": template sequence '" + id + "' is not A or B");
+      }
+      p.sequence = id == "A" ? 0 : 1;
+    } else if (piece.contains("SpecialToken")) {
+      const std::string id = piece["SpecialToken"].at("id").get<std::string>();
+      if (specials.is_object() && specials.contains(id)) {
+        p.ids = specials[id].at("ids").get<std::vector<int32_t>>();
+      } else {
+        const int32_t v = lookup(id);
+        if (v < 0) {
+          return InvalidArgumentError(name + ": template special token '" + id +
+                                      "' is unknown");
+        }
+        p.ids = {v};
+      }
+    } else {
+      return InvalidArgumentError(name + ": unknown template piece " + piece.dump());
+    }
+    out->push_back(std::move(p));
+  }
+  return OkStatus();
+}
+
+StatusOr<PostProcessor> PostProcessor::Parse(
+    const json& j, const std::string& name,
+    const std::function<int32_t(const std::string&)>& lookup) {
+  PostProcessor pp;
+  if (!j.is_null()) {
+    const std::string type =
+        j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "";
+    if (type == "RobertaProcessing" || type == "BertProcessing") {
+      // {"cls": ["<s>", 0], "sep": ["</s>", 2]}
+      const int32_t cls = j.at("cls").at(1).get<int32_t>();
+      const int32_t sep = j.at("sep").at(1).get<int32_t>();
+      pp.single_ = {{-1, {cls}}, {0, {}}, {-1, {sep}}};
+      if (type == "RobertaProcessing") {
+        pp.pair_ = {{-1, {cls}}, {0, {}}, {-1, {sep, sep}}, {1, {}}, {-1, {sep}}};
+      } else {
+        pp.pair_ = {{-1, {cls}}, {0, {}}, {-1, {sep}}, {1, {}}, {-1, {sep}}};
+      }
+    } else if (type == "TemplateProcessing") {
+      const json& specials =
+          j.contains("special_tokens") ? j["special_tokens"] : json::object();
+      FLOE_RETURN_IF_ERROR(ParseTemplate(j.at("single"), specials, name, lookup, &pp.single_));
+      if (j.contains("pair") && j["pair"].is_array()) {
+        FLOE_RETURN_IF_ERROR(ParseTemplate(j["pair"], specials, name, lookup, &pp.pair_));
+      } else {
+        pp.has_pair_ = false;
+      }
+    } else {
+      return UnimplementedError(name + ": post_processor '" + type +
+                                "' is not supported (TemplateProcessing, RobertaProcessing, "
+                                "BertProcessing)");
+    }
+  }
+  auto check = [&](const std::vector<Piece>& t, int want, const char* what) -> Status {
+    int seen = 0;
+    for (const Piece& p : t) {
+      if (p.sequence >= 0) seen |= 1 << p.sequence;
+    }
+    if (seen != want) {
+      return InvalidArgumentError(name + ": the " + what + " template must hold " +
+                                  (want == 1 ? "sequence A" : "sequences A and B") +
+                                  " once each");
+    }
+    return OkStatus();
+  };
+  FLOE_RETURN_IF_ERROR(check(pp.single_, 1, "single"));
+  if (pp.has_pair_) FLOE_RETURN_IF_ERROR(check(pp.pair_, 3, "pair"));
+  for (const Piece& p : pp.single_) pp.single_added_ += p.ids.size();
+  for (const Piece& p : pp.pair_) pp.pair_added_ += p.ids.size();
+  return pp;
+}
+
+void PostProcessor::Apply(const std::vector<int32_t>& a, const std::vector<int32_t>* b,
+                          std::vector<int32_t>* out) const {
+  for (const Piece& p : b ? pair_ : single_) {
+    if (p.sequence < 0) {
+      out->insert(out->end(), p.ids.begin(), p.ids.end());
+    } else {
+      const std::vector<int32_t>& s = p.sequence == 0 ? a : *b;
+      out->insert(out->end(), s.begin(), s.end());
+    }
+  }
+}
+
+int32_t PostProcessor::first_special() const {
+  for (const Piece& p : single_) {
+    if (p.sequence >= 0) break;
+    if (!p.ids.empty()) return p.ids.front();
+  }
+  return -1;
+}
+
+int32_t PostProcessor::last_special() const {
+  for (auto it = single_.rbegin(); it != single_.rend(); ++it) {
+    if (it->sequence >= 0) break;
+    if (!it->ids.empty()) return it->ids.back();
+  }
+  return -1;
+}
+
+void TruncatePairLongestFirst(size_t max_length, std::vector<int32_t>* a,
+                              std::vector<int32_t>* b) {
+  if (a->size() + b->size() <= max_length) return;
+  size_t n1 = a->size(), n2 = b->size();
+  const bool swap = n1 > n2;
+  if (swap) std::swap(n1, n2);
+  n2 = n1 > max_length ? n1 : std::max(n1, max_length - n1);
+  if (n1 + n2 > max_length) {
+    n1 = max_length / 2;
+    n2 = n1 + max_length % 2;
+  }
+  if (swap) std::swap(n1, n2);
+  if (a->size() > n1) a->resize(n1);
+  if (b->size() > n2) b->resize(n2);
+}
+
+}  // namespace floe::text

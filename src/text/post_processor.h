@@ -1,0 +1,61 @@
+// tokenizer.json post-processors as templates of special ids around one or
+// two sequences: TemplateProcessing (single and pair), RobertaProcessing
+// (<s> A </s> and <s> A </s></s> B </s>) and BertProcessing ([CLS] A [SEP] B
+// [SEP]); plus the crate's pair truncation (longest_first) before the
+// specials are added. Immutable after Parse.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace floe::text {
+
+class PostProcessor {
+ public:
+  // `j`: tokenizer.json's "post_processor" (null: no specials). `lookup`
+  // maps a special token's text to its id (-1 when unknown).
+  static StatusOr<PostProcessor> Parse(const nlohmann::json& j, const std::string& name,
+                                       const std::function<int32_t(const std::string&)>& lookup);
+
+  // Number of ids the single (pair = false) or pair template adds.
+  size_t added(bool pair) const { return pair ? pair_added_ : single_added_; }
+  bool has_pair_template() const { return has_pair_; }
+
+  // Appends the template with `a` (and `b` when pair) in place to `out`.
+  void Apply(const std::vector<int32_t>& a, const std::vector<int32_t>* b,
+             std::vector<int32_t>* out) const;
+
+  // The first and last special ids of the single template (-1 when none).
+  int32_t first_special() const;
+  int32_t last_special() const;
+
+ private:
+  // A template piece: sequence 0 (A) or 1 (B), or special ids.
+  struct Piece {
+    int sequence = -1;
+    std::vector<int32_t> ids;
+  };
+  static Status ParseTemplate(const nlohmann::json& t, const nlohmann::json& specials,
+                              const std::string& name,
+                              const std::function<int32_t(const std::string&)>& lookup,
+                              std::vector<Piece>* out);
+
+  std::vector<Piece> single_{{0, {}}};
+  std::vector<Piece> pair_{{0, {}}, {1, {}}};
+  bool has_pair_ = true;
+  size_t single_added_ = 0;
+  size_t pair_added_ = 0;
+};
+
+// The crate's truncation of a pair to `max_length` ids in all (before
+// specials), strategy longest_first, direction right: the shorter keeps
+// what it can, both halve when both are long.
+void TruncatePairLongestFirst(size_t max_length, std::vector<int32_t>* a,
+                              std::vector<int32_t>* b);
+
+}  // namespace floe::text

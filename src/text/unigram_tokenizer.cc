@@ -1,0 +1,400 @@
+#include "text/unigram_tokenizer.h"
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "text/added_tokens.h"
+#include "text/metaspace.h"
+#include "text/normalizers.h"
+#include "text/post_processor.h"
+#include "text/unigram.h"
+#include "text/utf8.h"
+
+namespace floe::text {
+namespace {
+
+using nlohmann::json;
+
+std::string TypeName(const json& j) {
+  return j.is_object() && j.contains("type") && j["type"].is_string()
+             ? j["type"].get<std::string>()
+             : std::string("(no type)");
+}
+
+const json& Field(const json& j, const char* key) {
+  static const json kNull;
+  return j.contains(key) ? j[key] : kNull;
+}
+
+// One step of tokenizer.json's decoder, on the list of token strings.
+struct DecodeStep {
+  enum Kind { kMetaspace, kByteFallback, kFuse, kReplace, kStrip } kind;
+  MetaspaceOptions ms;
+  std::string pattern, content;
+  size_t start = 0, stop = 0;
+};
+
+Status ParseDecoder(const json& j, const std::string& name, std::vector<DecodeStep>* out) {
+  if (j.is_null()) return OkStatus();
+  const std::string type = TypeName(j);
+  DecodeStep s{};
+  if (type == "Sequence") {
+    for (const json& d : j.at("decoders")) FLOE_RETURN_IF_ERROR(ParseDecoder(d, name, out));
+    return OkStatus();
+  }
+  if (type == "Metaspace") {
+    s.kind = DecodeStep::kMetaspace;
+    FLOE_ASSIGN_OR_RETURN(s.ms, ParseMetaspace(j, name));
+  } else if (type == "ByteFallback") {
+    s.kind = DecodeStep::kByteFallback;
+  } else if (type == "Fuse") {
+    s.kind = DecodeStep::kFuse;
+  } else if (type == "Replace" && j.at("pattern").contains("String")) {
+    s.kind = DecodeStep::kReplace;
+    s.pattern = j["pattern"]["String"].get<std::string>();
+    s.content = j.at("content").get<std::string>();
+    if (s.pattern.empty()) return UnimplementedError(name + ": decoder Replace of ''");
+  } else if (type == "Strip") {
+    s.kind = DecodeStep::kStrip;
+    s.content = j.at("content").get<std::string>();
+    s.start = j.value("start", size_t{0});
+    s.stop = j.value("stop", size_t{0});
+  } else {
+    return UnimplementedError(name + ": decoder '" + type + "' is not supported");
+  }
+  out->push_back(std::move(s));
+  return OkStatus();
+}
+
+int HexByte(std::string_view t) {
+  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
+  int v = 0;
+  for (char c : t.substr(3, 2)) {
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= c - '0';
+    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+    else return -1;
+  }
+  return v;
+}
+
+void RunDecodeStep(const DecodeStep& s, std::vector<std::string>* tokens) {
+  std::vector<std::string> out;
+  switch (s.kind) {
+    case DecodeStep::kMetaspace:
+      for (size_t i = 0; i < tokens->size(); ++i) {
+        std::string t;
+        MetaspaceDecodeToken(s.ms, i, (*tokens)[i], &t);
+        out.push_back(std::move(t));
+      }
+      break;
+    case DecodeStep::kByteFallback: {
+      std::string bytes;
+      size_t count = 0;
+      auto flush = [&] {
+        if (count == 0) return;
+        if (FindInvalidUtf8(bytes) == std::string::npos) {
+          out.push_back(bytes);
+        } else {
+          for (size_t k = 0; k < count; ++k) out.emplace_back("\xEF\xBF\xBD");
+        }
+        bytes.clear();
+        count = 0;
+      };
+      for (std::string& t : *tokens) {
+        const int b = HexByte(t);
+        if (b >= 0) {
+          bytes.push_back(static_cast<char>(b));
+          ++count;
+        } else {
+          flush();
+          out.push_back(std::move(t));
+        }
+      }
+      flush();
+      break;
+    }
+    case DecodeStep::kFuse: {
+      std::string all;
+      for (const std::string& t : *tokens) all += t;
+      out.push_back(std::move(all));
+      break;
+    }
+    case DecodeStep::kReplace:
+      for (const std::string& t : *tokens) {
+        std::string r;
+        size_t pos = 0;
+        for (size_t hit; (hit = t.find(s.pattern, pos)) != std::string::npos;) {
+          r.append(t, pos, hit - pos).append(s.content);
+          pos = hit + s.pattern.size();
+        }
+        r.append(t, pos, std::string::npos);
+        out.push_back(std::move(r));
+      }
+      break;
+    case DecodeStep::kStrip:
+      for (const std::string& t : *tokens) {
+        std::string_view v(t);
+        for (size_t k = 0; k < s.start && v.substr(0, s.content.size()) == s.content; ++k) {
+          v.remove_prefix(s.content.size());
+        }
+        for (size_t k = 0; k < s.stop && v.size() >= s.content.size() &&
+                           v.substr(v.size() - s.content.size()) == s.content;
+             ++k) {
+          v.remove_suffix(s.content.size());
+        }
+        out.emplace_back(v);
+      }
+      break;
+  }
+  tokens->swap(out);
+}
+
+AddedToken ReadAddedToken(const json& t) {
+  AddedToken a;
+  a.content = t.at("content").get<std::string>();
+  a.id = t.value("id", -1);
+  a.single_word = t.value("single_word", false);
+  a.lstrip = t.value("lstrip", false);
+  a.rstrip = t.value("rstrip", false);
+  a.special = t.value("special", false);
+  a.normalized = t.value("normalized", !a.special);
+  return a;
+}
+
+class UnigramTokenizer final : public Tokenizer {
+ public:
+  UnigramTokenizer(const UnigramTokenizer&) = delete;
+  UnigramTokenizer& operator=(const UnigramTokenizer&) = delete;
+  UnigramTokenizer() = default;
+
+  Status Init(const json& j, const std::string& name);
+
+  StatusOr<std::vector<int32_t>> Encode(std::string_view text,
+                                        size_t max_length) const override {
+    std::vector<int32_t> a;
+    FLOE_RETURN_IF_ERROR(EncodeSequence(text, &a));
+    if (max_length > 0) {
+      FLOE_RETURN_IF_ERROR(CheckMax(max_length, false));
+      const size_t room = max_length - post_.added(false);
+      if (a.size() > room) a.resize(room);
+    }
+    std::vector<int32_t> out;
+    out.reserve(a.size() + post_.added(false));
+    post_.Apply(a, nullptr, &out);
+    return out;
+  }
+
+  StatusOr<size_t> CountTokens(std::string_view text) const override {
+    std::vector<int32_t> a;
+    FLOE_RETURN_IF_ERROR(EncodeSequence(text, &a));
+    return a.size() + post_.added(false);
+  }
+
+  StatusOr<std::vector<int32_t>> EncodePair(std::string_view a_text, std::string_view b_text,
+                                            size_t max_length) const override {
+    if (!post_.has_pair_template()) {
+      return FailedPreconditionError("the tokenizer's post_processor has no pair template");
+    }
+    std::vector<int32_t> a, b;
+    FLOE_RETURN_IF_ERROR(EncodeSequence(a_text, &a));
+    FLOE_RETURN_IF_ERROR(EncodeSequence(b_text, &b));
+    if (max_length > 0) {
+      FLOE_RETURN_IF_ERROR(CheckMax(max_length, true));
+      TruncatePairLongestFirst(max_length - post_.added(true), &a, &b);
+    }
+    std::vector<int32_t> out;
+    out.reserve(a.size() + b.size() + post_.added(true));
+    post_.Apply(a, &b, &out);
+    return out;
+  }
+
+  StatusOr<std::string> Decode(const std::vector<int32_t>& ids,
+                               bool skip_special) const override;
+
+  int32_t cls_id() const override { return cls_id_; }
+  int32_t sep_id() const override { return sep_id_; }
+  int32_t pad_id() const override { return pad_id_; }
+  int32_t unk_id() const override { return model_.unk_id(); }
+  size_t vocab_size() const override { return id_to_token_.size(); }
+  std::string_view IdToToken(int32_t id) const override {
+    if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) return {};
+    return id_to_token_[id];
+  }
+  size_t num_special_tokens() const override { return post_.added(false); }
+
+ private:
+  Status CheckMax(size_t max_length, bool pair) const {
+    if (max_length < post_.added(pair)) {
+      return InvalidArgumentError("max_length " + std::to_string(max_length) +
+                                  " is less than the " + std::to_string(post_.added(pair)) +
+                                  " special tokens the template adds");
+    }
+    return OkStatus();
+  }
+  // Ids of one sequence, no specials.
+  Status EncodeSequence(std::string_view text, std::vector<int32_t>* out) const;
+  int32_t Lookup(const std::string& token) const;
+
+  NormalizerChain normalizer_;
+  PreTokenizerChain pre_;
+  UnigramModel model_;
+  PostProcessor post_;
+  std::vector<DecodeStep> decoder_;
+  Status decoder_status_;
+  bool has_decoder_ = false;
+  std::vector<AddedToken> added_;
+  std::vector<AddedToken> raw_added_;         // normalized=false
+  std::vector<AddedToken> normalized_added_;  // normalized=true, content normalized
+  AddedTokenMatcher raw_matcher_, normalized_matcher_;
+  std::vector<std::string> id_to_token_;
+  std::vector<bool> special_id_;
+  int32_t cls_id_ = -1, sep_id_ = -1, pad_id_ = 0;
+};
+
+int32_t UnigramTokenizer::Lookup(const std::string& token) const {
+  for (const AddedToken& t : added_) {
+    if (t.content == token) return t.id;
+  }
+  return model_.Find(token);
+}
+
+Status UnigramTokenizer::Init(const json& j, const std::string& name) {
+  const json& m = j.at("model");
+  if (!m.contains("vocab") || !m["vocab"].is_array()) {
+    return InvalidArgumentError(name + ": Unigram model without a vocab array");
+  }
+  std::vector<std::pair<std::string, double>> vocab;
+  vocab.reserve(m["vocab"].size());
+  for (const json& e : m["vocab"]) {
+    if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number()) {
+      return InvalidArgumentError(name + ": Unigram vocab entry " + std::to_string(vocab.size()) +
+                                  " is not [piece, score]");
+    }
+    vocab.emplace_back(e[0].get<std::string>(), e[1].get<double>());
+  }
+  const json& unk = Field(m, "unk_id");
+  const int32_t unk_id = unk.is_number_integer() ? unk.get<int32_t>() : -1;
+  auto model = UnigramModel::Build(std::move(vocab), unk_id, m.value("byte_fallback", false));
+  if (!model.ok()) return model.status().WithPrefix(name);
+  model_ = std::move(model).value();
+
+  FLOE_ASSIGN_OR_RETURN(normalizer_, NormalizerChain::Parse(Field(j, "normalizer"), name));
+  FLOE_ASSIGN_OR_RETURN(pre_, PreTokenizerChain::Parse(Field(j, "pre_tokenizer"), name));
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    for (const json& t : j["added_tokens"]) {
+      AddedToken a = ReadAddedToken(t);
+      if (a.id < 0) return InvalidArgumentError(name + ": added token '" + a.content + "' has no id");
+      if (a.content.empty()) return InvalidArgumentError(name + ": empty added token");
+      added_.push_back(std::move(a));
+    }
+  }
+  FLOE_ASSIGN_OR_RETURN(post_, PostProcessor::Parse(Field(j, "post_processor"), name,
+                                                    [&](const std::string& t) {
+                                                      return Lookup(t);
+                                                    }));
+  decoder_status_ = ParseDecoder(Field(j, "decoder"), name, &decoder_);
+  has_decoder_ = !Field(j, "decoder").is_null();
+
+  for (const AddedToken& t : added_) {
+    if (!t.normalized) continue;
+    AddedToken n = t;
+    normalizer_.Apply(t.content, &n.content);
+    if (!n.content.empty()) normalized_added_.push_back(std::move(n));
+  }
+  // The raw text is matched against the non-normalized ones only.
+  for (const AddedToken& t : added_) {
+    if (!t.normalized) raw_added_.push_back(t);
+  }
+  raw_matcher_.Build(raw_added_);
+  normalized_matcher_.Build(normalized_added_);
+
+  int32_t max_id = static_cast<int32_t>(model_.size()) - 1;
+  for (const AddedToken& t : added_) max_id = std::max(max_id, t.id);
+  id_to_token_.resize(static_cast<size_t>(max_id) + 1);
+  special_id_.assign(id_to_token_.size(), false);
+  for (size_t i = 0; i < model_.size(); ++i) {
+    id_to_token_[i] = std::string(model_.Piece(static_cast<int32_t>(i)));
+  }
+  for (const AddedToken& t : added_) {
+    id_to_token_[t.id] = t.content;
+    if (t.special) special_id_[t.id] = true;
+  }
+  cls_id_ = post_.first_special() >= 0 ? post_.first_special() : Lookup("<s>");
+  sep_id_ = post_.last_special() >= 0 ? post_.last_special() : Lookup("</s>");
+  const json& pad = Field(j, "padding");
+  if (pad.is_object() && pad.contains("pad_id") && pad["pad_id"].is_number_integer()) {
+    pad_id_ = pad["pad_id"].get<int32_t>();
+  } else {
+    const int32_t p = Lookup("<pad>");
+    pad_id_ = p >= 0 ? p : 0;
+  }
+  return OkStatus();
+}
+
+Status UnigramTokenizer::EncodeSequence(std::string_view text, std::vector<int32_t>* out) const {
+  const size_t bad = FindInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    return InvalidArgumentError("invalid UTF-8 at byte offset " + std::to_string(bad));
+  }
+  Status status;
+  UnigramModel::Scratch scratch;
+  std::vector<std::string> pre_scratch;
+  std::string norm;
+  const std::function<void(std::string_view)> on_split = [&](std::string_view s) {
+    if (status.ok()) status = model_.Encode(s, scratch, out);
+  };
+  auto on_token = [&](int32_t id) { out->push_back(id); };
+  auto on_raw_piece = [&](std::string_view piece, size_t offset) {
+    const bool first = normalizer_.Apply(piece, &norm) && offset == 0;
+    if (normalized_matcher_.empty()) {
+      pre_.Run(norm, first, on_split, &pre_scratch);
+      return;
+    }
+    const std::string normalized = norm;
+    normalized_matcher_.Split(
+        std::string_view(normalized),
+        [&](std::string_view p, size_t off) {
+          pre_.Run(p, first && off == 0, on_split, &pre_scratch);
+        },
+        on_token);
+  };
+  raw_matcher_.Split(text, on_raw_piece, on_token);
+  return status;
+}
+
+StatusOr<std::string> UnigramTokenizer::Decode(const std::vector<int32_t>& ids,
+                                               bool skip_special) const {
+  FLOE_RETURN_IF_ERROR(decoder_status_);
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) continue;
+    if (skip_special && special_id_[id]) continue;
+    tokens.push_back(id_to_token_[id]);
+  }
+  std::string text;
+  if (!has_decoder_) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i) text += ' ';
+      text += tokens[i];
+    }
+    return text;
+  }
+  for (const DecodeStep& s : decoder_) RunDecodeStep(s, &tokens);
+  for (const std::string& t : tokens) text += t;
+  return text;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Tokenizer>> UnigramTokenizerFromJson(const json& j,
+                                                              const std::string& name) {
+  auto tok = std::make_unique<UnigramTokenizer>();
+  FLOE_RETURN_IF_ERROR(tok->Init(j, name));
+  return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+}  // namespace floe::text

@@ -1,0 +1,22 @@
+// A tokenizer.json with a Unigram model (SentencePiece models as converted by
+// transformers: XLM-RoBERTa, bge-m3, multilingual-e5): added tokens, then the
+// normalizer chain, then the pre-tokenizers, then Viterbi, then the
+// post-processor's template; ids identical to the Rust `tokenizers` crate.
+// Immutable after FromJson; Encode/EncodePair/Decode may run on any thread.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/status.h"
+#include "text/tokenizer.h"
+
+namespace floe::text {
+
+// `j` is the parsed tokenizer.json (its model's type is "Unigram"); `name`
+// prefixes error messages.
+StatusOr<std::unique_ptr<Tokenizer>> UnigramTokenizerFromJson(const nlohmann::json& j,
+                                                              const std::string& name);
+
+}  // namespace floe::text
