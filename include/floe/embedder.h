@@ -64,6 +64,13 @@ class Embedder {
   virtual StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,
                                                   const EmbedParams& params = {}) const = 0;
 
+  // Thread-safe. Ids of a text pair (cross-encoder input: query, document)
+  // with the tokenizer's pair template, both truncated longest-first to the
+  // model's maximum (params.truncate false: over-long is INVALID_ARGUMENT).
+  // No prompt. UNIMPLEMENTED for tokenizers without pairs (WordPiece, so far).
+  virtual StatusOr<std::vector<int32_t>> TokenizePair(std::string_view a, std::string_view b,
+                                                      const EmbedParams& params = {}) const = 0;
+
   // Embeds texts; result i belongs to input i. Batches are packed internally
   // (no padding) up to max_batch_tokens. Thread-safe; calls are serialized
   // on the engine.

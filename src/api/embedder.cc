@@ -1,7 +1,10 @@
 // Embedder: model folder + tokenizer + engine behind the public API.
 #include "floe/embedder.h"
 
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "api/model_path.h"
@@ -19,6 +22,7 @@ class EmbedderImpl final : public Embedder {
  public:
   Status Init(const std::string& model_arg, const EmbedderOptions& options) {
     FLOE_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(model_arg));
+    if (options.tokenizer_only && !HasModelFiles(path)) return InitTokenizerOnly(path);
     FLOE_ASSIGN_OR_RETURN(model_, ModelFolder::Open(path));
     FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
     EngineOptions eo;
@@ -49,7 +53,53 @@ class EmbedderImpl final : public Embedder {
     return OkStatus();
   }
 
+  // A folder with a tokenizer but no config.json or no weights, opened only
+  // to tokenize: the limit is tokenizer_config.json's model_max_length, else
+  // none (kNoLimit).
+  static bool HasModelFiles(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path dir(path);
+    return fs::exists(dir / "config.json", ec) &&
+           (fs::exists(dir / "model.safetensors", ec) ||
+            fs::exists(dir / "model.safetensors.index.json", ec));
+  }
+  Status InitTokenizerOnly(const std::string& path) {
+    static constexpr int kNoLimit = 1 << 30;
+    FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
+    model_ = std::make_unique<ModelFolder>();
+    model_->path = path;
+    model_->st.max_seq_length = kNoLimit;
+    std::ifstream in(std::filesystem::path(path) / "tokenizer_config.json");
+    if (in) {
+      const nlohmann::json tc = nlohmann::json::parse(in, nullptr, false);
+      if (tc.is_object() && tc.contains("model_max_length") && tc["model_max_length"].is_number()) {
+        const double v = tc["model_max_length"].get<double>();
+        if (v >= 1 && v < kNoLimit) model_->st.max_seq_length = static_cast<int>(v);
+      }
+    }
+    info_.path = path;
+    info_.max_tokens = model_->st.max_seq_length;
+    return OkStatus();
+  }
+
   const ModelInfo& info() const override { return info_; }
+
+  StatusOr<std::vector<int32_t>> TokenizePair(std::string_view a, std::string_view b,
+                                              const EmbedParams& params) const override {
+    const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    if (!params.truncate) {
+      FLOE_ASSIGN_OR_RETURN(std::vector<int32_t> all, tokenizer_->EncodePair(a, b, 0));
+      if (all.size() > max_tokens) {
+        return InvalidArgumentError("pair has " + std::to_string(all.size()) +
+                                    " tokens, over the model's maximum of " +
+                                    std::to_string(max_tokens) +
+                                    " (truncate is false; set it true to cut the input)");
+      }
+      return all;
+    }
+    return tokenizer_->EncodePair(a, b, max_tokens);
+  }
 
   StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,
                                           const EmbedParams& params) const override {

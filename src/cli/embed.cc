@@ -49,6 +49,10 @@ StatusOr<std::vector<InputLine>> ReadAndCheck(const Embedder& e,
   ids->resize(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     const auto& in = lines[i].input;
+    if (lines[i].has_pair) {
+      return InvalidArgumentError("line " + std::to_string(lines[i].line) +
+                                  ": \"text_pair\" is for floe tokenize only");
+    }
     auto t = e.Tokenize(in.text, in.params);
     if (!t.ok()) return t.status().WithPrefix("line " + std::to_string(lines[i].line));
     (*ids)[i] = std::move(t).value();
@@ -74,7 +78,8 @@ StatusOr<std::unique_ptr<Embedder>> OpenEmbedder(const CommonFlags& f) {
 }  // namespace
 
 int RunTokenize(int argc, char** argv) {
-  CLI::App app{"Tokenize JSON lines {\"text\", \"prompt_name\"?} from stdin; writes {\"ids\": [...]}"
+  CLI::App app{"Tokenize JSON lines {\"text\", \"prompt_name\"?, \"text_pair\"?} from stdin; writes"
+               " {\"ids\": [...]}"
                " per line, in order. Ids include [CLS]/[SEP] and are truncated to the model's"
                " maximum length ([SEP] kept last), as the model sees them; a line with"
                " \"truncate\": false over the limit is an error.",
@@ -93,7 +98,9 @@ int RunTokenize(int argc, char** argv) {
   }
   std::vector<std::string> out(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
-    auto ids = (*e)->Tokenize(lines[i].input.text, lines[i].input.params);
+    const InputLine& in = lines[i];
+    auto ids = in.has_pair ? (*e)->TokenizePair(in.input.text, in.text_pair, in.input.params)
+                           : (*e)->Tokenize(in.input.text, in.input.params);
     if (!ids.ok()) return Fail(ids.status().WithPrefix("line " + std::to_string(lines[i].line)));
     std::string& s = out[i];
     s = "{\"ids\": [";

@@ -7,7 +7,8 @@
 namespace floe::cli {
 namespace {
 
-Status ParseLine(const std::string& line, EmbedInput* out) {
+Status ParseLine(const std::string& line, InputLine* in) {
+  EmbedInput* out = &in->input;
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);  // throws on invalid JSON and invalid UTF-8
@@ -39,9 +40,14 @@ Status ParseLine(const std::string& line, EmbedInput* out) {
     } else if (key == "truncate") {
       if (!v.is_boolean()) return InvalidArgumentError("\"truncate\" must be true or false");
       out->params.truncate = v.get<bool>();
+    } else if (key == "text_pair") {
+      if (!v.is_string()) return InvalidArgumentError("\"text_pair\" must be a string");
+      in->has_pair = true;
+      in->text_pair = v.get<std::string>();
     } else {
       return InvalidArgumentError("unknown field \"" + key +
-                                  "\" (known: text, prompt_name, dimensions, normalize, truncate)");
+                                  "\" (known: text, prompt_name, dimensions, normalize, truncate,"
+                                  " text_pair)");
     }
   }
   if (!have_text) return InvalidArgumentError("missing \"text\"");
@@ -57,7 +63,7 @@ StatusOr<std::vector<InputLine>> ReadInputLines(std::istream& in) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     InputLine input;
     input.line = n;
-    Status s = ParseLine(line, &input.input);
+    Status s = ParseLine(line, &input);
     if (!s.ok()) return s.WithPrefix("line " + std::to_string(n));
     inputs.push_back(std::move(input));
   }
