@@ -1,7 +1,8 @@
 # floe: the two commands are `make run` and `make test`.
 JOBS ?= $(shell nproc)
 BUILD ?= build
-MODEL ?= models/demo
+# `make run`: empty serves the real all-MiniLM-L6-v2 (scripts/run-demo.sh, docs/models.md).
+MODEL ?=
 CMAKE_FLAGS ?=
 
 .PHONY: deps build test run asan fuzz bench format clean cuda

@@ -1,11 +1,32 @@
 // `floe serve`: flags -> ServeOptions -> RunServer.
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
 
+#include "api/model_path.h"
 #include "cli/commands.h"
 #include "core/log.h"
 #include "serve/server.h"
 
 namespace floe::cli {
+namespace {
+
+// Where the bundled demo model is: beside the binary's folder (build/floe and an
+// install prefix's bin/floe: ../models/demo), then the source tree it was built from.
+std::vector<std::string> DemoModelFolders() {
+  std::vector<std::string> dirs;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back((exe.parent_path().parent_path() / "models/demo").string());
+#ifdef FLOE_SOURCE_DIR
+  dirs.push_back(std::string(FLOE_SOURCE_DIR) + "/models/demo");
+#endif
+  return dirs;
+}
+
+}  // namespace
 
 int RunServe(int argc, char** argv) {
   ServeOptions o;
@@ -15,7 +36,9 @@ int RunServe(int argc, char** argv) {
       "/info, /tokenize).",
       "floe serve"};
   app.get_formatter()->column_width(34);
-  app.add_option("--model,-m", o.model, "model folder or Hugging Face id")->required();
+  app.add_option("--model,-m", o.model,
+                 "model folder or Hugging Face id (default: sentence-transformers/"
+                 "all-MiniLM-L6-v2 from the caches or the hub, else the demo)");
   app.add_option("--served-model-name", o.served_model_name,
                  "name requests must use (default: --model exactly as given)");
   app.add_option("--host", o.host, "address to listen on")->capture_default_str();
@@ -95,6 +118,15 @@ int RunServe(int argc, char** argv) {
       return 2;
     }
     SetLogLevel(level);
+  }
+  if (o.model.empty()) {
+    auto chosen = ResolveDefaultModel(DemoModelFolders());
+    if (!chosen.ok()) {
+      std::fprintf(stderr, "floe serve: %s\n", chosen.status().message().c_str());
+      return 1;
+    }
+    o.model = chosen->path;
+    if (o.served_model_name.empty()) o.served_model_name = chosen->name;
   }
   o.enable_grpc = !no_grpc;
   o.enable_http = !no_http;

@@ -41,6 +41,21 @@ std::string DefaultCacheRoot() {
   return ".cache/huggingface/hub";
 }
 
+std::string FloeModelCacheRoot() {
+  if (const char* v = std::getenv("XDG_CACHE_HOME"); v && *v) {
+    return std::string(v) + "/floe/models";
+  }
+  if (const char* v = std::getenv("HOME"); v && *v) {
+    return std::string(v) + "/.cache/floe/models";
+  }
+  return ".cache/floe/models";
+}
+
+std::string FloeModelFolder(const std::string& root, const std::string& id) {
+  const auto slash = id.find('/');
+  return (fs::path(root) / (id.substr(0, slash) + "--" + id.substr(slash + 1))).string();
+}
+
 std::string RepoFolder(const std::string& root, const std::string& id) {
   const auto slash = id.find('/');
   return (fs::path(root) /

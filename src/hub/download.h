@@ -38,6 +38,11 @@ struct HubOptions {
 StatusOr<std::vector<std::string>> SelectModelFiles(
     const std::vector<std::string>& siblings);
 
+// Whether options.endpoint answers at all: one HEAD of its root, no retries, giving up
+// after `connect_timeout_s` when nothing accepts the connection (any HTTP status counts
+// as an answer). UNAVAILABLE names the endpoint and the transport error.
+Status ProbeHub(const HubOptions& options, long connect_timeout_s);
+
 // Downloads what `ref` needs into options.cache_root and returns the snapshot folder.
 // Blobs already in the cache are reused. Errors: NOT_FOUND (repo, revision or file
 // not on the hub), UNAUTHENTICATED (401/403: private or gated, HF_TOKEN), UNAVAILABLE
