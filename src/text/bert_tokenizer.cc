@@ -5,6 +5,8 @@
 #include <limits>
 #include <utility>
 
+#include <utf8proc.h>
+
 #include "text/unicode.h"
 #include "text/utf8.h"
 

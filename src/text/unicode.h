@@ -1,6 +1,10 @@
 // Character classes and per-character normalization with the exact rules of
-// the Rust `tokenizers` crate (BertNormalizer, BertPreTokenizer). Tables come
-// from libutf8proc; nothing here depends on the C locale.
+// the Rust `tokenizers` crate (BertNormalizer, BertPreTokenizer). The crate mixes
+// Unicode versions (categories from an old `unicode_categories`, lowercasing
+// from a recent Rust std), so the tables are its own, probed from the pinned
+// Python package by scripts/gen-bert-unicode-tables.py (bert_unicode_tables.inc);
+// decompositions are libutf8proc's less the few the crate lacks. Nothing here
+// depends on the C locale.
 #pragma once
 
 #include <cstdint>
@@ -25,14 +29,17 @@ inline bool IsWhitespace(uint32_t c) {
   }
 }
 
-// BertNormalizer's is_control: categories Cc, Cf, Co, except \t \n \r.
-// Unassigned code points (Cn) are kept, as the Rust crate keeps them.
+// BertNormalizer's is_control: categories Cc, Cf, Co (the crate's Unicode
+// version), except \t \n \r. Unassigned code points (Cn) are kept, as the
+// Rust crate keeps them.
 bool IsControl(uint32_t c);
 
-// BertPreTokenizer's punctuation: ASCII punctuation or Unicode P*.
+// BertPreTokenizer's punctuation: ASCII punctuation or Unicode P* (the
+// crate's Unicode version: U+166D is in, U+2E43 is not).
 bool IsPunctuation(uint32_t c);
 
-// Unicode category Mn (what strip_accents drops after NFD).
+// Unicode category Mn in the crate's version (what strip_accents drops after
+// NFD): U+07FD, assigned later, is not.
 bool IsNonspacingMark(uint32_t c);
 
 // The CJK ranges of the Rust crate's BertNormalizer (0x2B920, not 0x2B820).
@@ -47,13 +54,16 @@ inline bool IsChineseChar(uint32_t c) {
 // `out` (capacity `cap`); returns the number of code points written, or 0
 // when `cap` is too small. A code point without decomposition gives itself.
 // Canonical reordering across code points is not done: once Mn are dropped it
-// only matters for two adjacent non-Mn combining characters (26 Mc code
-// points, e.g. U+302E, U+1D165) out of canonical order.
+// only matters for two adjacent kept combining characters out of canonical
+// order: Mc with a combining class (e.g. U+302E, U+1D165), or marks newer than
+// the crate's tables (e.g. U+07FD), which it keeps.
 int DecomposeCanonical(uint32_t c, uint32_t* out, int cap);
 
 // Rust's char::to_lowercase: one or two code points (only U+0130 gives two).
 // Returns the count written to out[0..2).
 inline int ToLowerFull(uint32_t c, uint32_t out[2]);
+// The one-code-point lowercase of c >= 0x80 (c itself when none), U+0130 aside.
+uint32_t ToLowerNonAscii(uint32_t c);
 
 }  // namespace floe::text
 

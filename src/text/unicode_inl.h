@@ -1,8 +1,6 @@
 // Inline part of unicode.h (kept apart so unicode.h reads as a contract).
 #pragma once
 
-#include <utf8proc.h>
-
 namespace floe::text {
 
 inline int ToLowerFull(uint32_t c, uint32_t out[2]) {
@@ -15,7 +13,7 @@ inline int ToLowerFull(uint32_t c, uint32_t out[2]) {
     out[1] = 0x307;
     return 2;
   }
-  out[0] = static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
+  out[0] = ToLowerNonAscii(c);
   return 1;
 }
 
