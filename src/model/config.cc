@@ -333,20 +333,22 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
     }
   }
 
-  // Max length: the smallest stated limit, never past the position table.
+  // Max length, as sentence-transformers cuts: sentence_bert_config.json's
+  // max_seq_length when stated (it wins over tokenizer_config.json), else
+  // tokenizer_config.json's model_max_length; never past the position table.
   int max_len = bert.max_position_embeddings;
   const std::string sbert_path = Join(folder, "sentence_bert_config.json");
   FLOE_ASSIGN_OR_RETURN(std::optional<json> sbert, ReadJsonIfPresent(sbert_path));
+  int sbert_len = 0;
   if (sbert) {
     if (!sbert->is_object())
       return InvalidArgumentError(sbert_path + ": not a JSON object");
-    int v = 0;
-    FLOE_RETURN_IF_ERROR(GetInt(*sbert, "max_seq_length", sbert_path, false, 1, &v));
-    if (v > 0) max_len = std::min(max_len, v);
+    FLOE_RETURN_IF_ERROR(GetInt(*sbert, "max_seq_length", sbert_path, false, 1, &sbert_len));
+    if (sbert_len > 0) max_len = std::min(max_len, sbert_len);
   }
   const std::string tok_path = Join(folder, "tokenizer_config.json");
   FLOE_ASSIGN_OR_RETURN(std::optional<json> tok, ReadJsonIfPresent(tok_path));
-  if (tok && tok->is_object()) {
+  if (sbert_len <= 0 && tok && tok->is_object()) {
     auto it = tok->find("model_max_length");
     if (it != tok->end() && it->is_number()) {
       double v = it->get<double>();

@@ -279,12 +279,17 @@ TEST(SentenceTransformersConfigTest, ReadsPromptsAndDefaultPrompt) {
   EXPECT_NE(bad.status().message().find("nope"), std::string::npos);
 }
 
-TEST(SentenceTransformersConfigTest, MaxLengthIsSmallestStatedLimit) {
+// As sentence-transformers cuts: sentence_bert_config.json's max_seq_length wins
+// over tokenizer_config.json's model_max_length, either way; the latter counts
+// only without the former; neither passes max_position_embeddings.
+TEST(SentenceTransformersConfigTest, MaxLengthIsSentenceBertsOverTokenizerConfig) {
   TempDir dir;
   WriteJson(dir.File("sentence_bert_config.json"), {{"max_seq_length", 256}});
   WriteJson(dir.File("tokenizer_config.json"), {{"model_max_length", 300}});
   EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 256);
   WriteJson(dir.File("tokenizer_config.json"), {{"model_max_length", 128}});
+  EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 256);
+  WriteJson(dir.File("sentence_bert_config.json"), {{"do_lower_case", false}});
   EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 128);
   // Hugging Face writes 1e30 for "no limit": ignored.
   WriteJson(dir.File("sentence_bert_config.json"), {{"max_seq_length", 8192}});
