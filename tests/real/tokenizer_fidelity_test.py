@@ -11,8 +11,8 @@ Checked, each over every line, with `floe tokenize` run once per model folder:
     longest lines, so the reference is what it feeds the model;
   - max_seq_length 512 and 128 (copies of the folder with that sentence_bert_config);
   - sentence_bert_config 256 over a tokenizer_config model_max_length of 128;
-  - the lines over 512 tokens again, in pieces of 64 words, so that their tails
-    (past every limit above) count too.
+  - no truncation (a folder with only tokenizer.json and a tokenizer_config.json
+    saying 2^20), so the tails of lines thousands of tokens long count too.
 A difference prints the line, both id lists (around the first difference) and fails.
 """
 import json
@@ -164,17 +164,16 @@ def main():
         print("%s: floe tokenize %.2f s" % (what, took))
         compare(what, texts, want, got, tok)
 
-    # Past 512 tokens no case above looks (floe cuts at the position table): the
-    # lines over 512 tokens, in pieces of 64 space-separated words, so their tails
-    # are compared too.
-    pieces = []
-    for text, ids in zip(texts, full):
-        if len(ids) > 512:
-            words = text.split(" ")
-            pieces.extend(" ".join(words[k:k + 64]) for k in range(0, len(words), 64))
-    want = truncated(tok, pieces, reference(tok, pieces)[0], 512)
-    got, _ = floe_tokenize(os.path.join(SCRATCH, "m512"), pieces)
-    compare("pieces of the lines over 512 tokens", pieces, want, got, tok)
-
+    # No truncation at all: a folder holding only the tokenizer (floe tokenize then
+    # takes its limit from tokenizer_config.json), so the tails of lines thousands
+    # of tokens long count too.
+    bare = os.path.join(SCRATCH, "tokenizer-only")
+    os.mkdir(bare)
+    os.symlink(os.path.join(MINILM, "tokenizer.json"), os.path.join(bare, "tokenizer.json"))
+    with open(os.path.join(bare, "tokenizer_config.json"), "w") as f:
+        json.dump({"model_max_length": 1 << 20}, f)
+    got, took = floe_tokenize(bare, texts)
+    print("no truncation: floe tokenize %.2f s" % took)
+    compare("no truncation", texts, full, got, tok)
 
 main()
