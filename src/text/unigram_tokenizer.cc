@@ -284,10 +284,18 @@ Status UnigramTokenizer::Init(const json& j, const std::string& name) {
   FLOE_ASSIGN_OR_RETURN(normalizer_, NormalizerChain::Parse(Field(j, "normalizer"), name));
   FLOE_ASSIGN_OR_RETURN(pre_, PreTokenizerChain::Parse(Field(j, "pre_tokenizer"), name));
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    // Ids as the crate assigns them on load (the file's "id" is only checked
+    // there): the vocabulary's id when the content is a piece, else the next
+    // id past the vocabulary and the tokens added so far.
+    int64_t next = static_cast<int64_t>(model_.size());
     for (const json& t : j["added_tokens"]) {
       AddedToken a = ReadAddedToken(t);
-      if (a.id < 0) return InvalidArgumentError(name + ": added token '" + a.content + "' has no id");
       if (a.content.empty()) return InvalidArgumentError(name + ": empty added token");
+      bool seen = false;
+      for (const AddedToken& e : added_) seen = seen || e.content == a.content;
+      if (seen) continue;
+      const int32_t piece = model_.Find(a.content);
+      a.id = piece >= 0 ? piece : static_cast<int32_t>(next++);
       added_.push_back(std::move(a));
     }
   }
