@@ -194,12 +194,12 @@ TEST(Tokenizer, RejectsInvalidUtf8) {
   EXPECT_TRUE(tok->Encode("\xe4\xb8\xad \xf0\x9f\x98\x80").ok());
 }
 
-TEST(Tokenizer, RefusesUnigramModel) {
+TEST(Tokenizer, RefusesEmptyUnigramVocabulary) {
   json j = SmallTokenizerJson();
   j["model"] = {{"type", "Unigram"}, {"vocab", json::array()}};
   auto tok = Tokenizer::FromJson(j.dump(), "x.json");
   ASSERT_FALSE(tok.ok());
-  EXPECT_EQ(tok.status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(tok.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(tok.status().message().find("Unigram"), std::string::npos);
 }
 
