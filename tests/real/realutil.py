@@ -41,15 +41,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def floe_embed(model, lines, *args):
-    """Runs `floe embed` on JSON-lines requests; returns an (n, d) float32 array."""
+def floe_embed_rows(model, lines, *args, env=None):
+    """Runs `floe embed` on JSON-lines requests (with `env` added to the
+    environment); returns one float32 vector per line (widths may differ)."""
     inp = "".join(json.dumps(l) + "\n" for l in lines)
     r = subprocess.run([FLOE, "embed", "--model", model, *args], input=inp.encode(),
-                       capture_output=True)
+                       capture_output=True, env={**os.environ, **(env or {})})
     if r.returncode != 0:
         fail("floe embed %s: %s" % (" ".join(args), r.stderr.decode()[-2000:]))
-    out = [json.loads(l)["embedding"] for l in r.stdout.decode().splitlines()]
-    return np.asarray(out, dtype=np.float32)
+    return [np.asarray(json.loads(l)["embedding"], dtype=np.float32)
+            for l in r.stdout.decode().splitlines()]
+
+
+def floe_embed(model, lines, *args, env=None):
+    """Runs `floe embed` on JSON-lines requests; returns an (n, d) float32 array."""
+    return np.asarray(floe_embed_rows(model, lines, *args, env=env), dtype=np.float32)
 
 
 @contextlib.contextmanager
@@ -84,3 +90,12 @@ def floe_serve(model, *args, name=None):
         except subprocess.TimeoutExpired:
             p.kill()
         log.close()
+
+
+def cpu_has(flag):
+    """Whether /proc/cpuinfo lists `flag` (e.g. avx512_bf16) for this CPU."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return flag in line.split()
+    return False
