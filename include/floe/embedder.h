@@ -46,6 +46,7 @@ struct ModelInfo {
   std::string pooling;      // cls | mean | max | lasttoken
   bool normalize = true;    // model folder's Normalize module
   std::vector<std::string> prompt_names;
+  bool include_prompt = true;  // false: pooling leaves a prompt's tokens out
   std::string weights_dtype;  // of the stored tensors
   std::string dtype;          // compute dtype
   std::string device;
@@ -77,9 +78,28 @@ class Embedder {
   virtual StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<EmbedInput>& inputs) = 0;
 
-  // Embeds already-tokenized inputs (ids include [CLS]/[SEP]); one params for all.
+  // Embeds already-tokenized inputs (ids include [CLS]/[SEP]); one params for
+  // all. Every token is pooled (params.prompt_name only has to exist).
+  StatusOr<std::vector<std::vector<float>>> EmbedTokens(
+      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params = {}) {
+    return EmbedTokens(ids, params, {});
+  }
+
+  // The same, where pooling leaves out the first pool_skip[i] tokens of input
+  // i (pool_skip: empty, or one entry per input, each >= 0; else
+  // INVALID_ARGUMENT). For ids that Tokenize made with a prompt, pass
+  // PromptTokensExcluded of the params they were made with.
   virtual StatusOr<std::vector<std::vector<float>>> EmbedTokens(
-      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params = {}) = 0;
+      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params,
+      const std::vector<int32_t>& pool_skip) = 0;
+
+  // How many leading tokens of Tokenize(text, params) pooling leaves out: 0,
+  // unless the folder's pooling has include_prompt false and params name (or
+  // the model defaults to) a prompt; then the prompt's tokens as
+  // sentence-transformers counts them: the prompt tokenized alone, less a
+  // trailing special token ([CLS] and the prompt's own tokens, for BERT).
+  // INVALID_ARGUMENT for an unknown prompt_name. Thread-safe.
+  virtual StatusOr<int32_t> PromptTokensExcluded(const EmbedParams& params) const = 0;
 };
 
 }  // namespace floe

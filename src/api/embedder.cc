@@ -3,8 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <mutex>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <thread>
 
 #include "api/model_path.h"
@@ -47,6 +48,12 @@ class EmbedderImpl final : public Embedder {
     info_.pooling = std::string(PoolingModeName(st.pooling));
     info_.normalize = st.normalize;
     for (const auto& [name, text] : st.prompts) info_.prompt_names.push_back(name);
+    info_.include_prompt = st.include_prompt;
+    if (!st.include_prompt) {
+      for (const auto& [name, text] : st.prompts) {
+        FLOE_ASSIGN_OR_RETURN(prompt_tokens_[name], CountPromptTokens(text));
+      }
+    }
     info_.weights_dtype = std::string(DTypeName(model_->weights->dominant_dtype()));
     info_.dtype = engine_ ? engine_->dtype() : options.dtype;
     info_.device = engine_ ? engine_->device() : options.device;
@@ -138,8 +145,15 @@ class EmbedderImpl final : public Embedder {
       }
       ids[i] = std::move(tokenized[i]).value();
     }
+    std::vector<int32_t> skip;
+    if (!info_.include_prompt) {
+      skip.resize(inputs.size());
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        FLOE_ASSIGN_OR_RETURN(skip[i], PromptTokensExcluded(inputs[i].params));
+      }
+    }
     std::vector<float> pooled;
-    FLOE_RETURN_IF_ERROR(RunEngine(ids, &pooled));
+    FLOE_RETURN_IF_ERROR(RunEngine(ids, skip, &pooled));
     std::vector<std::vector<float>> out(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       FLOE_RETURN_IF_ERROR(Finish(pooled, i, inputs[i].params, &out[i]));
@@ -147,9 +161,24 @@ class EmbedderImpl final : public Embedder {
     return out;
   }
 
+  StatusOr<int32_t> PromptTokensExcluded(const EmbedParams& params) const override {
+    if (info_.include_prompt) return 0;
+    const auto& st = model_->st;
+    const std::string& use = params.prompt_name.empty() ? st.default_prompt_name
+                                                        : params.prompt_name;
+    FLOE_RETURN_IF_ERROR(FindPrompt(use).status());
+    auto it = prompt_tokens_.find(use);
+    return it == prompt_tokens_.end() ? 0 : it->second;
+  }
+
   StatusOr<std::vector<std::vector<float>>> EmbedTokens(
-      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params) override {
+      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params,
+      const std::vector<int32_t>& pool_skip) override {
     FLOE_RETURN_IF_ERROR(CheckParams(params));
+    if (!pool_skip.empty() && pool_skip.size() != ids.size()) {
+      return InvalidArgumentError("pool_skip has " + std::to_string(pool_skip.size()) +
+                                  " entries for " + std::to_string(ids.size()) + " inputs");
+    }
     for (size_t i = 0; i < ids.size(); ++i) {
       if (static_cast<int>(ids[i].size()) > info_.max_tokens && !params.truncate) {
         return InvalidArgumentError("input " + std::to_string(i) + " has " +
@@ -170,7 +199,7 @@ class EmbedderImpl final : public Embedder {
       }
     }
     std::vector<float> pooled;
-    FLOE_RETURN_IF_ERROR(RunEngine(*run, &pooled));
+    FLOE_RETURN_IF_ERROR(RunEngine(*run, pool_skip, &pooled));
     std::vector<std::vector<float>> out(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
       FLOE_RETURN_IF_ERROR(Finish(pooled, i, params, &out[i]));
@@ -202,14 +231,28 @@ class EmbedderImpl final : public Embedder {
     return FindPrompt(p.prompt_name).status();
   }
 
-  Status RunEngine(const std::vector<std::vector<int32_t>>& ids, std::vector<float>* pooled) {
+  // The prompt's length as sentence-transformers measures it for
+  // include_prompt false: tokenized alone, less a trailing special token.
+  StatusOr<int32_t> CountPromptTokens(const std::string& prompt) const {
+    if (prompt.empty()) return 0;
+    FLOE_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                          tokenizer_->Encode(prompt, static_cast<size_t>(info_.max_tokens)));
+    if (ids.empty()) return 0;
+    const int32_t last = ids.back();
+    const bool special = last == tokenizer_->sep_id() || last == tokenizer_->cls_id() ||
+                         last == tokenizer_->pad_id() || last == tokenizer_->unk_id();
+    return static_cast<int32_t>(ids.size()) - (special ? 1 : 0);
+  }
+
+  Status RunEngine(const std::vector<std::vector<int32_t>>& ids,
+                   const std::vector<int32_t>& pool_skip, std::vector<float>* pooled) {
     if (!engine_) {
       return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
     }
     pooled->assign(ids.size() * static_cast<size_t>(info_.hidden_size), 0.0f);
     if (ids.empty()) return OkStatus();
     std::lock_guard<std::mutex> lock(engine_mu_);
-    return engine_->EmbedPooled(ids, pooled->data());
+    return engine_->EmbedPooled(ids, pooled->data(), pool_skip);
   }
 
   Status Finish(const std::vector<float>& pooled, size_t i, const EmbedParams& p,
@@ -231,6 +274,7 @@ class EmbedderImpl final : public Embedder {
   std::once_flag pool_once_;
   std::unique_ptr<ThreadPool> pool_;
   ModelInfo info_;
+  std::map<std::string, int32_t> prompt_tokens_;  // include_prompt false: per prompt name
 };
 
 }  // namespace

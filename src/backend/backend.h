@@ -49,6 +49,11 @@ struct PackedBatch {
   int64_t num_seqs = 0;                        // B
   int64_t total_tokens = 0;                    // T
   int64_t max_seqlen = 0;
+  // Leading tokens of each sequence that pooling leaves out (a prompt, when
+  // the model's pooling has include_prompt false), [B]; null = none. A skip
+  // that is not below its sequence's length counts as 0.
+  const int32_t* pool_skip_host = nullptr;
+  const int32_t* pool_skip_device = nullptr;
 };
 
 // Device memory owned by a backend. Freed on destruction.
@@ -133,7 +138,10 @@ class Backend {
   // out: [T, D]. scale multiplies QK^T (1/sqrt(H)).
   virtual Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads, int64_t head_size, float scale, float* out) = 0;
 
-  // out: [B, D] pooled rows. hidden: [T, D].
+  // out: [B, D] pooled rows. hidden: [T, D]. With batch.pool_skip, sequence
+  // b is pooled from its token skip[b] on: CLS takes that token, mean and max
+  // run over the rest, the last token stays the last (as sentence-transformers
+  // masks a prompt out).
   virtual Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind, float* out) = 0;
 };
 

@@ -137,18 +137,24 @@ int RunEmbed(int argc, char** argv) {
     // Group by params so each group is one engine call over pre-tokenized ids.
     std::vector<std::vector<float>> vecs(end - begin);
     for (size_t i = begin; i < end; ++i) {
+      std::vector<int32_t> group_skip;  // each line's prompt, when pooling leaves it out
       if (!vecs[i - begin].empty()) continue;
       const EmbedParams& p = (*lines)[i].input.params;
       std::vector<size_t> group;
+          auto skip = (*e)->PromptTokensExcluded(q);
+          if (!skip.ok()) {
+            return Fail(skip.status().WithPrefix("line " + std::to_string((*lines)[k].line)));
+          }
       std::vector<std::vector<int32_t>> group_ids;
       for (size_t k = i; k < end; ++k) {
+          group_skip.push_back(*skip);
         const EmbedParams& q = (*lines)[k].input.params;
         if (vecs[k - begin].empty() && q.dimensions == p.dimensions && q.normalize == p.normalize) {
           group.push_back(k);
           group_ids.push_back(std::move(ids[k]));
         }
       }
-      auto r = (*e)->EmbedTokens(group_ids, p);
+      auto r = (*e)->EmbedTokens(group_ids, p, group_skip);
       if (!r.ok()) return Fail(r.status().WithPrefix("lines " + std::to_string((*lines)[i].line) + ".."));
       for (size_t g = 0; g < group.size(); ++g) vecs[group[g] - begin] = std::move((*r)[g]);
     }

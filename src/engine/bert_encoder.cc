@@ -177,6 +177,7 @@ Status BertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
   }
   if (seqs > capacity_seqs_) {
     FLOE_ASSIGN_OR_RETURN(cu_seqlens_, backend_->Allocate((seqs + 1) * sizeof(int32_t)));
+    FLOE_ASSIGN_OR_RETURN(pool_skip_, backend_->Allocate(seqs * sizeof(int32_t)));
     FLOE_ASSIGN_OR_RETURN(pooled_, backend_->Allocate(seqs * D * sizeof(float)));
     capacity_seqs_ = seqs;
   }
@@ -184,9 +185,14 @@ Status BertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
 }
 
 Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
-                            float* pooled_host, std::vector<float>* hidden_host) {
+                            float* pooled_host, std::vector<float>* hidden_host,
+                            std::span<const int32_t> pool_skip) {
   const int64_t B = static_cast<int64_t>(seqs.size());
   if (B == 0) return OkStatus();
+  if (!pool_skip.empty() && static_cast<int64_t>(pool_skip.size()) != B) {
+    return InvalidArgumentError("pool_skip has " + std::to_string(pool_skip.size()) +
+                                " entries for " + std::to_string(B) + " sequences");
+  }
   const int64_t D = config_.hidden_size;
   const int64_t N = config_.num_attention_heads;
   const int64_t H = D / N;
@@ -211,6 +217,12 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
   batch.num_seqs = B;
   batch.total_tokens = T;
   batch.max_seqlen = max_len;
+  if (std::any_of(pool_skip.begin(), pool_skip.end(), [](int32_t k) { return k > 0; })) {
+    FLOE_RETURN_IF_ERROR(
+        backend_->CopyToDevice(pool_skip.data(), B * sizeof(int32_t), pool_skip_->data()));
+    batch.pool_skip_host = pool_skip.data();
+    batch.pool_skip_device = pool_skip_->i32();
+  }
 
   // Padding rows (T .. RoundUpRows(T)) go through the products too; start
   // them at zero each pass so their values stay bounded.

@@ -30,9 +30,12 @@ class BertEncoder {
   // One forward pass over `seqs` packed back to back. Ids must have been
   // checked (non-empty, <= max positions, in vocabulary). Writes B x D pooled
   // floats to pooled_host; when hidden_host is not null, also the last hidden
-  // state [T, D] (rows in packing order). Not thread-safe.
+  // state [T, D] (rows in packing order). pool_skip: empty, or per sequence
+  // the leading tokens pooling leaves out (PackedBatch::pool_skip_host). Not
+  // thread-safe.
   Status Forward(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
-                 float* pooled_host, std::vector<float>* hidden_host = nullptr);
+                 float* pooled_host, std::vector<float>* hidden_host = nullptr,
+                 std::span<const int32_t> pool_skip = {});
 
   const BertConfig& config() const { return config_; }
 
@@ -54,7 +57,8 @@ class BertEncoder {
   // Activations, grown to the largest pass seen (rows padded per RoundUpRows).
   int64_t capacity_rows_ = 0;
   int64_t capacity_seqs_ = 0;
-  std::unique_ptr<DeviceBuffer> ids_, cu_seqlens_, hidden_, qkv_, context_, intermediate_, pooled_;
+  std::unique_ptr<DeviceBuffer> ids_, cu_seqlens_, pool_skip_, hidden_, qkv_, context_,
+      intermediate_, pooled_;
 };
 
 }  // namespace floe

@@ -37,8 +37,19 @@ class EngineImpl : public Engine {
     encoder_.reset();  // its buffers belong to the backend
   }
 
-  Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out) override {
+  Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
+                     std::span<const int32_t> pool_skip) override {
     const BertConfig& c = encoder_->config();
+    if (!pool_skip.empty() && pool_skip.size() != seqs.size()) {
+      return InvalidArgumentError("pool_skip has " + std::to_string(pool_skip.size()) +
+                                  " entries for " + std::to_string(seqs.size()) + " sequences");
+    }
+    for (size_t i = 0; i < pool_skip.size(); ++i) {
+      if (pool_skip[i] < 0) {
+        return InvalidArgumentError("sequence " + std::to_string(i) + ": pool_skip " +
+                                    std::to_string(pool_skip[i]) + " is negative");
+      }
+    }
     for (size_t i = 0; i < seqs.size(); ++i) {
       const auto& s = seqs[i];
       if (s.empty()) {
@@ -67,7 +78,8 @@ class EngineImpl : public Engine {
       const bool flush = i == seqs.size() ||
                          (!pass.empty() && tokens + seqs[i].size() > max_batch_tokens_);
       if (flush && !pass.empty()) {
-        FLOE_RETURN_IF_ERROR(encoder_->Forward(pass, pool_, out + first * hidden));
+        const auto skip = pool_skip.empty() ? pool_skip : pool_skip.subspan(first, pass.size());
+        FLOE_RETURN_IF_ERROR(encoder_->Forward(pass, pool_, out + first * hidden, nullptr, skip));
         pass.clear();
         tokens = 0;
         first = i;

@@ -39,9 +39,13 @@ class Engine {
   // non-empty; length <= max_position_embeddings; ids in [0, vocab_size)
   // (else INVALID_ARGUMENT naming the index, and nothing is computed).
   // Splits into forward passes of <= max_batch_tokens tokens (a single
-  // sequence longer than max_batch_tokens still runs alone). Not thread-safe:
+  // sequence longer than max_batch_tokens still runs alone). pool_skip is
+  // empty or has one entry per seq: the leading tokens that pooling leaves
+  // out (a prompt, when the folder's pooling has include_prompt false; see
+  // Backend::Pool); a negative entry is INVALID_ARGUMENT. Not thread-safe:
   // one caller at a time.
-  virtual Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out) = 0;
+  virtual Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
+                             std::span<const int32_t> pool_skip = {}) = 0;
   virtual int hidden_size() const = 0;
   virtual std::string device() const = 0;
   virtual std::string dtype() const = 0;

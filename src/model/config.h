@@ -42,8 +42,9 @@ struct SentenceTransformersConfig {
   std::map<std::string, std::string> prompts;  // name -> text
   std::string default_prompt_name;             // "" = none
   int max_seq_length = 0;                      // tokens incl. specials; 0 = unknown
-  // Pooling's include_prompt: false means mean/max/last-token pooling skips
-  // the prompt's tokens (CLS pooling is unaffected).
+  // Pooling's include_prompt: false means pooling starts after the prompt's
+  // tokens (mean and max over the rest, CLS takes the first token after it,
+  // last-token is unchanged), as sentence-transformers masks them out.
   bool include_prompt = true;
 };
 

@@ -15,6 +15,7 @@ struct LocalReplica::Pending {
   size_t finished = 0;   // inputs with a vector
   bool answered = false;  // callback ran (or is about to)
   bool started = false;
+  Status error;  // the first input that failed after the forward pass
   EmbedOutput out;
 };
 
@@ -38,6 +39,11 @@ void LocalReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   p->done = std::move(done);
   if (p->job->inputs.empty()) {
     p->done(EmbedOutput{});
+    return;
+  }
+  if (p->job->params.pool_skip < 0) {  // would fail the whole batch it rides in
+    p->done(InvalidArgumentError("pool_skip must be >= 0, got " +
+                                 std::to_string(p->job->params.pool_skip)));
     return;
   }
   std::unique_lock<std::mutex> lock(mu_);
@@ -185,6 +191,7 @@ std::vector<LocalReplica::Slot> LocalReplica::FormBatch(
 
 void LocalReplica::Loop() {
   std::vector<std::vector<int32_t>> ids;
+  std::vector<int32_t> skip;
   for (;;) {
     std::vector<Slot> batch;
     std::vector<std::shared_ptr<Pending>> dropped;
@@ -206,16 +213,21 @@ void LocalReplica::Loop() {
     if (batch.empty()) continue;
 
     ids.clear();
+    skip.clear();
     size_t tokens = 0;
+    bool any_skip = false;
     for (const auto& s : batch) {
       ids.push_back(s.pending->job->inputs[s.index]);
       tokens += ids.back().size();
+      skip.push_back(s.pending->job->params.pool_skip);
+      any_skip = any_skip || skip.back() != 0;
     }
+    if (!any_skip) skip.clear();
     EmbedParams raw;
     raw.normalize = false;
     raw.dimensions = 0;
     const auto t0 = Clock::now();
-    auto result = embedder_->EmbedTokens(ids, raw);
+    auto result = embedder_->EmbedTokens(ids, raw, skip);
     const double forward_s = Seconds(Clock::now() - t0);
     batches_.Observe(tokens, forward_s);
 
@@ -227,9 +239,12 @@ void LocalReplica::Loop() {
       for (size_t i = 0; i < batch.size(); ++i) {
         Pending& p = *batch[i].pending;
         const auto& pooled = (*result)[i];
-        (void)PostprocessEmbedding(std::span<const float>(pooled.data(), pooled.size()),
-                                   p.job->params.dimensions, p.job->params.normalize,
-                                   &p.out.vectors[batch[i].index]);
+        Status s = PostprocessEmbedding(std::span<const float>(pooled.data(), pooled.size()),
+                                        p.job->params.dimensions, p.job->params.normalize,
+                                        &p.out.vectors[batch[i].index]);
+        if (!s.ok() && p.error.ok()) {
+          p.error = s.WithPrefix("input " + std::to_string(batch[i].index));
+        }
       }
     } else {
       FLOE_LOG(kError) << "forward pass failed: " << result.status().ToString();
@@ -245,10 +260,10 @@ void LocalReplica::Loop() {
         last = p;
         if (p->answered) continue;
         p->finished++;
-        if (!result.ok() || p->finished == p->job->inputs.size()) {
+        if (!result.ok() || !p->error.ok() || p->finished == p->job->inputs.size()) {
           p->answered = true;
           queued_tokens_ -= std::min<uint64_t>(queued_tokens_, p->tokens);
-          if (result.ok()) served_++;
+          if (result.ok() && p->error.ok()) served_++;
           complete.push_back(p);
           // A failed job may still sit in the queue with unbatched inputs.
           queue_.remove(p);
@@ -256,7 +271,7 @@ void LocalReplica::Loop() {
       }
       std::erase_if(running_, [](const auto& p) { return p->answered; });
     }
-    for (const auto& p : complete) Finish(p, result.ok() ? OkStatus() : result.status());
+    for (const auto& p : complete) Finish(p, result.ok() ? p->error : result.status());
   }
 }
 

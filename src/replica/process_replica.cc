@@ -158,6 +158,7 @@ void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   std::shared_ptr<pb::Worker::Stub> stub;
   uint64_t id = 0;
   {
+  call->req.set_pool_skip(job->params.pool_skip);
     std::unique_lock<std::mutex> lock(mu_);
     if (state_ != ReplicaState::kReady || stopping_ || !stub_) {
       const std::string why = stopping_ ? "shutting down" : ReplicaStateName(state_);

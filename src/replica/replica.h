@@ -24,6 +24,9 @@ using Clock = std::chrono::steady_clock;
 struct JobParams {
   int dimensions = 0;     // 0 = full; else keep the first N, then normalize
   bool normalize = true;  // L2-normalize
+  // Leading tokens of every input that pooling leaves out: the prompt's, when
+  // the model's pooling has include_prompt false (Embedder::PromptTokensExcluded).
+  int32_t pool_skip = 0;
 };
 
 // One client request: every input's token ids ([CLS]/[SEP] included).

@@ -73,6 +73,7 @@ class WorkerService final : public pb::Worker::CallbackService {
     job->params.dimensions = req->dimensions();
     job->params.normalize = req->normalize();
     job->priority = req->priority();
+    job->params.pool_skip = req->pool_skip();
     const auto deadline = ctx->deadline();
     if (deadline != std::chrono::system_clock::time_point::max()) {
       job->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(

@@ -155,11 +155,19 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
     finish(std::move(s));
     return nullptr;
   }
+  // Text gets the prompt prepended; pooling may have to leave it out again.
+  StatusOr<int32_t> pool_skip =
+      spec.use_token_ids ? StatusOr<int32_t>(0) : embedder_->PromptTokensExcluded(spec.params);
+  if (!pool_skip.ok()) {
+    finish(pool_skip.status());
+    return nullptr;
+  }
   auto job = std::make_shared<EmbedJob>();
   job->request_id = spec.request_id.empty() ? "floe-" + std::to_string(next_id_.fetch_add(1))
                                             : spec.request_id;
   job->params.dimensions = spec.params.dimensions;
   job->params.normalize = spec.params.normalize;
+  job->params.pool_skip = *pool_skip;
   job->priority = spec.priority;
   job->deadline = spec.deadline;
   {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -74,6 +75,68 @@ TEST(EmbedderTest, EmbedTokensEqualsEmbed) {
   auto b = (*e)->EmbedTokens(ids);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(*a, *b);
+}
+
+// A copy of a fixture whose 1_Pooling/config.json says include_prompt false.
+std::string FixtureWithoutPromptInPooling(const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("floe_no_prompt_pooling_" + name);
+  fs::remove_all(dir);
+  fs::copy(kData + "/models/" + name, dir, fs::copy_options::recursive);
+  std::ifstream in(dir / "1_Pooling" / "config.json");
+  nlohmann::json pooling = nlohmann::json::parse(in);
+  pooling["include_prompt"] = false;
+  std::ofstream(dir / "1_Pooling" / "config.json") << pooling.dump();
+  return dir.string();
+}
+
+// include_prompt false: the prompt's tokens (as sentence-transformers counts
+// them: [CLS] and the prompt, not its [SEP]) are left out of pooling, in
+// Embed and in EmbedTokens given the same count.
+TEST(EmbedderTest, IncludePromptFalseLeavesThePromptOutOfPooling) {
+  auto plain = Embedder::Open(kData + "/models/bert-tiny-mean-bf16");
+  auto e = Embedder::Open(FixtureWithoutPromptInPooling("bert-tiny-mean-bf16"));
+  ASSERT_TRUE(plain.ok() && e.ok()) << e.status().ToString();
+  EXPECT_TRUE((*plain)->info().include_prompt);
+  EXPECT_FALSE((*e)->info().include_prompt);
+  const EmbedParams query{.prompt_name = "query"};
+
+  auto alone = (*e)->Tokenize("", query);  // [CLS] prompt [SEP]
+  ASSERT_TRUE(alone.ok());
+  auto skip = (*e)->PromptTokensExcluded(query);
+  ASSERT_TRUE(skip.ok()) << skip.status().ToString();
+  EXPECT_EQ(*skip, static_cast<int32_t>(alone->size()) - 1);
+  EXPECT_GT(*skip, 1);
+  EXPECT_EQ(*(*plain)->PromptTokensExcluded(query), 0);             // include_prompt true
+  EXPECT_EQ(*(*e)->PromptTokensExcluded({}), 0);                    // no prompt
+  EXPECT_EQ(*(*e)->PromptTokensExcluded({.prompt_name = "document"}), 0);  // empty prompt
+  EXPECT_EQ((*e)->PromptTokensExcluded({.prompt_name = "nope"}).status().code(),
+            StatusCode::kInvalidArgument);
+
+  const std::vector<EmbedInput> in = {{"a short text", query}, {"another, longer text.", query},
+                                      {"no prompt here", {}}};
+  auto got = (*e)->Embed(in);
+  auto with_prompt = (*plain)->Embed(in);
+  ASSERT_TRUE(got.ok() && with_prompt.ok()) << got.status().ToString();
+  EXPECT_LT(test::Cosine((*got)[0], (*with_prompt)[0]), 0.9999);
+  EXPECT_GE(test::Cosine((*got)[2], (*with_prompt)[2]), 0.999999);  // nothing to leave out
+
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<int32_t> skips;
+  for (const auto& x : in) {
+    ids.push_back(*(*e)->Tokenize(x.text, x.params));
+    skips.push_back(*(*e)->PromptTokensExcluded(x.params));
+  }
+  auto tokens = (*e)->EmbedTokens(ids, {}, skips);
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_GE(test::Cosine((*tokens)[i], (*got)[i]), 0.999999) << i;
+  }
+  // Pooled whole, the first vector is the one with the prompt in.
+  auto whole = (*e)->EmbedTokens(ids);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_GE(test::Cosine((*whole)[0], (*with_prompt)[0]), 0.999999);
+  EXPECT_EQ((*e)->EmbedTokens(ids, {}, {1}).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(EmbedderTest, RejectsUnknownPromptAndBadDimensions) {

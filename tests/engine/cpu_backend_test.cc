@@ -238,5 +238,56 @@ TEST(CpuPoolTest, MeanOfOneTokenIsThatToken) {
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(out[i], h[i]);
 }
 
+
+// The bfloat16 / int8 refusal says what the CPU lacks; FLOE_NO_AVX512 is named
+// only when it is what turned AVX-512 off.
+TEST(CpuIsaTest, ShortfallNamesWhatTheCpuLacksAndTheVariableOnlyWhenSet) {
+  cpu::CpuIsa avx2_only;  // e.g. Haswell..Alder Lake, Zen 1-3
+  std::string note = cpu::IsaShortfall(avx2_only, false);
+  EXPECT_NE(note.find("no AVX-512"), std::string::npos) << note;
+  EXPECT_EQ(note.find("FLOE_NO_AVX512"), std::string::npos) << note;
+
+  cpu::CpuIsa skylake;  // AVX-512F and VNNI (Cascade Lake) but no BF16
+  skylake.avx512f = skylake.avx512_vnni = true;
+  note = cpu::IsaShortfall(skylake, true);
+  EXPECT_NE(note.find("lacks AVX512_BF16"), std::string::npos) << note;
+  EXPECT_EQ(note.find("VNNI"), std::string::npos) << note;
+  EXPECT_EQ(note.find("FLOE_NO_AVX512"), std::string::npos) << note;
+  skylake.avx512_vnni = false;
+  note = cpu::IsaShortfall(skylake, true);
+  EXPECT_NE(note.find("AVX512_VNNI"), std::string::npos) << note;
+  EXPECT_NE(note.find("AVX512_BF16"), std::string::npos) << note;
+  EXPECT_EQ(cpu::IsaShortfall(skylake, false).find("VNNI"), std::string::npos);
+
+  cpu::CpuIsa forced;  // a Sapphire Rapids with FLOE_NO_AVX512=1
+  forced.avx512f = forced.avx512_bf16 = forced.avx512_vnni = true;
+  forced.avx512_forced_off = true;
+  note = cpu::IsaShortfall(forced, true);
+  EXPECT_NE(note.find("FLOE_NO_AVX512"), std::string::npos) << note;
+  EXPECT_EQ(note.find("lacks"), std::string::npos) << note;
+
+  cpu::CpuIsa capped = forced;  // oneDNN capped by its own variable
+  capped.avx512_forced_off = false;
+  capped.onednn_cap = "ONEDNN_MAX_CPU_ISA=AVX2";
+  note = cpu::IsaShortfall(capped, true);
+  EXPECT_NE(note.find("ONEDNN_MAX_CPU_ISA=AVX2"), std::string::npos) << note;
+  EXPECT_EQ(note.find("FLOE_NO_AVX512"), std::string::npos) << note;
+}
+
+// This machine as it is: the refusal (if any) agrees with what the CPU has.
+TEST(CpuIsaTest, RefusedBfloat16NamesOnlyTheVariableThatIsSet) {
+  BackendOptions o;
+  o.compute_type = ComputeType::kBFloat16;
+  auto be = CreateBackend(o);
+  if (be.ok()) GTEST_SKIP() << "bfloat16 runs on this CPU";
+  const std::string msg = be.status().ToString();
+  const cpu::CpuIsa isa = cpu::DetectCpuIsa();
+  EXPECT_EQ(msg.find("FLOE_NO_AVX512") != std::string::npos, isa.avx512_forced_off) << msg;
+  if (!isa.avx512_forced_off && !isa.avx512_bf16) {
+    EXPECT_NE(msg.find(isa.avx512f ? "lacks AVX512_BF16" : "no AVX-512"), std::string::npos)
+        << msg;
+  }
+}
+
 }  // namespace
 }  // namespace floe

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -226,7 +227,8 @@ TEST(PortableIsaTest, GoldenAndInvarianceHoldWithoutAvx512) {
   if (NoAvx512()) GTEST_SKIP() << "already the child";
   const std::string cmd =
       "FLOE_NO_AVX512=1 /proc/self/exe --gtest_brief=1 "
-      "--gtest_filter='*GoldenTest.*:*InvarianceTest.*:EngineErrorsTest.*:PoolingTest.*' "
+      "--gtest_filter='*GoldenTest.*:*InvarianceTest.*:EngineErrorsTest.*:PoolingTest.*:"
+      "CpuIsaTest.*' "
       "> /dev/null 2>&1";
   // /proc/self/exe of the shell is the shell: resolve ours first.
   char self[4096];
@@ -238,24 +240,75 @@ TEST(PortableIsaTest, GoldenAndInvarianceHoldWithoutAvx512) {
   EXPECT_EQ(std::system(real.c_str()), 0) << "rerun by hand: " << real;
 }
 
+// The first `n` golden sequences of a fixture.
+std::vector<std::vector<int32_t>> GoldenSeqs(const std::string& name, size_t n) {
+  const auto cases = LoadGolden(name);
+  std::vector<std::vector<int32_t>> seqs;
+  for (size_t i = 0; i < cases.size() && i < n; ++i) seqs.push_back(cases[i].ids);
+  return seqs;
+}
+
+size_t TotalTokens(const std::vector<std::vector<int32_t>>& seqs) {
+  size_t n = 0;
+  for (const auto& s : seqs) n += s.size();
+  return n;
+}
+
+// The encoder's last hidden state [T, D] over `seqs` packed in one pass
+// (empty after a failed expectation).
+std::vector<float> LastHiddenState(const ModelFolder& model,
+                                   const std::vector<std::vector<int32_t>>& seqs) {
+  auto backend = CreateBackend({});
+  EXPECT_TRUE(backend.ok());
+  if (!backend.ok()) return {};
+  auto encoder = BertEncoder::Create(model, backend->get());
+  EXPECT_TRUE(encoder.ok()) << encoder.status().ToString();
+  if (!encoder.ok()) return {};
+  std::vector<const std::vector<int32_t>*> ptrs;
+  for (const auto& s : seqs) ptrs.push_back(&s);
+  std::vector<float> hidden;
+  std::vector<float> unused(seqs.size() * model.config.hidden_size);
+  EXPECT_TRUE((*encoder)->Forward(ptrs, PoolKind::kCls, unused.data(), &hidden).ok());
+  return hidden;
+}
+
+// Float64 pooling of one sequence's rows [start, start + len) of `hidden`,
+// its first `skip` tokens left out as Backend::Pool documents.
+std::vector<double> NaivePool(const std::vector<float>& hidden, size_t start, size_t len,
+                              size_t skip, PoolingMode mode, int D) {
+  const size_t from = skip < len ? skip : 0;
+  std::vector<double> want(D);
+  for (int i = 0; i < D; ++i) {
+    const auto at = [&](size_t t) { return static_cast<double>(hidden[(start + t) * D + i]); };
+    switch (mode) {
+      case PoolingMode::kCls: want[i] = at(from); break;
+      case PoolingMode::kLastToken: want[i] = at(len - 1); break;
+      case PoolingMode::kMean: {
+        double s = 0;
+        for (size_t t = from; t < len; ++t) s += at(t);
+        want[i] = s / static_cast<double>(len - from);
+        break;
+      }
+      case PoolingMode::kMax: {
+        double m = at(from);
+        for (size_t t = from + 1; t < len; ++t) m = std::max(m, at(t));
+        want[i] = m;
+        break;
+      }
+    }
+  }
+  return want;
+}
+
 // Pooling modes against a float64 pooling of the encoder's last hidden state.
 TEST(PoolingTest, EveryModeMatchesPoolingOfTheLastHiddenState) {
   auto model = OpenModel("bert-tiny-cls");
   ASSERT_TRUE(model);
-  const auto cases = LoadGolden("bert-tiny-cls");
-  std::vector<std::vector<int32_t>> seqs;
-  for (size_t i = 0; i < cases.size() && i < 12; ++i) seqs.push_back(cases[i].ids);
+  const std::vector<std::vector<int32_t>> seqs = GoldenSeqs("bert-tiny-cls", 12);
   const int D = model->config.hidden_size;
 
-  auto backend = CreateBackend({});
-  ASSERT_TRUE(backend.ok());
-  auto encoder = BertEncoder::Create(*model, backend->get());
-  ASSERT_TRUE(encoder.ok()) << encoder.status().ToString();
-  std::vector<const std::vector<int32_t>*> ptrs;
-  for (const auto& s : seqs) ptrs.push_back(&s);
-  std::vector<float> hidden;
-  std::vector<float> unused(seqs.size() * D);
-  ASSERT_TRUE((*encoder)->Forward(ptrs, PoolKind::kCls, unused.data(), &hidden).ok());
+  const std::vector<float> hidden = LastHiddenState(*model, seqs);
+  ASSERT_EQ(hidden.size(), TotalTokens(seqs) * D);
 
   for (PoolingMode mode :
        {PoolingMode::kCls, PoolingMode::kMean, PoolingMode::kMax, PoolingMode::kLastToken}) {
@@ -267,26 +320,7 @@ TEST(PoolingTest, EveryModeMatchesPoolingOfTheLastHiddenState) {
     size_t start = 0;
     for (size_t b = 0; b < seqs.size(); ++b) {
       const size_t len = seqs[b].size();
-      std::vector<double> want(D);
-      for (int i = 0; i < D; ++i) {
-        const auto at = [&](size_t t) { return static_cast<double>(hidden[(start + t) * D + i]); };
-        switch (mode) {
-          case PoolingMode::kCls: want[i] = at(0); break;
-          case PoolingMode::kLastToken: want[i] = at(len - 1); break;
-          case PoolingMode::kMean: {
-            double s = 0;
-            for (size_t t = 0; t < len; ++t) s += at(t);
-            want[i] = s / len;
-            break;
-          }
-          case PoolingMode::kMax: {
-            double m = at(0);
-            for (size_t t = 1; t < len; ++t) m = std::max(m, at(t));
-            want[i] = m;
-            break;
-          }
-        }
-      }
+      const std::vector<double> want = NaivePool(hidden, start, len, 0, mode, D);
       for (int i = 0; i < D; ++i) {
         EXPECT_NEAR(got[b * D + i], want[i], 1e-5 * (1 + std::abs(want[i])))
             << PoolingModeName(mode) << " seq " << b << " dim " << i;
@@ -294,6 +328,59 @@ TEST(PoolingTest, EveryModeMatchesPoolingOfTheLastHiddenState) {
       start += len;
     }
   }
+}
+
+// include_prompt false: each sequence's first pool_skip[b] tokens are left
+// out of pooling (a skip not below the length counts as 0), in every mode,
+// while the encoder still attends over them.
+TEST(PoolingTest, PoolSkipLeavesLeadingTokensOutInEveryMode) {
+  auto model = OpenModel("bert-tiny-cls");
+  ASSERT_TRUE(model);
+  const std::vector<std::vector<int32_t>> seqs = GoldenSeqs("bert-tiny-cls", 12);
+  const int D = model->config.hidden_size;
+  std::vector<int32_t> skip(seqs.size());
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    const int32_t len = static_cast<int32_t>(seqs[b].size());
+    const int32_t choices[] = {0, 1, 3, len - 1, len, len + 5};
+    skip[b] = std::max(0, choices[b % 6]);
+  }
+  const std::vector<float> hidden = LastHiddenState(*model, seqs);
+  ASSERT_EQ(hidden.size(), TotalTokens(seqs) * D);
+
+  for (PoolingMode mode :
+       {PoolingMode::kCls, PoolingMode::kMean, PoolingMode::kMax, PoolingMode::kLastToken}) {
+    model->st.pooling = mode;
+    auto engine = MakeEngine(*model);
+    ASSERT_TRUE(engine);
+    std::vector<float> got(seqs.size() * D), whole(seqs.size() * D);
+    ASSERT_TRUE(engine->EmbedPooled(seqs, got.data(), skip).ok());
+    ASSERT_TRUE(engine->EmbedPooled(seqs, whole.data()).ok());
+    size_t start = 0, differ = 0;
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      const size_t len = seqs[b].size();
+      const std::vector<double> want = NaivePool(hidden, start, len, skip[b], mode, D);
+      for (int i = 0; i < D; ++i) {
+        EXPECT_NEAR(got[b * D + i], want[i], 1e-5 * (1 + std::abs(want[i])))
+            << PoolingModeName(mode) << " seq " << b << " skip " << skip[b] << " dim " << i;
+      }
+      differ += std::memcmp(&got[b * D], &whole[b * D], D * sizeof(float)) != 0;
+      start += len;
+    }
+    if (mode != PoolingMode::kLastToken) EXPECT_GT(differ, 0u) << PoolingModeName(mode);
+  }
+  // One skip per sequence, none negative.
+  model->st.pooling = PoolingMode::kMean;
+  auto engine = MakeEngine(*model);
+  ASSERT_TRUE(engine);
+  std::vector<float> out(seqs.size() * D);
+  const std::vector<int32_t> short_skip(seqs.size() - 1, 1);
+  EXPECT_EQ(engine->EmbedPooled(seqs, out.data(), short_skip).code(),
+            StatusCode::kInvalidArgument);
+  std::vector<int32_t> negative(seqs.size(), 0);
+  negative[2] = -1;
+  const Status s = engine->EmbedPooled(seqs, out.data(), negative);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sequence 2"), std::string::npos) << s.ToString();
 }
 
 TEST(EngineErrorsTest, RejectsBadSequencesNamingTheIndex) {

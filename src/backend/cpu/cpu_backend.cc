@@ -505,7 +505,12 @@ class CpuBackend : public Backend {
     const int64_t B = batch.num_seqs;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < B; ++b) {
-      const int64_t start = cu[b], end = cu[b + 1];
+      const int64_t end = cu[b + 1];
+      int64_t start = cu[b];
+      if (batch.pool_skip_host != nullptr && batch.pool_skip_host[b] > 0 &&
+          batch.pool_skip_host[b] < end - start) {
+        start += batch.pool_skip_host[b];
+      }
       float* o = out + b * dim;
       switch (kind) {
         case PoolKind::kCls:
@@ -676,8 +681,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
     return FailedPreconditionError(
         "dtype bfloat16 needs a CPU with AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen 4 or "
         "later)" +
-        std::string(cpu::UsingAvx512() ? "" : "; AVX-512 is off (FLOE_NO_AVX512)") +
-        ": use --dtype float32");
+        cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/false) + ": use --dtype float32");
   }
   if (options.compute_type == ComputeType::kInt8 &&
       !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
@@ -685,8 +689,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
     return FailedPreconditionError(
         "dtype int8 needs a CPU with AVX512_VNNI and AVX512_BF16 (Cooper Lake, Sapphire "
         "Rapids, Zen 4 or later)" +
-        std::string(cpu::UsingAvx512() ? "" : "; AVX-512 is off (FLOE_NO_AVX512)") +
-        ": use --dtype float32");
+        cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/true) + ": use --dtype float32");
   }
   try {
     return std::unique_ptr<Backend>(new CpuBackend(options.compute_type, options.num_threads));

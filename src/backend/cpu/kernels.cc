@@ -21,6 +21,35 @@ bool UsingAvx512() { return kAvx512; }
 
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   if (kAvx512) return avx512::SoftmaxRows(x, rows, cols, ld);
+CpuIsa DetectCpuIsa() {
+  CpuIsa isa;
+  const char* off = std::getenv("FLOE_NO_AVX512");
+  isa.avx512_forced_off = off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0;
+  __builtin_cpu_init();
+  isa.avx512f = __builtin_cpu_supports("avx512f");
+  isa.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+  isa.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+  for (const char* name : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"}) {
+    const char* cap = std::getenv(name);
+    if (cap != nullptr && cap[0] != '\0' && isa.onednn_cap.empty()) {
+      isa.onednn_cap = std::string(name) + "=" + cap;
+    }
+  }
+  return isa;
+}
+
+std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni) {
+  if (isa.avx512_forced_off) return "; AVX-512 is off (FLOE_NO_AVX512 is set)";
+  if (!isa.avx512f) return "; this CPU has no AVX-512";
+  std::string missing;
+  if (needs_vnni && !isa.avx512_vnni) missing = "AVX512_VNNI";
+  if (!isa.avx512_bf16) missing += std::string(missing.empty() ? "" : " and ") + "AVX512_BF16";
+  if (!missing.empty()) return "; this CPU lacks " + missing;
+  // The CPU has it all: oneDNN was held below it.
+  return "; this CPU has them, but oneDNN does not use them" +
+         (isa.onednn_cap.empty() ? std::string() : " (" + isa.onednn_cap + ")");
+}
+
   generic::SoftmaxRows(x, rows, cols, ld);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace floe::cpu {
 
@@ -46,6 +47,21 @@ float Bf16RoundTrip(float x);
 // Whether the AVX-512 kernels are in use (false with FLOE_NO_AVX512=1 in the
 // environment, or on a CPU without AVX-512F).
 bool UsingAvx512();
+
+// What the CPU offers the bfloat16 and int8 paths, for their error messages.
+struct CpuIsa {
+  bool avx512_forced_off = false;  // FLOE_NO_AVX512 is set (and not "0")
+  bool avx512f = false;
+  bool avx512_bf16 = false;
+  bool avx512_vnni = false;
+  std::string onednn_cap;  // $ONEDNN_MAX_CPU_ISA or $DNNL_MAX_CPU_ISA, "" when unset
+};
+CpuIsa DetectCpuIsa();
+
+// Why the CPU cannot run a dtype that needs AVX512_BF16 (and AVX512_VNNI when
+// `needs_vnni`), as a clause for an error message: "; this CPU lacks ...".
+// Names FLOE_NO_AVX512 only when it is set.
+std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni);
 
 namespace generic {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);

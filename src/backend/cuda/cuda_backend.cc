@@ -378,8 +378,14 @@ Status CudaBackend::Pool(const float* hidden, const PackedBatch& batch, int64_t 
   const int64_t T = batch.total_tokens, B = batch.num_seqs;
   FLOE_RETURN_IF_ERROR(CheckMemory(hidden, T * dim * DTypeSize(dt_), op, "hidden", true));
   FLOE_RETURN_IF_ERROR(CheckMemory(out, B * dim * sizeof(float), op, "out", false));
+  if (batch.pool_skip_device != nullptr) {
+    FLOE_RETURN_IF_ERROR(
+        CheckMemory(batch.pool_skip_device, B * sizeof(int32_t), op, "pool_skip_device", false));
+  }
   FLOE_CUDA_RETURN_IF_ERROR(
-      LaunchPool(dt_, hidden, batch.cu_seqlens_device, B, dim, k, out, stream_), op);
+      LaunchPool(dt_, hidden, batch.cu_seqlens_device, batch.pool_skip_device, B, dim, k, out,
+                 stream_),
+      op);
   MarkActivations(out, false);  // float32 rows
   return OkStatus();
 }

@@ -65,8 +65,10 @@ cudaError_t LaunchAttention(DType dt, const void* qkv, const int32_t* cu_seqlens
 bool FlashAttentionSupports(int64_t head_size);
 
 // kind: 0 CLS (first token), 1 mean, 2 max, 3 last token.
-// hidden: [T, D] act; out: [B, D] float32.
-cudaError_t LaunchPool(DType dt, const void* hidden, const int32_t* cu_seqlens, int64_t num_seqs,
-                       int64_t dim, int kind, float* out, cudaStream_t stream);
+// hidden: [T, D] act; out: [B, D] float32. pool_skip: [B] leading tokens to
+// leave out (Backend::Pool), or null.
+cudaError_t LaunchPool(DType dt, const void* hidden, const int32_t* cu_seqlens,
+                       const int32_t* pool_skip, int64_t num_seqs, int64_t dim, int kind,
+                       float* out, cudaStream_t stream);
 
 }  // namespace floe::cuda

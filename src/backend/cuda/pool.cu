@@ -10,12 +10,14 @@ namespace {
 constexpr int kThreads = 128;
 
 template <typename T>
-__global__ void PoolKernel(const T* hidden, const int32_t* cu, int num_seqs, int dim, int kind,
-                           float* out) {
+__global__ void PoolKernel(const T* hidden, const int32_t* cu, const int32_t* skip, int num_seqs,
+                           int dim, int kind, float* out) {
   const int d = blockIdx.x * blockDim.x + threadIdx.x;
   if (d >= dim) return;
   for (int b = blockIdx.y; b < num_seqs; b += gridDim.y) {
-  const int start = cu[b], end = cu[b + 1];
+  const int end = cu[b + 1];
+  int start = cu[b];
+  if (skip != nullptr && skip[b] > 0 && skip[b] < end - start) start += skip[b];
   float r = 0.f;
   switch (kind) {
     case 0: r = ToFloat(hidden[static_cast<int64_t>(start) * dim + d]); break;
@@ -39,8 +41,9 @@ __global__ void PoolKernel(const T* hidden, const int32_t* cu, int num_seqs, int
 
 }  // namespace
 
-cudaError_t LaunchPool(DType dt, const void* hidden, const int32_t* cu_seqlens, int64_t num_seqs,
-                       int64_t dim, int kind, float* out, cudaStream_t stream) {
+cudaError_t LaunchPool(DType dt, const void* hidden, const int32_t* cu_seqlens,
+                       const int32_t* pool_skip, int64_t num_seqs, int64_t dim, int kind,
+                       float* out, cudaStream_t stream) {
   if (num_seqs < 1 || num_seqs > 0x7fffffffLL || dim < 1 || dim > 0x7fffffffLL || kind < 0 ||
       kind > 3) {
     return cudaErrorInvalidValue;
@@ -50,7 +53,7 @@ cudaError_t LaunchPool(DType dt, const void* hidden, const int32_t* cu_seqlens, 
   return DispatchDType(dt, [&](auto tag) {
     using T = decltype(tag);
     PoolKernel<T><<<grid, kThreads, 0, stream>>>(static_cast<const T*>(hidden), cu_seqlens,
-                                                 static_cast<int>(num_seqs),
+                                                 pool_skip, static_cast<int>(num_seqs),
                                                  static_cast<int>(dim), kind, out);
     return cudaGetLastError();
   });
