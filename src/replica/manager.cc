@@ -167,9 +167,9 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
     w.id = i;
     w.binary = binary;
     w.model = o.model;
-    w.device = o.device;
-    w.dtype = o.dtype;
-    w.max_batch_tokens = o.max_batch_tokens;
+    w.engine.device = o.device;
+    w.engine.dtype = o.dtype;
+    w.engine.max_batch_tokens = o.max_batch_tokens;
     w.log_level = log_level;
     w.health_interval_s = o.health_interval_s;
     w.health_failures = o.health_failures;
@@ -207,14 +207,18 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
       per_gpu[g]++;
       if (o.gpu_assignment == "dedicated") {
         w.env.push_back({"CUDA_VISIBLE_DEVICES", gpus[g]});
-        w.device = "cuda:0";
+        w.engine.device = "cuda:0";
       } else {
         w.env.push_back({"CUDA_VISIBLE_DEVICES", all});
-        w.device = "cuda:" + std::to_string(g);
+        w.engine.device = "cuda:" + std::to_string(g);
       }
       w.placement = "gpu " + gpus[g];
-      w.threads = 1;  // host threads: the GPU does the math
+      w.engine.num_threads = 1;  // host threads: the GPU does the math
       plan.workers.push_back(std::move(w));
+    }
+    // Each engine holds its share of its GPU's --gpu-memory-utilization.
+    for (int i = 0; i < n; ++i) {
+      plan.workers[i].engine.gpu_memory_fraction = o.gpu_memory_utilization / per_gpu[i % g_count];
     }
     // --gpu-memory-utilization: the replicas of one GPU must fit its share.
     const uint64_t model_bytes = ModelBytes(o.model, o.dtype);
@@ -255,7 +259,7 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
       mine.push_back(cores[i % c]);
     }
     w.cores = worker::FormatCpuList(mine);
-    w.threads = std::max(1, total_threads / n + (i < total_threads % n ? 1 : 0));
+    w.engine.num_threads = std::max(1, total_threads / n + (i < total_threads % n ? 1 : 0));
     w.placement = "cores " + w.cores;
     plan.workers.push_back(std::move(w));
   }
@@ -275,8 +279,8 @@ StatusOr<std::shared_ptr<ReplicaSet>> StartReplicas(const ReplicaOptions& option
   } else {
     // Each ProcessReplica spawns its worker from its own thread: all start at once.
     for (auto& w : plan.workers) {
-      FLOE_LOG(kInfo) << "replica " << w.id << ": starting a worker on " << w.device << ", "
-                      << w.placement << ", " << w.threads << " thread(s)";
+      FLOE_LOG(kInfo) << "replica " << w.id << ": starting a worker on " << w.engine.device
+                      << ", " << w.placement << ", " << w.engine.num_threads << " thread(s)";
       replicas.push_back(std::make_shared<ProcessReplica>(std::move(w)));
     }
   }

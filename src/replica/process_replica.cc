@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "core/log.h"
@@ -43,6 +44,13 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 std::chrono::system_clock::time_point SystemDeadline(Clock::time_point t) {
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
+}
+
+// A double as a flag value, exactly ("%.17g": 0.3 stays 0.3 when read back).
+std::string FractionArg(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
 }
 
 std::string DescribeExit(int wstatus) {
@@ -98,6 +106,11 @@ pid_t ProcessReplica::pid() const {
   return pid_;
 }
 
+EmbedderOptions ProcessReplica::worker_engine() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return worker_engine_;
+}
+
 bool ProcessReplica::healthy() const {
   std::lock_guard<std::mutex> lock(mu_);
   return state_ == ReplicaState::kReady && !stopping_;
@@ -109,9 +122,9 @@ ReplicaStats ProcessReplica::stats() const {
   s.placement = options_.placement;
   std::lock_guard<std::mutex> lock(mu_);
   s.state = state_;
-  s.device = worker_device_.empty() ? options_.device : worker_device_;
+  s.device = worker_engine_.device.empty() ? options_.engine.device : worker_engine_.device;
   if (!options_.placement.empty()) s.device += " (" + options_.placement + ")";
-  s.dtype = worker_dtype_.empty() ? options_.dtype : worker_dtype_;
+  s.dtype = worker_engine_.device.empty() ? options_.engine.dtype : worker_engine_.dtype;
   s.pid = pid_;
   s.queued_jobs = calls_.size();
   s.queued_tokens = queued_tokens_;
@@ -145,6 +158,7 @@ void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   call->req.set_dimensions(job->params.dimensions);
   call->req.set_normalize(job->params.normalize);
   call->req.set_priority(job->priority);
+  call->req.set_pool_skip(job->params.pool_skip);
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                      std::chrono::duration<double>(options_.forward_timeout_s));
   if (job->deadline <= deadline) {
@@ -158,7 +172,6 @@ void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   std::shared_ptr<pb::Worker::Stub> stub;
   uint64_t id = 0;
   {
-  call->req.set_pool_skip(job->params.pool_skip);
     std::unique_lock<std::mutex> lock(mu_);
     if (state_ != ReplicaState::kReady || stopping_ || !stub_) {
       const std::string why = stopping_ ? "shutting down" : ReplicaStateName(state_);
@@ -313,13 +326,15 @@ Status ProcessReplica::SpawnAndWait() {
                                    "--id",
                                    std::to_string(options_.id),
                                    "--device",
-                                   options_.device,
+                                   options_.engine.device,
                                    "--dtype",
-                                   options_.dtype,
+                                   options_.engine.dtype,
                                    "--threads",
-                                   std::to_string(options_.threads),
+                                   std::to_string(options_.engine.num_threads),
                                    "--max-batch-tokens",
-                                   std::to_string(options_.max_batch_tokens),
+                                   std::to_string(options_.engine.max_batch_tokens),
+                                   "--gpu-memory-fraction",
+                                   FractionArg(options_.engine.gpu_memory_fraction),
                                    "--parent-pid",
                                    std::to_string(getpid()),
                                    "--status-fd",
@@ -428,8 +443,11 @@ Status ProcessReplica::SpawnAndWait() {
       std::lock_guard<std::mutex> lock(mu_);
       channel_ = channel;
       stub_ = stub;
-      worker_device_ = info.device();
-      worker_dtype_ = info.dtype();
+      worker_engine_.device = info.device();
+      worker_engine_.dtype = info.dtype();
+      worker_engine_.num_threads = info.threads();
+      worker_engine_.max_batch_tokens = info.max_batch_tokens();
+      worker_engine_.gpu_memory_fraction = info.gpu_memory_fraction();
       state_ = ReplicaState::kReady;
       FLOE_LOG(kInfo) << who << ": ready (worker pid " << pid << ", " << info.device()
                       << (options_.placement.empty() ? "" : ", " + options_.placement) << ", "

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "floe/embedder.h"
 #include "floe/internal/worker.grpc.pb.h"
 #include "replica/replica.h"
 
@@ -36,13 +37,13 @@ struct ProcessReplicaOptions {
   int id = 0;
   std::string binary;  // the `floe` executable
   std::string model;
-  std::string device = "cpu";  // as the worker sees it (after CUDA_VISIBLE_DEVICES)
-  std::string dtype = "float32";
-  int threads = 0;
+  // Passed to the worker's Embedder::Open as it is; its device as the worker
+  // sees it (after CUDA_VISIBLE_DEVICES), its gpu_memory_fraction this
+  // engine's share of that GPU.
+  EmbedderOptions engine;
   std::string cores;      // CPU list to pin to; "" = not pinned
   std::string placement;  // for stats: "cores 0-1", "gpu 1"
   std::vector<std::pair<std::string, std::string>> env;  // added to the worker's environment
-  size_t max_batch_tokens = 16384;
   std::string log_level = "warn";
 
   double health_interval_s = 1.0;
@@ -77,6 +78,9 @@ class ProcessReplica : public Replica {
 
   // The worker's pid, 0 when none runs. For tests and logs.
   pid_t pid() const;
+  // What the running worker says its engine got (device, dtype, threads,
+  // batch tokens, GPU memory share); device "" until a worker is ready.
+  EmbedderOptions worker_engine() const;
 
  private:
   struct Call;
@@ -111,8 +115,7 @@ class ProcessReplica : public Replica {
   BatchStats retired_batches_;  // GUARDED_BY(mu_): workers gone
   std::string last_error_;                         // GUARDED_BY(mu_)
   bool gave_up_ = false;                           // GUARDED_BY(mu_)
-  std::string worker_device_;                      // GUARDED_BY(mu_)
-  std::string worker_dtype_;                       // GUARDED_BY(mu_)
+  EmbedderOptions worker_engine_;  // GUARDED_BY(mu_): as the worker's Info said; device "" before
   int wake_fd_ = -1;  // eventfd: wakes the supervisor's poll on Drain()
   std::mutex drain_mu_;
   bool drained_ = false;  // GUARDED_BY(drain_mu_)

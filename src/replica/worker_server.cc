@@ -132,8 +132,10 @@ class WorkerService final : public pb::Worker::CallbackService {
     resp->set_device(embedder_->info().device);
     resp->set_dtype(embedder_->info().dtype);
     resp->set_hidden_size(embedder_->info().hidden_size);
-    resp->set_threads(options_.threads);
+    resp->set_threads(options_.engine.num_threads);
     resp->set_cores(options_.cores);
+    resp->set_max_batch_tokens(options_.engine.max_batch_tokens);
+    resp->set_gpu_memory_fraction(options_.engine.gpu_memory_fraction);
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -182,16 +184,13 @@ int RunWorkerProcess(const WorkerOptions& in) {
     if (sched_setaffinity(0, sizeof(mask), &mask) != 0) {
       return fail("cannot pin to cores " + options.cores + ": " + std::strerror(errno));
     }
-    if (options.threads <= 0) options.threads = static_cast<int>(cores.size());
+    if (options.engine.num_threads <= 0) {
+      options.engine.num_threads = static_cast<int>(cores.size());
+    }
   }
 
-  EmbedderOptions eopts;
-  eopts.device = options.device;
-  eopts.dtype = options.dtype;
-  eopts.num_threads = options.threads;
-  eopts.max_batch_tokens = options.max_batch_tokens;
   const auto t0 = Clock::now();
-  auto opened = Embedder::Open(options.model, eopts);
+  auto opened = Embedder::Open(options.model, options.engine);
   if (!opened.ok()) {
     return fail("cannot load model '" + options.model + "': " + opened.status().ToString());
   }
@@ -199,7 +198,7 @@ int RunWorkerProcess(const WorkerOptions& in) {
 
   LocalReplicaOptions ropts;
   ropts.id = options.id;
-  ropts.max_batch_tokens = options.max_batch_tokens;
+  ropts.max_batch_tokens = options.engine.max_batch_tokens;
   LocalReplica replica(embedder, ropts);
   WorkerService service(&replica, embedder.get(), options);
 
@@ -214,7 +213,7 @@ int RunWorkerProcess(const WorkerOptions& in) {
   FLOE_LOG(kInfo) << who << ": pid " << getpid() << " ready on " << options.address << " ("
                   << embedder->info().device
                   << (options.cores.empty() ? "" : ", cores " + options.cores) << ", "
-                  << options.threads << " threads) after "
+                  << options.engine.num_threads << " threads) after "
                   << std::chrono::duration<double>(Clock::now() - t0).count() << " s";
   WriteStatus(options.status_fd, "READY");
   if (options.status_fd >= 0) close(options.status_fd);

@@ -13,16 +13,17 @@
 #include <cstddef>
 #include <string>
 
+#include "floe/embedder.h"
+
 namespace floe {
 
 struct WorkerOptions {
   int id = 0;
   std::string model;
-  std::string device = "cpu";
-  std::string dtype = "float32";
-  int threads = 0;               // encoder threads; 0 = the pinned cores' count
+  // Device, dtype, threads (0 = the pinned cores' count), tokens per forward
+  // pass and GPU memory share, handed to Embedder::Open as they come.
+  EmbedderOptions engine;
   std::string cores;             // CPU list to pin to ("0-1,4"); "" = not pinned
-  size_t max_batch_tokens = 16384;
   std::string address;           // gRPC address: "unix:/path" or "unix-abstract:name"
   int parent_pid = 0;            // 0 = do not watch the parent
   int status_fd = -1;            // -1 = no handshake (write to stdout instead)

@@ -202,7 +202,8 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
         if (shared->error.ok()) shared->error = std::move(s);
       }
       if (shared->remaining.fetch_sub(1) != 1) return;
-      metrics_->tokenize_seconds.Observe(Since(shared->start));
+      const double tokenize_s = Since(shared->start);
+      metrics_->tokenize_seconds.Observe(tokenize_s);
       Status error;
       {
         std::lock_guard<std::mutex> lock(shared->mu);
@@ -218,16 +219,17 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
       }
       job->inputs = std::move(shared->ids);
       job->enqueued = Clock::now();
-      Submit(job, std::move(*done_ptr));
+      Submit(job, std::move(*done_ptr), tokenize_s);
     });
   }
   return job;
 }
 
-void Frontend::Submit(std::shared_ptr<EmbedJob> job, EmbedDone done) {
+void Frontend::Submit(std::shared_ptr<EmbedJob> job, EmbedDone done, double tokenize_s) {
   const size_t tokens = job->total_tokens();
   metrics_->input_tokens.fetch_add(tokens);
-  replicas_->Submit(job, [this, job, tokens, done = std::move(done)](StatusOr<EmbedOutput> r) {
+  replicas_->Submit(job, [this, job, tokens, tokenize_s,
+                          done = std::move(done)](StatusOr<EmbedOutput> r) {
     Forget(job);
     if (!r.ok()) {
       done(r.status());
@@ -239,6 +241,9 @@ void Frontend::Submit(std::shared_ptr<EmbedJob> job, EmbedDone done) {
     reply.request_id = job->request_id;
     reply.dimension = r->dimension;
     reply.prompt_tokens = tokens;
+    reply.tokenize_s = tokenize_s;
+    reply.queue_s = r->queue_wait_s;
+    reply.inference_s = r->forward_s;
     reply.vectors = std::move(r->vectors);
     done(std::move(reply));
   });

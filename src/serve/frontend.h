@@ -39,6 +39,12 @@ struct EmbedReply {
   std::vector<std::vector<float>> vectors;
   int dimension = 0;
   size_t prompt_tokens = 0;
+  // Where the time went (TEI's x-*-time headers): tokenizing (from Embed to
+  // the hand-off to a replica), waiting in the replica's queue, and the
+  // forward passes the request rode in.
+  double tokenize_s = 0;
+  double queue_s = 0;
+  double inference_s = 0;
 };
 
 using EmbedDone = std::function<void(StatusOr<EmbedReply>)>;
@@ -89,7 +95,7 @@ class Frontend {
   Status TokenizeRange(const EmbedSpec& spec, size_t begin, size_t end,
                        std::vector<std::vector<int32_t>>* out) const;
   Status FitLength(size_t index, std::vector<int32_t>* ids, bool truncate) const;
-  void Submit(std::shared_ptr<EmbedJob> job, EmbedDone done);
+  void Submit(std::shared_ptr<EmbedJob> job, EmbedDone done, double tokenize_s);
   void Forget(const std::shared_ptr<EmbedJob>& job);
 
   const ServeOptions options_;

@@ -228,6 +228,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
     res_.set(http::field::content_type, r.content_type);
     if (r.www_authenticate) res_.set(http::field::www_authenticate, "Bearer");
+    for (const auto& [name, value] : r.headers) res_.set(name, value);
     res_.keep_alive(keep_alive_);
     res_.body() = std::move(r.body);
     res_.prepare_payload();

@@ -249,11 +249,24 @@ void Tokenize(Frontend* fe, const HttpRequest& req, HttpRespond respond) {
                });
 }
 
+// TEI's timing headers, whole milliseconds as TEI sends them (truncated):
+// x-total-time from the parsed body to the response built, the others from
+// the reply (Frontend's EmbedReply).
+void AddTimingHeaders(const EmbedReply& r, Clock::time_point start, HttpResponse* out) {
+  const auto ms = [](double s) { return std::to_string(static_cast<int64_t>(s * 1000.0)); };
+  out->headers.push_back({"x-total-time",
+                          ms(std::chrono::duration<double>(Clock::now() - start).count())});
+  out->headers.push_back({"x-tokenization-time", ms(r.tokenize_s)});
+  out->headers.push_back({"x-queue-time", ms(r.queue_s)});
+  out->headers.push_back({"x-inference-time", ms(r.inference_s)});
+}
+
 std::shared_ptr<EmbedJob> Embeddings(Frontend* fe, HttpRequest& req,
                                      HttpRespond respond) {
   json body;
   if (Status s = ParseJsonObject(req.body, &body); !s.ok())
     return respond(Error(s)), nullptr;
+  const Clock::time_point start = Clock::now();
   EmbedSpec spec;
   auto in = body.find("input");
   if (in == body.end() || in->is_null()) {
@@ -285,10 +298,12 @@ std::shared_ptr<EmbedJob> Embeddings(Frontend* fe, HttpRequest& req,
   spec.params.dimensions = dimensions;
   if (!req.request_id.empty()) spec.request_id = std::move(req.request_id);
   const bool base64 = encoding == "base64";
-  return fe->Embed(std::move(spec), [fe, base64, respond](StatusOr<EmbedReply> r) {
+  return fe->Embed(std::move(spec), [fe, base64, respond, start](StatusOr<EmbedReply> r) {
     Guarded(respond, [&] {
-      return r.ok() ? Json(EmbeddingsResponse(*r, base64, fe->model_name()))
-                    : Error(r.status());
+      if (!r.ok()) return Error(r.status());
+      HttpResponse out = Json(EmbeddingsResponse(*r, base64, fe->model_name()));
+      AddTimingHeaders(*r, start, &out);
+      return out;
     });
   });
 }

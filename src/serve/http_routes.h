@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "serve/frontend.h"
 
@@ -27,6 +29,7 @@ struct HttpResponse {
   std::string body;
   std::string content_type = "application/json";
   bool www_authenticate = false;  // 401: send "WWW-Authenticate: Bearer"
+  std::vector<std::pair<std::string, std::string>> headers;  // more (name, value)
 };
 
 using HttpRespond = std::function<void(HttpResponse)>;

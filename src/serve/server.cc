@@ -73,6 +73,11 @@ int RunServer(const ServeOptions& options) {
   eopts.dtype = options.dtype;
   eopts.num_threads = options.threads;
   eopts.max_batch_tokens = options.max_batch_tokens;
+  // In-process the one engine may take the whole --gpu-memory-utilization
+  // (the manager divides it among worker processes).
+  if (options.device.rfind("cuda", 0) == 0) {
+    eopts.gpu_memory_fraction = options.gpu_memory_utilization;
+  }
   if (!in_process) {  // with worker processes this Embedder only tokenizes
     eopts.tokenizer_only = true;
     eopts.num_threads = 1;

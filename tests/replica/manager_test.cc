@@ -252,6 +252,46 @@ TEST(Manager, ModelThatCannotLoadGivesUpWithTheWorkersError) {
   EXPECT_NE(s.message().find("no-such-model"), std::string::npos) << s.message();
 }
 
+// --gpu-memory-utilization reaches the workers: each engine gets its GPU's
+// share divided among the replicas on that GPU, and the worker process says
+// (its Info) that its Embedder got it, with the other engine options.
+TEST(Manager, WorkersGetTheirShareOfGpuMemoryAndSayTheyGotIt) {
+  const char* before = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string saved = before ? before : "";
+  setenv("CUDA_VISIBLE_DEVICES", "0,1", 1);  // two GPUs, planned only
+  ReplicaOptions o = TwoWorkers("round_robin");
+  o.device = "cuda";
+  o.num_gpus = 2;
+  o.num_replicas = 3;
+  o.gpu_assignment = "dedicated";
+  o.gpu_memory_utilization = 0.6;
+  o.max_batch_tokens = 4096;
+  auto plan = PlanReplicas(o);
+  if (before) setenv("CUDA_VISIBLE_DEVICES", saved.c_str(), 1);
+  else unsetenv("CUDA_VISIBLE_DEVICES");
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->workers.size(), 3u);
+  EXPECT_DOUBLE_EQ(plan->workers[0].engine.gpu_memory_fraction, 0.3);  // GPU 0: replicas 0, 2
+  EXPECT_DOUBLE_EQ(plan->workers[1].engine.gpu_memory_fraction, 0.6);  // GPU 1: replica 1
+  EXPECT_DOUBLE_EQ(plan->workers[2].engine.gpu_memory_fraction, 0.3);
+  for (const auto& w : plan->workers) EXPECT_EQ(w.engine.max_batch_tokens, 4096u);
+
+  // The first one as the manager would start it, on the CPU (no GPU here;
+  // the CPU backend ignores the share, the worker still receives it).
+  ProcessReplicaOptions w = plan->workers[0];
+  w.engine.device = "cpu";
+  w.env.clear();
+  ProcessReplica replica(w);
+  ASSERT_TRUE(WaitFor([&] { return replica.healthy(); }, 30));
+  const EmbedderOptions got = replica.worker_engine();
+  EXPECT_EQ(got.device, "cpu");
+  EXPECT_EQ(got.dtype, "float32");
+  EXPECT_EQ(got.num_threads, 1);
+  EXPECT_EQ(got.max_batch_tokens, 4096u);
+  EXPECT_DOUBLE_EQ(got.gpu_memory_fraction, 0.3);
+  replica.Drain();
+}
+
 // A worker whose parent is SIGKILLed exits (PR_SET_PDEATHSIG).
 TEST(Worker, ExitsWhenItsParentIsKilled) {
   int out[2];
