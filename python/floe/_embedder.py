@@ -1,0 +1,104 @@
+"""floe.Embedder: sentence-transformers' `encode` on floe's C++ engine (floe._floe)."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _floe
+
+
+class Embedder:
+    """A model folder (Hugging Face layout, as sentence-transformers saves it) opened
+    by floe's engine in this process.
+
+    model: the folder's path. device: "cpu" | "cuda" | "cuda:N" (CUDA builds only).
+    dtype: "float32" | "float16" | "bfloat16" | "int8". threads: CPU threads, 0 = all.
+    Thread-safe: calls from several threads are serialized on the engine, and the GIL
+    is released while it computes.
+    """
+
+    def __init__(self, model: str, device: str = "cpu", dtype: str = "float32",
+                 threads: int = 0):
+        self._engine = _floe.Engine(str(model), device, dtype, int(threads))
+
+    @property
+    def dimension(self) -> int:
+        """Full embedding dimension (sentence-transformers:
+        get_sentence_embedding_dimension())."""
+        return self._engine.dimension
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return self._engine.dimension
+
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens per input, special tokens included; longer input is truncated."""
+        return self._engine.max_seq_length
+
+    @property
+    def prompt_names(self) -> List[str]:
+        return list(self._engine.prompt_names)
+
+    @property
+    def device(self) -> str:
+        return self._engine.device
+
+    def encode(self, sentences: Union[str, Sequence[str]], batch_size: int = 32,
+               prompt_name: Optional[str] = None,
+               normalize_embeddings: Optional[bool] = None,
+               truncate_dim: Optional[int] = None, convert_to_numpy: bool = True,
+               show_progress_bar: bool = False):
+        """Embeds one string (a 1-D float32 array) or a list of strings (a 2-D float32
+        array, row i for sentence i).
+
+        prompt_name: one of the folder's prompts (config_sentence_transformers.json),
+        prepended to each sentence; None = the folder's default prompt, if any.
+        normalize_embeddings: None = what the folder says (its Normalize module);
+        True = L2-normalize the final vector (after truncate_dim); False = raw pooled.
+        truncate_dim: keep the first N dimensions (Matryoshka models).
+        convert_to_numpy: False gives a list of 1-D arrays (floe has no torch tensors).
+        """
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else sentences
+        if not isinstance(texts, list):
+            texts = list(texts)
+        if normalize_embeddings is None:
+            normalize = -1
+        else:
+            normalize = 1 if normalize_embeddings else 0
+        if truncate_dim is not None and int(truncate_dim) < 1:
+            raise ValueError(f"truncate_dim must be >= 1, got {truncate_dim}")
+        bar = None
+        progress = None
+        if show_progress_bar:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # no tqdm: no bar
+                tqdm = None
+            if tqdm is not None:
+                bar = tqdm(total=len(texts), desc="Batches", unit="sentence")
+                progress = bar.update
+        try:
+            matrix = self._engine.encode(texts, int(batch_size), prompt_name or "",
+                                         normalize, int(truncate_dim or 0), progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        if single:
+            return matrix[0]
+        if not convert_to_numpy:
+            return list(matrix)
+        return matrix
+
+    def tokenize(self, texts: Union[str, Sequence[str]],
+                 prompt_name: Optional[str] = None) -> List[List[int]]:
+        """Token ids of each text, special tokens included, truncated to
+        max_seq_length (the prompt, if named, prepended)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return self._engine.tokenize(list(texts), prompt_name or "")
+
+    def __repr__(self) -> str:
+        return (f"floe.Embedder({self._engine.path!r}, device={self._engine.device!r}, "
+                f"dtype={self._engine.dtype!r}, dimension={self.dimension})")
