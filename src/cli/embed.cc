@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/jsonl.h"
 #include "core/log.h"
 #include "floe/embedder.h"
@@ -32,8 +33,7 @@ void AddCommonFlags(CLI::App& app, CommonFlags* f, bool engine_flags) {
                    "tokens per forward pass")
         ->default_val(16384);
   }
-  app.add_option("--log-level", f->log_level, "debug | info | warn | error")
-      ->default_val("warn");
+  AddLogLevelFlag(app, &f->log_level)->default_val("warn");
 }
 
 int Fail(const Status& s) {
@@ -67,11 +67,7 @@ StatusOr<std::vector<InputLine>> ReadAndCheck(const Embedder& e,
 }
 
 StatusOr<std::unique_ptr<Embedder>> OpenEmbedder(const CommonFlags& f) {
-  LogLevel level;
-  if (!ParseLogLevel(f.log_level, &level)) {
-    return InvalidArgumentError("unknown --log-level '" + f.log_level + "'");
-  }
-  SetLogLevel(level);
+  ApplyLogLevel(f.log_level);
   return Embedder::Open(f.model, f.options);
 }
 
@@ -137,21 +133,21 @@ int RunEmbed(int argc, char** argv) {
     // Group by params so each group is one engine call over pre-tokenized ids.
     std::vector<std::vector<float>> vecs(end - begin);
     for (size_t i = begin; i < end; ++i) {
-      std::vector<int32_t> group_skip;  // each line's prompt, when pooling leaves it out
       if (!vecs[i - begin].empty()) continue;
       const EmbedParams& p = (*lines)[i].input.params;
       std::vector<size_t> group;
+      std::vector<std::vector<int32_t>> group_ids;
+      std::vector<int32_t> group_skip;  // each line's prompt, when pooling leaves it out
+      for (size_t k = i; k < end; ++k) {
+        const EmbedParams& q = (*lines)[k].input.params;
+        if (vecs[k - begin].empty() && q.dimensions == p.dimensions && q.normalize == p.normalize) {
           auto skip = (*e)->PromptTokensExcluded(q);
           if (!skip.ok()) {
             return Fail(skip.status().WithPrefix("line " + std::to_string((*lines)[k].line)));
           }
-      std::vector<std::vector<int32_t>> group_ids;
-      for (size_t k = i; k < end; ++k) {
-          group_skip.push_back(*skip);
-        const EmbedParams& q = (*lines)[k].input.params;
-        if (vecs[k - begin].empty() && q.dimensions == p.dimensions && q.normalize == p.normalize) {
           group.push_back(k);
           group_ids.push_back(std::move(ids[k]));
+          group_skip.push_back(*skip);
         }
       }
       auto r = (*e)->EmbedTokens(group_ids, p, group_skip);

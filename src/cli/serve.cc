@@ -7,6 +7,7 @@
 
 #include "api/model_path.h"
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "core/log.h"
 #include "serve/server.h"
 
@@ -105,20 +106,13 @@ int RunServe(int argc, char** argv) {
   app.add_option("--drain-timeout", o.drain_timeout_s, "seconds in-flight work gets on SIGTERM")
       ->capture_default_str();
   std::string log_level;
-  app.add_option("--log-level", log_level, "debug | info | warn | error");
+  AddLogLevelFlag(app, &log_level);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (!log_level.empty()) {
-    LogLevel level;
-    if (!ParseLogLevel(log_level, &level)) {
-      std::fprintf(stderr, "floe serve: unknown --log-level '%s'\n", log_level.c_str());
-      return 2;
-    }
-    SetLogLevel(level);
-  }
+  ApplyLogLevel(log_level);
   if (o.model.empty()) {
     auto chosen = ResolveDefaultModel(DemoModelFolders());
     if (!chosen.ok()) {

@@ -3,7 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "core/log.h"
+#include "cli/flags.h"
 #include "replica/worker_server.h"
 
 namespace floe::cli {
@@ -30,16 +30,13 @@ int RunWorker(int argc, char** argv) {
   app.add_option("--parent-pid", o.parent_pid, "exit when this parent dies");
   app.add_option("--status-fd", o.status_fd, "write READY / ERROR <message> here");
   std::string log_level;
-  app.add_option("--log-level", log_level, "debug | info | warn | error");
+  AddLogLevelFlag(app, &log_level);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (!log_level.empty()) {
-    LogLevel level;
-    if (ParseLogLevel(log_level, &level)) SetLogLevel(level);
-  }
+  ApplyLogLevel(log_level);
   return RunWorkerProcess(o);
 }
 

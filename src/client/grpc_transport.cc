@@ -6,29 +6,18 @@
 
 #include "arctic_inference/inference.grpc.pb.h"
 #include "client/grpc_transport.h"
+#include "core/grpc_status.h"
 #include "floe/v1/embed.grpc.pb.h"
 
 namespace floe::client {
 namespace {
 
+// The server's status, by the one table (core/grpc_status.h); UNAVAILABLE
+// names the address that could not be reached.
 Status FromGrpc(const grpc::Status& s, const std::string& address) {
-  if (s.ok()) return OkStatus();
-  auto code = static_cast<StatusCode>(0);
-  switch (s.error_code()) {
-    case grpc::StatusCode::CANCELLED: code = StatusCode::kCancelled; break;
-    case grpc::StatusCode::INVALID_ARGUMENT: code = StatusCode::kInvalidArgument; break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: code = StatusCode::kDeadlineExceeded; break;
-    case grpc::StatusCode::NOT_FOUND: code = StatusCode::kNotFound; break;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: code = StatusCode::kResourceExhausted; break;
-    case grpc::StatusCode::FAILED_PRECONDITION: code = StatusCode::kFailedPrecondition; break;
-    case grpc::StatusCode::UNIMPLEMENTED: code = StatusCode::kUnimplemented; break;
-    case grpc::StatusCode::UNAVAILABLE: code = StatusCode::kUnavailable; break;
-    case grpc::StatusCode::UNAUTHENTICATED: code = StatusCode::kUnauthenticated; break;
-    default: code = StatusCode::kInternal; break;
-  }
-  std::string msg = s.error_message();
-  if (code == StatusCode::kUnavailable) msg = address + ": " + msg;
-  return Status(code, msg);
+  Status status = FromGrpcStatus(s);
+  if (status.code() != StatusCode::kUnavailable) return status;
+  return Status(StatusCode::kUnavailable, address + ": " + s.error_message());
 }
 
 std::vector<float> DecodeF32(const std::string& bytes) {

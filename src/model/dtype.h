@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "core/half.h"
+
 namespace floe {
 
 enum class DType { kF32, kF16, kBF16 };
@@ -12,13 +14,9 @@ enum class DType { kF32, kF16, kBF16 };
 std::string_view DTypeName(DType t);
 inline size_t DTypeSize(DType t) { return t == DType::kF32 ? 4 : 2; }
 
-inline float BF16ToFloat(uint16_t v) {
-  uint32_t bits = static_cast<uint32_t>(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-float F16ToFloat(uint16_t v);
+// The stored types' names for core/half.h's conversions.
+inline float BF16ToFloat(uint16_t v) { return BFloat16ToFloat(v); }
+inline float F16ToFloat(uint16_t v) { return HalfToFloat(v); }
 
 // Converts n elements of type `t` at `src` (any alignment) to float32.
 void ConvertToFloat(DType t, const void* src, size_t n, float* dst);

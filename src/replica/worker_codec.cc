@@ -44,49 +44,9 @@ StatusOr<BatchStats> BatchStatsFromProto(const internal::WorkerBatchStats& in) {
   return stats;
 }
 
-grpc::Status ToGrpc(const Status& s) {
-  using G = grpc::StatusCode;
-  G code = G::UNKNOWN;
-  switch (s.code()) {
-    case StatusCode::kOk: return grpc::Status::OK;
-    case StatusCode::kCancelled: code = G::CANCELLED; break;
-    case StatusCode::kInvalidArgument: code = G::INVALID_ARGUMENT; break;
-    case StatusCode::kDeadlineExceeded: code = G::DEADLINE_EXCEEDED; break;
-    case StatusCode::kNotFound: code = G::NOT_FOUND; break;
-    case StatusCode::kAlreadyExists: code = G::ALREADY_EXISTS; break;
-    case StatusCode::kResourceExhausted: code = G::RESOURCE_EXHAUSTED; break;
-    case StatusCode::kFailedPrecondition: code = G::FAILED_PRECONDITION; break;
-    case StatusCode::kOutOfRange: code = G::OUT_OF_RANGE; break;
-    case StatusCode::kUnimplemented: code = G::UNIMPLEMENTED; break;
-    case StatusCode::kInternal: code = G::INTERNAL; break;
-    case StatusCode::kUnavailable: code = G::UNAVAILABLE; break;
-    case StatusCode::kDataLoss: code = G::DATA_LOSS; break;
-    case StatusCode::kUnauthenticated: code = G::UNAUTHENTICATED; break;
-  }
-  return grpc::Status(code, s.message());
-}
+grpc::Status ToGrpc(const Status& s) { return ToGrpcStatus(s); }
 
-Status FromGrpc(const grpc::Status& s) {
-  using G = grpc::StatusCode;
-  StatusCode code = StatusCode::kInternal;
-  switch (s.error_code()) {
-    case G::OK: return OkStatus();
-    case G::CANCELLED: code = StatusCode::kCancelled; break;
-    case G::INVALID_ARGUMENT: code = StatusCode::kInvalidArgument; break;
-    case G::DEADLINE_EXCEEDED: code = StatusCode::kDeadlineExceeded; break;
-    case G::NOT_FOUND: code = StatusCode::kNotFound; break;
-    case G::ALREADY_EXISTS: code = StatusCode::kAlreadyExists; break;
-    case G::RESOURCE_EXHAUSTED: code = StatusCode::kResourceExhausted; break;
-    case G::FAILED_PRECONDITION: code = StatusCode::kFailedPrecondition; break;
-    case G::OUT_OF_RANGE: code = StatusCode::kOutOfRange; break;
-    case G::UNIMPLEMENTED: code = StatusCode::kUnimplemented; break;
-    case G::UNAVAILABLE: code = StatusCode::kUnavailable; break;
-    case G::DATA_LOSS: code = StatusCode::kDataLoss; break;
-    case G::UNAUTHENTICATED: code = StatusCode::kUnauthenticated; break;
-    default: code = StatusCode::kInternal; break;
-  }
-  return Status(code, s.error_message());
-}
+Status FromGrpc(const grpc::Status& s) { return FromGrpcStatus(s); }
 
 Status BytesToIds(const std::string& bytes, std::vector<int32_t>* ids) {
   if (bytes.size() % sizeof(int32_t) != 0) {

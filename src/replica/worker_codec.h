@@ -2,19 +2,20 @@
 // between floe and gRPC, token ids and vectors as little-endian bytes.
 #pragma once
 
-#include <grpcpp/support/status.h>
 
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "core/grpc_status.h"
 #include "core/status.h"
 #include "floe/internal/worker.pb.h"
 #include "replica/batch_stats.h"
 
 namespace floe::worker {
 
+// The codes by core/grpc_status.h's table.
 grpc::Status ToGrpc(const Status& s);
 Status FromGrpc(const grpc::Status& s);
 

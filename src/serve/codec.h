@@ -1,16 +1,17 @@
-// Vector encodings for the wire: float16/bfloat16 conversion, base64, and
+// Vector encodings for the wire: float16/bfloat16 (core/half.h), base64, and
 // shortest-round-trip float text for JSON.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+
+#include "core/half.h"
 
 namespace floe {
 
-uint16_t FloatToHalf(float f);      // IEEE binary16, round to nearest even
-uint16_t FloatToBFloat16(float f);  // round to nearest even, NaN kept
-float HalfToFloat(uint16_t h);
+// FloatToHalf, FloatToBFloat16, HalfToFloat: core/half.h.
 
 // Appends standard base64 (with padding) of `data`.
 void AppendBase64(std::string_view data, std::string* out);

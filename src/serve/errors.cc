@@ -4,31 +4,6 @@
 
 namespace floe {
 
-grpc::StatusCode ToGrpcCode(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk: return grpc::StatusCode::OK;
-    case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
-    case StatusCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case StatusCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case StatusCode::kOutOfRange: return grpc::StatusCode::OUT_OF_RANGE;
-    case StatusCode::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
-    case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
-    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case StatusCode::kDataLoss: return grpc::StatusCode::DATA_LOSS;
-    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
-  }
-  return grpc::StatusCode::UNKNOWN;
-}
-
-grpc::Status ToGrpcStatus(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(ToGrpcCode(status.code()), status.message());
-}
-
 int ToHttpCode(const Status& status) {
   switch (status.code()) {
     case StatusCode::kOk: return 200;

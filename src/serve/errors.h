@@ -3,14 +3,10 @@
 
 #include <string>
 
-#include <grpcpp/support/status.h>
-
+#include "core/grpc_status.h"  // ToGrpcCode, ToGrpcStatus: the one gRPC table
 #include "core/status.h"
 
 namespace floe {
-
-grpc::StatusCode ToGrpcCode(StatusCode code);
-grpc::Status ToGrpcStatus(const Status& status);
 
 // HTTP code for a failed request: 400 invalid input, 401, 404, 413, 429
 // (too many concurrent requests), 499 cancelled, 503 unavailable, 504, 500.

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/test_util.h"
 
@@ -140,6 +142,38 @@ TEST(CliTest, HelpWorksForEverySubcommand) {
     CommandResult r = RunFloe(std::string(sub) + "--help", "");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("floe"), std::string::npos) << sub;
+  }
+}
+
+// --log-level is one shared flag: every subcommand refuses an unknown level
+// at parse time, with the same message and exit code (serve used to print its
+// own, worker to ignore it and start).
+TEST(CliTest, EverySubcommandRefusesABadLogLevelAlike) {
+  const std::string address = "unix-abstract:floe-cli-test-" + std::to_string(getpid());
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"serve", "serve --model " + kModel + " --no-grpc --http-port 0 --log-level loud"},
+      {"worker", "worker --model " + kModel + " --address " + address + " --log-level loud"},
+      {"embed", "embed --model " + kModel + " --log-level loud"},
+      {"tokenize", "tokenize --model " + kModel + " --log-level loud"},
+  };
+  std::string first_err;
+  int first_code = -2;
+  for (const auto& [name, args] : runs) {
+    // `timeout`: a worker that ignored the flag would otherwise serve forever.
+    CommandResult r = test::RunCommand("timeout 30 " + std::string(FLOE_BINARY) + " " + args,
+                                       "{\"text\": \"a\"}\n");
+    EXPECT_NE(r.exit_code, 0) << name;
+    EXPECT_NE(r.exit_code, 124) << name << " ran on (timed out) instead of refusing";
+    EXPECT_NE(r.err.find("--log-level"), std::string::npos) << name << ": " << r.err;
+    EXPECT_NE(r.err.find("'loud'"), std::string::npos) << name << ": " << r.err;
+    EXPECT_EQ(r.out, "") << name;
+    if (first_code == -2) {
+      first_err = r.err;
+      first_code = r.exit_code;
+    } else {
+      EXPECT_EQ(r.err, first_err) << name << " differs from serve";
+      EXPECT_EQ(r.exit_code, first_code) << name << " differs from serve";
+    }
   }
 }
 

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <algorithm>
 
+#include "core/half.h"
+
 namespace floe::cpu {
 
 namespace {
@@ -19,8 +21,6 @@ const bool kAvx512 = DetectAvx512();
 
 bool UsingAvx512() { return kAvx512; }
 
-void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
-  if (kAvx512) return avx512::SoftmaxRows(x, rows, cols, ld);
 CpuIsa DetectCpuIsa() {
   CpuIsa isa;
   const char* off = std::getenv("FLOE_NO_AVX512");
@@ -50,6 +50,8 @@ std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni) {
          (isa.onednn_cap.empty() ? std::string() : " (" + isa.onednn_cap + ")");
 }
 
+void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  if (kAvx512) return avx512::SoftmaxRows(x, rows, cols, ld);
   generic::SoftmaxRows(x, rows, cols, ld);
 }
 
@@ -71,18 +73,14 @@ void FloatToBf16(const float* src, int64_t n, uint16_t* dst) {
 }
 
 namespace {
+// Finite weights and activations only: no NaN check, so the loops vectorise.
 inline uint16_t RoundToBf16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
   bits += 0x7FFFu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>(bits >> 16);
 }
-inline float Bf16ToFloat(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+inline float Bf16ToFloat(uint16_t h) { return BFloat16ToFloat(h); }
 }  // namespace
 
 void QuantizeRowsS8(const float* src, int64_t rows, int64_t k, int8_t* dst, float* scale) {
