@@ -93,10 +93,10 @@ class Embedder:
 
     def tokenize(self, texts: Union[str, Sequence[str]],
                  prompt_name: Optional[str] = None) -> List[List[int]]:
-        """Token ids of each text, special tokens included, truncated to
-        max_seq_length (the prompt, if named, prepended)."""
+        """Token ids, special tokens included, truncated to max_seq_length (the prompt,
+        if named, prepended): one list for a string, a list of lists for a list."""
         if isinstance(texts, str):
-            texts = [texts]
+            return self._engine.tokenize([texts], prompt_name or "")[0]
         return self._engine.tokenize(list(texts), prompt_name or "")
 
     def __repr__(self) -> str:

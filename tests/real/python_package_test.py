@@ -1,0 +1,207 @@
+"""The floe Python package (pyproject.toml, issue 18): builds its wheel with pip in the
+pinned environment, installs it into a scratch folder, imports it from there, and checks
+floe.Embedder against sentence-transformers on the real all-MiniLM-L6-v2:
+  (a) encode on ~200 varied texts (realtexts: short, long past 256 tokens, many
+      scripts): cosine >= 0.99999 per row; a string gives (384,), a list (n, 384)
+      float32, an empty list (0, 384); the array owns its buffer (no copy behind it);
+  (b) tokenize == sentence-transformers' input_ids; dimension, max_seq_length;
+  (c) prompt_name on a copy of the folder with prompts; truncate_dim with the folder's
+      normalization and with normalize_embeddings=True; normalize_embeddings=False;
+  (d) errors: a missing folder (RuntimeError), an unknown prompt (ValueError), both
+      with floe's message; a bad truncate_dim (ValueError);
+  (e) the GIL is released: a second Python thread keeps ticking during one long
+      encode call; two threads encoding at once get the same vectors.
+The wheel's build folder is kept next to the floe binary under test (python-package/),
+so only the first run compiles the engine. `auditwheel show` of the wheel is printed.
+"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from realtexts import fidelity_texts
+from realutil import MINILM, SCRATCH, SOURCE, check, cosine_rows, fail
+
+BUILD = os.path.join(os.path.dirname(os.environ["FLOE_BINARY"]), "python-package")
+
+
+def build_and_install():
+    env_bin = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=env_bin + os.pathsep + os.environ["PATH"],
+               VIRTUAL_ENV=os.path.dirname(env_bin), CMAKE_BUILD_PARALLEL_LEVEL="2")
+    wheels = os.path.join(SCRATCH, "wheels")
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", SOURCE, "-w", wheels,
+                        "--no-deps", "--no-build-isolation", "-C", "build-dir=" + BUILD],
+                       env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("pip wheel failed:\n" + r.stdout[-6000:] + r.stderr[-6000:])
+    found = glob.glob(os.path.join(wheels, "floe-*.whl"))
+    check(len(found) == 1, "pip wheel built %s in %.0f s" % (
+        [os.path.basename(w) for w in found], time.time() - t0))
+    site = os.path.join(SCRATCH, "site")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target",
+                        site, found[0]], env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("pip install --target failed:\n" + r.stdout[-4000:] + r.stderr[-4000:])
+    aw = shutil.which("auditwheel", path=env_bin)
+    if aw:
+        r = subprocess.run([aw, "show", found[0]], capture_output=True, text=True)
+        print("auditwheel show:\n" + (r.stdout + r.stderr).strip(), flush=True)
+    sys.path.insert(0, site)
+    import floe
+    check(os.path.realpath(floe.__file__).startswith(os.path.realpath(site)),
+          "floe imported from the installed wheel (%s)" % floe.__file__)
+    return floe
+
+
+def prompts_folder():
+    folder = os.path.join(SCRATCH, "minilm-prompts")
+    os.mkdir(folder)
+    for name in os.listdir(MINILM):
+        if name != "config_sentence_transformers.json":
+            os.symlink(os.path.join(MINILM, name), os.path.join(folder, name))
+    with open(os.path.join(folder, "config_sentence_transformers.json"), "w") as f:
+        json.dump({"prompts": {"query": "query: ", "passage": "passage: "},
+                   "default_prompt_name": None}, f)
+    return folder
+
+
+def expect_error(kind, fn, *needles):
+    """fn() raises `kind` whose message holds every needle (floe's own words)."""
+    try:
+        fn()
+    except kind as e:
+        msg = str(e)
+        check(all(n in msg for n in needles), "(d) %s: %s" % (kind.__name__, msg[:160]))
+        return
+    except Exception as e:  # noqa: BLE001 - the wrong kind is the failure
+        fail("expected %s, got %s: %s" % (kind.__name__, type(e).__name__, e))
+    fail("expected %s, nothing raised" % kind.__name__)
+
+
+def main():
+    floe = build_and_install()
+    from sentence_transformers import SentenceTransformer
+
+    texts = fidelity_texts(n_english=150, n_catalog=20, seed=18)
+    st = SentenceTransformer(MINILM, device="cpu")
+    model = floe.Embedder(MINILM)
+    print(repr(model), flush=True)
+
+    # (a) encode vs sentence-transformers, shapes, ownership.
+    ref = st.encode(texts, batch_size=32)
+    got = model.encode(texts)
+    check(got.shape == (len(texts), 384) and got.dtype == np.float32,
+          "(a) a list of %d gives (%d, 384) float32" % (len(texts), len(texts)))
+    cos = cosine_rows(ref, got)
+    check(cos.min() >= 0.99999, "(a) cosine to sentence-transformers >= 0.99999 "
+          "(min %.7f, text %r)" % (cos.min(), texts[int(cos.argmin())][:60]))
+    check(got.flags["C_CONTIGUOUS"] and got.flags["OWNDATA"] is False and got.base is not None,
+          "(a) the array wraps floe's buffer (base %s)" % type(got.base).__name__)
+    one = model.encode(texts[5])
+    check(one.shape == (384,) and one.dtype == np.float32, "(a) a string gives (384,)")
+    check(cosine_rows(one[None], ref[5:6])[0] >= 0.99999, "(a) the string's vector matches")
+    check(model.encode([]).shape == (0, 384), "(a) an empty list gives (0, 384)")
+    small = model.encode(texts[:40], batch_size=7)
+    check(cosine_rows(small, got[:40]).min() >= 0.99999, "(a) batch_size 7 gives the same")
+    as_list = model.encode(texts[:3], convert_to_numpy=False)
+    check(isinstance(as_list, list) and len(as_list) == 3 and as_list[0].shape == (384,),
+          "(a) convert_to_numpy=False gives a list of 1-D arrays")
+
+    # (b) tokenize, dimension, max_seq_length.
+    ids = model.tokenize(texts)
+    features = st.tokenize(texts)
+    ref_ids = [row[mask.bool()].tolist() for row, mask in
+               zip(features["input_ids"], features["attention_mask"])]
+    bad = [i for i in range(len(texts)) if ids[i] != ref_ids[i]]
+    check(not bad, "(b) tokenize equals sentence-transformers' input_ids on %d texts%s" % (
+        len(texts), "" if not bad else " (differs: %r)" % texts[bad[0]][:60]))
+    check(model.tokenize("Hello, world!") == ref_ids[texts.index("Hello, world!")],
+          "(b) tokenize of one string")
+    check(model.dimension == st.get_embedding_dimension() == 384,
+          "(b) dimension 384")
+    check(model.max_seq_length == st.max_seq_length,
+          "(b) max_seq_length %d" % model.max_seq_length)
+
+    # (c) prompts, truncate_dim, normalize.
+    folder = prompts_folder()
+    stp = SentenceTransformer(folder, device="cpu")
+    mp = floe.Embedder(folder)
+    sub = texts[::4]
+    for name in ("query", "passage"):
+        c = cosine_rows(stp.encode(sub, prompt_name=name), mp.encode(sub, prompt_name=name))
+        check(c.min() >= 0.99999, "(c) prompt_name=%r: min cosine %.7f" % (name, c.min()))
+    moved = cosine_rows(mp.encode(sub, prompt_name="query"), got[::4])
+    check(np.median(moved) < 0.999, "(c) the prompt changes the vectors (median %.4f)"
+          % np.median(moved))
+    ref128 = st.encode(sub, truncate_dim=128)
+    got128 = model.encode(sub, truncate_dim=128)
+    check(got128.shape == (len(sub), 128) and np.abs(got128 - ref128).max() < 1e-5,
+          "(c) truncate_dim=128 equals sentence-transformers' (max diff %.2g)"
+          % np.abs(got128 - ref128).max())
+    ref128n = st.encode(sub, truncate_dim=128, normalize_embeddings=True)
+    got128n = model.encode(sub, truncate_dim=128, normalize_embeddings=True)
+    check(np.abs(got128n - ref128n).max() < 1e-5 and
+          np.allclose(np.linalg.norm(got128n, axis=1), 1, atol=1e-5),
+          "(c) truncate_dim=128, normalize_embeddings=True: unit rows equal to theirs")
+    raw = model.encode(sub, normalize_embeddings=False)
+    norms = np.linalg.norm(raw, axis=1)
+    check(cosine_rows(raw, got[::4]).min() >= 0.99999 and np.abs(norms - 1).min() > 0.01,
+          "(c) normalize_embeddings=False: same direction, raw norms (%.2f..%.2f)"
+          % (norms.min(), norms.max()))
+
+    # (d) errors.
+    missing = os.path.join(SCRATCH, "no-such-model")
+    expect_error(RuntimeError, lambda: floe.Embedder(missing), missing)
+    expect_error(ValueError, lambda: model.encode(["x"], prompt_name="nope"), "nope")
+    expect_error(ValueError, lambda: model.encode(["x"], truncate_dim=1000), "1000")
+    expect_error(ValueError, lambda: model.encode(["x"], batch_size=0), "batch_size")
+    expect_error(TypeError, lambda: model.encode([1, 2]))
+
+    # (e) the GIL is released during encode.
+    long_texts = [t for t in texts if len(t.split()) > 100] * 6
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=ticker)
+    th.start()
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    model.encode(long_texts, batch_size=len(long_texts))  # one engine call
+    t1 = time.perf_counter()
+    stop.set()
+    th.join()
+    inside = sum(1 for t in ticks if t0 + 0.05 < t < t1 - 0.05)
+    span = t1 - t0 - 0.1
+    check(span > 0.3 and inside > 0.3 * span / 0.0011,
+          "(e) another thread ticked %d times during a %.2f s encode of %d long texts "
+          "(one engine call)" % (inside, t1 - t0, len(long_texts)))
+    results = [None, None]
+
+    def enc(i):
+        results[i] = model.encode(texts[:60])
+
+    threads = [threading.Thread(target=enc, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(all(r is not None and np.abs(r - got[:60]).max() < 1e-5 for r in results),
+          "(e) two threads encoding at once get the same vectors")
+    print("python_package: all checks passed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
