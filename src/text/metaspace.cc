@@ -1,18 +1,13 @@
 #include "text/metaspace.h"
 
 #include "text/unicode.h"
+#include "text/json_type.h"
 #include "text/utf8.h"
 
 namespace floe::text {
 namespace {
 
 using nlohmann::json;
-
-std::string TypeName(const json& j) {
-  return j.is_object() && j.contains("type") && j["type"].is_string()
-             ? j["type"].get<std::string>()
-             : std::string("(no type)");
-}
 
 // Metaspace on one split: spaces replaced, the prefix added, then split
 // before each replacement (the replacement starts the next split).
@@ -100,13 +95,13 @@ StatusOr<PreTokenizerChain> PreTokenizerChain::Parse(const json& j, const std::s
   PreTokenizerChain c;
   if (j.is_null()) return c;
   std::vector<const json*> items;
-  if (TypeName(j) == "Sequence") {
+  if (JsonTypeName(j) == "Sequence") {
     for (const json& p : j.at("pretokenizers")) items.push_back(&p);
   } else {
     items.push_back(&j);
   }
   for (const json* p : items) {
-    const std::string type = TypeName(*p);
+    const std::string type = JsonTypeName(*p);
     Step s;
     if (type == "Metaspace") {
       s.metaspace = true;

@@ -5,18 +5,13 @@
 #include <cstdlib>
 
 #include "text/unicode.h"
+#include "text/json_type.h"
 #include "text/utf8.h"
 
 namespace floe::text {
 namespace {
 
 using nlohmann::json;
-
-std::string TypeName(const json& j) {
-  return j.is_object() && j.contains("type") && j["type"].is_string()
-             ? j["type"].get<std::string>()
-             : std::string("(no type)");
-}
 
 // The regex forms converters write for Replace: a literal (possibly with
 // escaped metacharacters), optionally followed by `{n,}` or `+` applying to
@@ -186,7 +181,7 @@ void ReplaceRuns(const std::string& in, const std::string& unit, size_t min_repe
 Status NormalizerChain::ParseOne(const json& j, const std::string& name,
                                  std::vector<Step>* steps) {
   if (j.is_null()) return OkStatus();
-  const std::string type = TypeName(j);
+  const std::string type = JsonTypeName(j);
   Step s{};
   if (type == "Sequence") {
     for (const json& n : j.at("normalizers")) FLOE_RETURN_IF_ERROR(ParseOne(n, name, steps));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "text/added_tokens.h"
+#include "text/json_type.h"
 #include "text/metaspace.h"
 #include "text/normalizers.h"
 #include "text/post_processor.h"
@@ -15,12 +16,6 @@ namespace floe::text {
 namespace {
 
 using nlohmann::json;
-
-std::string TypeName(const json& j) {
-  return j.is_object() && j.contains("type") && j["type"].is_string()
-             ? j["type"].get<std::string>()
-             : std::string("(no type)");
-}
 
 const json& Field(const json& j, const char* key) {
   static const json kNull;
@@ -37,7 +32,7 @@ struct DecodeStep {
 
 Status ParseDecoder(const json& j, const std::string& name, std::vector<DecodeStep>* out) {
   if (j.is_null()) return OkStatus();
-  const std::string type = TypeName(j);
+  const std::string type = JsonTypeName(j);
   DecodeStep s{};
   if (type == "Sequence") {
     for (const json& d : j.at("decoders")) FLOE_RETURN_IF_ERROR(ParseDecoder(d, name, out));
