@@ -28,7 +28,7 @@
 #
 # Environment: FLOE_PROOF_BUILD (build-cuda), FLOE_PROOF_BUNDLE (.gpu-bundle),
 # FLOE_PROOF_DTYPE (float16), FLOE_PROOF_REQUESTS (256 per batch size end to end),
-# FLOE_PROOF_REPLICAS (2), FLOE_PROOF_LIMIT (270), FLOE_PROOF_PYTHON (python3: the
+# FLOE_PROOF_REPLICAS (2), FLOE_PROOF_SERVE_DEVICE (cuda), FLOE_PROOF_LIMIT (270), FLOE_PROOF_PYTHON (python3: the
 # one with torch; it never sees floe's libraries), FLOE_SHARED_TOOLS (bertref.py and
 # torchbert.py; default ../shared/tools, else the bundle's).
 set -uo pipefail
@@ -44,6 +44,8 @@ TARBALL="$BUNDLE/floe-cuda.tar.xz"
 DTYPE=${FLOE_PROOF_DTYPE:-float16}
 REQUESTS=${FLOE_PROOF_REQUESTS:-256}
 REPLICAS=${FLOE_PROOF_REPLICAS:-2}
+# floe serve's device: cuda; cpu checks the end-to-end steps on a machine without a GPU.
+SERVE_DEVICE=${FLOE_PROOF_SERVE_DEVICE:-cuda}
 LIMIT=${FLOE_PROOF_LIMIT:-270}
 PY=${FLOE_PROOF_PYTHON:-python3}
 RESULTS=${FLOE_PROOF_OUT:-${OUT:-/tmp/floe-gpu-proof}}
@@ -408,6 +410,9 @@ suite() {
   if [ "${ran:-0}" -lt "$min" ]; then verdict=FAIL; counts="$counts; no test matched $filter"; fi
   [ "$STEP_RC" -eq 0 ] || counts="$(rc_note); $counts"
   local extra; extra=$(grep -E '^\[ [a-z0-9_-]+ [a-z0-9]+ \] min cosine' "$LOGS/$name.log" | tr '\n' ' ')
+  # The whole list is in the log; the summary keeps its start.
+  counts=${counts//$'\n'/; }
+  [ "${#counts}" -le 360 ] || counts="${counts:0:360}... (see logs/$name.log)"
   record "$name" "$verdict" "$STEP_RC" "$STEP_SECS" "$counts${extra:+; $extra}"
   if [ "$verdict" = FAIL ]; then FAILED_SUITES+=("$name|$filter"); fi
 }
@@ -537,8 +542,9 @@ EOF
 e2e() {
   local port=50651 t
   if ! t=$(budget 60); then record serve SKIP - 0 "not run: the phase's ${LIMIT} s were spent"; return; fi
-  setsid env LD_LIBRARY_PATH="$FLOE_LD" "$BUILD/floe" serve --model models/base --device cuda \
-    --dtype "$DTYPE" --num-gpus 1 --num-replicas "$REPLICAS" --max-batch-tokens 32768 \
+  local gpus=(--num-gpus 1); [ "$SERVE_DEVICE" != cpu ] || gpus=()
+  setsid env LD_LIBRARY_PATH="$FLOE_LD" "$BUILD/floe" serve --model models/base --device "$SERVE_DEVICE" \
+    --dtype "$DTYPE" "${gpus[@]}" --num-replicas "$REPLICAS" --max-batch-tokens 32768 \
     --port $port --http-port 0 > "$LOGS/serve.log" 2>&1 &
   SERVE_PID=$!
   local t0=$SECONDS up=
