@@ -23,7 +23,17 @@ class EmbedderImpl final : public Embedder {
  public:
   Status Init(const std::string& model_arg, const EmbedderOptions& options) {
     FLOE_ASSIGN_OR_RETURN(std::string path, ResolveModelPath(model_arg));
-    if (options.tokenizer_only && !HasModelFiles(path)) return InitTokenizerOnly(path);
+    if (options.tokenizer_only && !HasModelFiles(path)) {
+      Status s = InitTokenizerOnly(path);
+      std::error_code ec;
+      if (s.ok() || !std::filesystem::exists(std::filesystem::path(path) / "config.json", ec)) {
+        return s;
+      }
+      // A config.json but no tokenizer: the model folder's own error (a broken
+      // config.json, missing weights) says more than "no tokenizer".
+      auto folder = ModelFolder::Open(path);
+      return folder.ok() ? s : folder.status();
+    }
     FLOE_ASSIGN_OR_RETURN(model_, ModelFolder::Open(path));
     FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
     EngineOptions eo;
