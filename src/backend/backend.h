@@ -71,8 +71,10 @@ class DeviceBuffer {
 // errors the rest of the model amplifies (the query and key projections:
 // softmax turns small score errors into large changes of attention weights);
 // a backend runs them with (close to) float32 accuracy, e.g. in float32 or as
-// split bfloat16 products. Ignored in float32.
-enum class LinearPrecision { kDefault, kHigh };
+// split bfloat16 products. kNoInt8 marks products whose inputs int8 rounds
+// too coarsely (the FFN down projection: its GELU outputs); an int8 backend
+// runs them in bfloat16, others as kDefault. Ignored in float32.
+enum class LinearPrecision { kDefault, kNoInt8, kHigh };
 
 // What a Linear computes: y = act(x W^T + b) (+ y_old when accumulate).
 struct LinearSpec {

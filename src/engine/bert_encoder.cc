@@ -65,7 +65,8 @@ Activation ActivationFor(HiddenAct a) {
 
 StatusOr<std::unique_ptr<LinearOp>> LoadLinear(Backend* backend, const WeightStore& w,
                                                const std::string& scope, int64_t in, int64_t out,
-                                               Activation act, bool accumulate) {
+                                               Activation act, bool accumulate,
+                                               LinearPrecision precision = LinearPrecision::kDefault) {
   FLOE_ASSIGN_OR_RETURN(std::vector<float> weight, w.LoadFloat(scope + ".weight", {out, in}));
   FLOE_ASSIGN_OR_RETURN(std::vector<float> bias, w.LoadFloat(scope + ".bias", {out}));
   LinearSpec spec;
@@ -76,6 +77,7 @@ StatusOr<std::unique_ptr<LinearOp>> LoadLinear(Backend* backend, const WeightSto
   spec.activation = act;
   spec.accumulate = accumulate;
   spec.name = scope;
+  spec.precision = precision;
   return backend->CreateLinear(spec);
 }
 
@@ -153,8 +155,10 @@ StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Create(const ModelFolder& mo
                           LoadToDevice(backend, w, p + "attention.output.LayerNorm.bias", {D}));
     FLOE_ASSIGN_OR_RETURN(layer->ffn_in,
                           LoadLinear(backend, w, p + "intermediate.dense", D, I, act, false));
+    // int8 rounds its GELU inputs too coarsely (docs/cpu-performance.md).
     FLOE_ASSIGN_OR_RETURN(layer->ffn_out, LoadLinear(backend, w, p + "output.dense", I, D,
-                                                     Activation::kNone, true));
+                                                     Activation::kNone, true,
+                                                     LinearPrecision::kNoInt8));
     FLOE_ASSIGN_OR_RETURN(layer->out_ln_gamma,
                           LoadToDevice(backend, w, p + "output.LayerNorm.weight", {D}));
     FLOE_ASSIGN_OR_RETURN(layer->out_ln_beta,

@@ -115,7 +115,7 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
 }
 
 // int8 products (s8 weights per output channel, s8 activations per
-// tensor) at row counts that exercise every chunk size and tail.
+// row) at row counts that exercise every chunk size and tail.
 TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
   BackendOptions o;
   o.compute_type = ComputeType::kInt8;
@@ -238,6 +238,43 @@ TEST(CpuPoolTest, MeanOfOneTokenIsThatToken) {
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(out[i], h[i]);
 }
 
+
+// In int8 mode a kNoInt8 product (the FFN down projection) runs in bf16: on
+// rows with one outlier channel (as GELU outputs have), s8 rounds the other
+// channels to a few levels; bf16 keeps each within its own rounding.
+TEST(CpuLinearTest, Int8ModeRunsNoInt8ProductsInBfloat16) {
+  BackendOptions o;
+  o.compute_type = ComputeType::kInt8;
+  auto b = CreateBackend(o);
+  if (!b.ok()) GTEST_SKIP() << b.status().ToString();
+  const int64_t K = 1536, N = 64, m = 9;
+  const auto w = Random(N * K, 31, 0.05f), bias = Random(N, 32);
+  const int64_t rows = (*b)->RoundUpRows(m);
+  auto x = Random(rows * K, 33, 0.2f);
+  for (int64_t i = 0; i < m; ++i) x[i * K + 7] = 60.f;  // the outlier channel
+  double rel[2];
+  for (int p = 0; p < 2; ++p) {
+    LinearSpec spec = Spec(w, bias, K, N, 0, "ffn_out");
+    spec.precision = p == 0 ? LinearPrecision::kDefault : LinearPrecision::kNoInt8;
+    auto lin = (*b)->CreateLinear(spec);
+    ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+    std::vector<float> y(rows * N);
+    ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+    double err = 0, norm = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < N; ++j) {
+        double s = bias[j];
+        for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[i * K + k]) * w[j * K + k];
+        err += (y[i * N + j] - s) * (y[i * N + j] - s);
+        norm += s * s;
+      }
+    }
+    rel[p] = std::sqrt(err / norm);
+  }
+  std::printf("[ outlier row ] relative error s8 %.3g, kNoInt8 %.3g\n", rel[0], rel[1]);
+  EXPECT_GT(rel[0], 0.05);
+  EXPECT_LT(rel[1], 1e-2);
+}
 
 // The bfloat16 / int8 refusal says what the CPU lacks; FLOE_NO_AVX512 is named
 // only when it is what turned AVX-512 off.
