@@ -74,6 +74,11 @@ TEST(ServeHealth, GrpcHealthComesBackWithTheRestartedWorker) {
   ASSERT_TRUE(server.ready());
   auto channel =
       grpc::CreateChannel(server.grpc_target(), grpc::InsecureChannelCredentials());
+  // Serve is ready once HTTP's /health is; gRPC health may still show the
+  // NOT_SERVING it starts with for one watcher period. Seeing that stale value
+  // after the kill, and then a SERVING read just before the kill, passed the
+  // waits below with no worker running (1 run in 6).
+  ASSERT_TRUE(WaitFor([&] { return HealthStatus(channel, "") == kServing; }, 10));
   const pid_t worker = WorkerPid(channel);
   ASSERT_GT(worker, 0);
   ASSERT_EQ(kill(worker, SIGKILL), 0);
