@@ -38,9 +38,24 @@ struct EmbedInput {
   EmbedParams params;
 };
 
+// A text pair's ids and where its second segment starts.
+struct PairIds {
+  std::vector<int32_t> ids;
+  // Tokens at index >= type1_from have token type 1 (BERT's pair template:
+  // B and its [SEP]); ids.size() when the template gives every token type 0
+  // (XLM-R's <s> A </s></s> B </s>).
+  int32_t type1_from = 0;
+};
+
 struct ModelInfo {
   std::string path;
-  std::string model_type;   // "bert"
+  std::string model_type;   // config.json's: "bert", "xlm-roberta", ...
+  // "embed": pooled vectors (Embed, EmbedTokens). "classify": the folder is a
+  // ...ForSequenceClassification cross-encoder or classifier: Classify gives
+  // num_labels logits per input, Embed/EmbedTokens are FAILED_PRECONDITION.
+  std::string task = "embed";
+  int num_labels = 0;               // classify: logits per input
+  std::vector<std::string> labels;  // classify: config.json's id2label, by id
   int hidden_size = 0;      // full embedding dimension
   int max_tokens = 0;       // per input, specials included
   std::string pooling;      // cls | mean | max | lasttoken
@@ -68,9 +83,9 @@ class Embedder {
   // Thread-safe. Ids of a text pair (cross-encoder input: query, document)
   // with the tokenizer's pair template, both truncated longest-first to the
   // model's maximum (params.truncate false: over-long is INVALID_ARGUMENT).
-  // No prompt. UNIMPLEMENTED for tokenizers without pairs (WordPiece, so far).
-  virtual StatusOr<std::vector<int32_t>> TokenizePair(std::string_view a, std::string_view b,
-                                                      const EmbedParams& params = {}) const = 0;
+  // No prompt. UNIMPLEMENTED for tokenizers without pairs.
+  virtual StatusOr<PairIds> TokenizePair(std::string_view a, std::string_view b,
+                                         const EmbedParams& params = {}) const = 0;
 
   // Embeds texts; result i belongs to input i. Batches are packed internally
   // (no padding) up to max_batch_tokens. Thread-safe; calls are serialized
@@ -92,6 +107,16 @@ class Embedder {
   virtual StatusOr<std::vector<std::vector<float>>> EmbedTokens(
       const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params,
       const std::vector<int32_t>& pool_skip) = 0;
+
+  // Classifier models (info().task == "classify"): the raw logits, num_labels
+  // per input, of already-tokenized inputs (from Tokenize or TokenizePair).
+  // type1_from is empty (every token type 0) or one entry per input
+  // (PairIds::type1_from; >= the input's length means none). No sigmoid or
+  // softmax: callers apply what their API asks. Checks as EmbedTokens;
+  // FAILED_PRECONDITION on an embedding model. Thread-safe, serialized on the
+  // engine.
+  virtual StatusOr<std::vector<std::vector<float>>> Classify(
+      const std::vector<std::vector<int32_t>>& ids, const std::vector<int32_t>& type1_from = {}) = 0;
 
   // How many leading tokens of Tokenize(text, params) pooling leaves out: 0,
   // unless the folder's pooling has include_prompt false and params name (or

@@ -102,20 +102,35 @@ class EmbedderImpl final : public Embedder {
 
   const ModelInfo& info() const override { return info_; }
 
-  StatusOr<std::vector<int32_t>> TokenizePair(std::string_view a, std::string_view b,
-                                              const EmbedParams& params) const override {
+  StatusOr<PairIds> TokenizePair(std::string_view a, std::string_view b,
+                                 const EmbedParams& params) const override {
     const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    PairIds out;
     if (!params.truncate) {
-      FLOE_ASSIGN_OR_RETURN(std::vector<int32_t> all, tokenizer_->EncodePair(a, b, 0));
-      if (all.size() > max_tokens) {
-        return InvalidArgumentError("pair has " + std::to_string(all.size()) +
+      FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, 0));
+      if (out.ids.size() > max_tokens) {
+        return InvalidArgumentError("pair has " + std::to_string(out.ids.size()) +
                                     " tokens, over the model's maximum of " +
                                     std::to_string(max_tokens) +
                                     " (truncate is false; set it true to cut the input)");
       }
-      return all;
+    } else {
+      FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, max_tokens));
     }
-    return tokenizer_->EncodePair(a, b, max_tokens);
+    // TODO(text): the tokenizer reports where type 1 starts; all type 0 until then.
+    out.type1_from = static_cast<int32_t>(out.ids.size());
+    return out;
+  }
+
+  StatusOr<std::vector<std::vector<float>>> Classify(
+      const std::vector<std::vector<int32_t>>& ids,
+      const std::vector<int32_t>& type1_from) override {
+    (void)ids, (void)type1_from;
+    if (info_.task != "classify") {
+      return FailedPreconditionError("the model at " + info_.path +
+                                     " is an embedding model, not a classifier");
+    }
+    return UnimplementedError("Classify is not implemented yet");
   }
 
   StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,

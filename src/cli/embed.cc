@@ -95,8 +95,13 @@ int RunTokenize(int argc, char** argv) {
   std::vector<std::string> out(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     const InputLine& in = lines[i];
-    auto ids = in.has_pair ? (*e)->TokenizePair(in.input.text, in.text_pair, in.input.params)
-                           : (*e)->Tokenize(in.input.text, in.input.params);
+    StatusOr<std::vector<int32_t>> ids =
+        in.has_pair ? [&]() -> StatusOr<std::vector<int32_t>> {
+          FLOE_ASSIGN_OR_RETURN(PairIds p, (*e)->TokenizePair(in.input.text, in.text_pair,
+                                                              in.input.params));
+          return std::move(p.ids);
+        }()
+                    : (*e)->Tokenize(in.input.text, in.input.params);
     if (!ids.ok()) return Fail(ids.status().WithPrefix("line " + std::to_string(lines[i].line)));
     std::string& s = out[i];
     s = "{\"ids\": [";
