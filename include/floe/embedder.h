@@ -47,6 +47,15 @@ struct PairIds {
   int32_t type1_from = 0;
 };
 
+// One token of a text, as TEI's /tokenize reports it.
+struct TokenSpan {
+  int32_t id = 0;
+  std::string text;      // the token's piece ("##ing", "\u2581the"); the special's text
+  bool special = false;  // added by the template ([CLS], </s>) or a special added token
+  size_t start = 0;      // byte offsets into the input text; 0, 0 for template specials
+  size_t stop = 0;
+};
+
 struct ModelInfo {
   std::string path;
   std::string model_type;   // config.json's: "bert", "xlm-roberta", ...
@@ -79,6 +88,17 @@ class Embedder {
   // Thread-safe. Prompt text (by name) is prepended before tokenizing.
   virtual StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,
                                                   const EmbedParams& params = {}) const = 0;
+
+  // Thread-safe. Tokenize's ids with each token's piece, byte offsets and
+  // special flag (TEI's /tokenize). No prompt is added.
+  virtual StatusOr<std::vector<TokenSpan>> TokenizeSpans(std::string_view text,
+                                                         const EmbedParams& params = {}) const = 0;
+
+  // Thread-safe. Text of ids through the tokenizer's decoder (TEI's /decode);
+  // skip_special drops special tokens. INVALID_ARGUMENT for an id outside
+  // the vocabulary.
+  virtual StatusOr<std::string> Decode(const std::vector<int32_t>& ids,
+                                       bool skip_special = true) const = 0;
 
   // Thread-safe. Ids of a text pair (cross-encoder input: query, document)
   // with the tokenizer's pair template, both truncated longest-first to the

@@ -122,6 +122,23 @@ class EmbedderImpl final : public Embedder {
     return out;
   }
 
+  StatusOr<std::vector<TokenSpan>> TokenizeSpans(std::string_view text,
+                                                 const EmbedParams& params) const override {
+    (void)text, (void)params;
+    return UnimplementedError("TokenizeSpans is not implemented yet");  // TODO(text)
+  }
+
+  StatusOr<std::string> Decode(const std::vector<int32_t>& ids, bool skip_special) const override {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= tokenizer_->vocab_size()) {
+        return InvalidArgumentError("id " + std::to_string(ids[i]) + " at index " +
+                                    std::to_string(i) + " is outside the vocabulary of " +
+                                    std::to_string(tokenizer_->vocab_size()));
+      }
+    }
+    return tokenizer_->Decode(ids, skip_special);
+  }
+
   StatusOr<std::vector<std::vector<float>>> Classify(
       const std::vector<std::vector<int32_t>>& ids,
       const std::vector<int32_t>& type1_from) override {
