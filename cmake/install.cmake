@@ -19,10 +19,8 @@ set_target_properties(floe_shared PROPERTIES
   EXPORT_NAME floe
   VERSION ${PROJECT_VERSION}
   SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
-# <floe/embedder.h> from include/, and the "core/status.h" it includes from include/floe/.
-target_include_directories(floe_shared INTERFACE
-  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
-  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/floe>)
+# <floe/embedder.h> and the <floe/status.h> and <floe/export.h> it includes.
+target_include_directories(floe_shared INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_compile_features(floe_shared INTERFACE cxx_std_20)
 
 install(TARGETS floe RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -32,8 +30,6 @@ install(TARGETS floe_shared EXPORT floeTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 file(GLOB floe_public_headers ${CMAKE_SOURCE_DIR}/include/floe/*.h)
 install(FILES ${floe_public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/floe)
-install(FILES ${CMAKE_SOURCE_DIR}/src/core/status.h
-  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/floe/core)
 
 set(FLOE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/floe)
 install(EXPORT floeTargets NAMESPACE floe:: DESTINATION ${FLOE_CMAKE_DIR})

@@ -8,7 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.h"
+#include "floe/export.h"
+#include "floe/status.h"
 
 namespace floe {
 
@@ -76,7 +77,7 @@ struct ModelInfo {
   std::string device;
 };
 
-class Embedder {
+class FLOE_EXPORT Embedder {
  public:
   // Loads model, tokenizer and backend. Errors name the file/option at fault.
   static StatusOr<std::unique_ptr<Embedder>> Open(const std::string& model_path,
