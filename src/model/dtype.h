@@ -5,14 +5,12 @@
 #include <cstring>
 #include <string_view>
 
+#include "core/dtype.h"
 #include "core/half.h"
 
 namespace floe {
 
-enum class DType { kF32, kF16, kBF16 };
-
 std::string_view DTypeName(DType t);
-inline size_t DTypeSize(DType t) { return t == DType::kF32 ? 4 : 2; }
 
 // The stored types' names for core/half.h's conversions.
 inline float BF16ToFloat(uint16_t v) { return BFloat16ToFloat(v); }

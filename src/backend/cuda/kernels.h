@@ -1,4 +1,4 @@
-// Launchers of the CUDA backend's kernels. Plain C++ (no floe headers) so that
+// Launchers of the CUDA backend's kernels. Plain C++ (only core/dtype.h) so that
 // the .cu files build as C++17 with nvcc; cuda_backend.cc checks every input
 // (CheckInputs) and turns each returned cudaError_t into a Status naming the
 // op. A launcher only enqueues work on `stream` and returns the launch error
@@ -17,11 +17,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace floe::cuda {
 
-enum class DType { kF32, kF16, kBF16 };
-
-inline size_t DTypeSize(DType dt) { return dt == DType::kF32 ? 4 : 2; }
+using floe::DType;
+using floe::DTypeSize;
 
 // Largest hidden size of the row kernels (one row's float32 values sit in
 // shared memory).
@@ -29,13 +30,17 @@ constexpr int64_t kMaxRowHidden = 8192;
 // Largest head size of the attention kernels.
 constexpr int64_t kMaxHeadSize = 256;
 
-// out[t] = LayerNorm(word[ids[t]] + position[t - start of its seq] + tt0).
-// word: [V, D], position: [P, D], tt0/gamma/beta: [D] (float32); out: [T, D] act.
+// out[t] = LayerNorm(word[ids[t]] + position[i + position_offset]
+// + token_type[type]), i being t's index in its sequence, type 1 when
+// type1_from (device, [B], may be null) is not null and i >= type1_from[seq].
+// word: [V, D], position: [P, D], token_type: [types, D], gamma/beta: [D]
+// (float32); out: [T, D] act.
 cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu_seqlens,
                                  int64_t num_seqs, int64_t tokens, const float* word,
-                                 const float* position, const float* tt0, const float* gamma,
-                                 const float* beta, int64_t hidden, float eps, void* out,
-                                 cudaStream_t stream);
+                                 const float* position, const float* token_type,
+                                 const int32_t* type1_from, int64_t position_offset,
+                                 const float* gamma, const float* beta, int64_t hidden, float eps,
+                                 void* out, cudaStream_t stream);
 
 // x[r] = LayerNorm(x[r] (+ residual[r]) (+ bias)) * gamma + beta, in place.
 // x, residual: [rows, D] act (residual may be null); bias: [D] float32 or null.
