@@ -1,0 +1,146 @@
+// The CPU backend's class, shared by its files: one file per op family
+// (cpu_backend.cc: creation, memory, threads; cpu_linear.cc: oneDNN
+// products; cpu_embed.cc, cpu_norm.cc, cpu_attention.cc, cpu_pool.cc).
+// Internal to src/backend/cpu.
+#pragma once
+
+#include <omp.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/attention_bf16.h"
+#include "backend/cpu/cpu_matmul.h"
+#include "dnnl.hpp"
+
+namespace floe::cpu {
+
+class CpuBackend : public Backend {
+public:
+  CpuBackend(ComputeType ct, int num_threads);
+
+  std::string device() const override { return "cpu"; }
+  ComputeType compute_type() const override { return ct_; }
+
+  // bfloat16: plain bf16 products (bf16 operands, float32 accumulation) by
+  // default, except kHigh ones (Q, K, V), which run split (bf16x3: about
+  // float32's accuracy at three bf16 products' cost) because attention
+  // scores amplify their rounding most. The golden texts stay at 0.99999x
+  // cosine; a base-sized random model with nearly hard attention loses up to
+  // 0.007 (docs/cpu-performance.md). FLOE_CPU_BF16_PRODUCTS=bf16x3 splits
+  // every product (0.9999997 there, at 1.2x float32's speed instead of ~2x);
+  // bf16x2 or f32 choose other modes for the kDefault products; kHigh ones
+  // stay split whatever it says (unless f32).
+  ProductMode ModeFor(LinearPrecision p) const;
+
+  // A product of m rows runs as chunks of 4096, 2048, 1024 and 512 rows
+  // (greedy), then one last chunk: exact below kExactRows rows (a lone short
+  // text, where padding would be up to 12% more work), else padded to a
+  // multiple of 8 (at most 7 padding rows). So at most 63 + 56 primitives per
+  // weight shape whatever the batch sizes, and few calls (few OpenMP
+  // barriers) per product.
+  static constexpr int64_t kChunkRows = 512;
+  static constexpr int64_t kRowGranule = 8;
+  static constexpr int64_t kExactRows = 64;
+  int64_t RoundUpRows(int64_t m) const override {
+    if (m < kExactRows)
+      return m;
+    return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
+  }
+  // Rows of the next chunk of a (padded) product with `left` rows to go.
+  int64_t NextChunk(int64_t left) const {
+    for (int64_t c = max_chunk_rows_; c >= kChunkRows; c /= 2) {
+      if (left >= c)
+        return c;
+    }
+    return left;
+  }
+
+  StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override;
+  Status CopyToDevice(const void *host, size_t bytes, void *device) override;
+  Status CopyToHost(const void *device, size_t bytes, void *host) override;
+
+  // cpu_linear.cc
+  StatusOr<std::unique_ptr<LinearOp>>
+  CreateLinear(const LinearSpec &spec) override;
+
+  // cpu_embed.cc
+  Status EmbedLayerNorm(const int32_t *ids, const PackedBatch &batch,
+                        const float *word, const float *position,
+                        const float *token_type0, const float *gamma,
+                        const float *beta, int64_t hidden, float eps,
+                        float *out) override;
+
+  // cpu_norm.cc
+  Status LayerNorm(float *x, int64_t rows, int64_t hidden, const float *gamma,
+                   const float *beta, float eps) override;
+
+  // cpu_attention.cc
+  static constexpr int64_t kBf16ValueMinLen = 128;
+  Status Attention(const float *qkv, const PackedBatch &batch,
+                   int64_t num_heads, int64_t head_size, float scale,
+                   float *out) override;
+
+  // cpu_pool.cc
+  Status Pool(const float *hidden, const PackedBatch &batch, int64_t dim,
+              PoolKind kind, float *out) override;
+
+  // OpenMP's thread count is per calling thread, and the engine may be driven
+  // from another thread than the one that created it: every op sets it.
+  void UseThreads() const {
+    if (num_threads_ > 0 && omp_get_max_threads() != num_threads_) {
+      omp_set_num_threads(num_threads_);
+    }
+  }
+
+  // Activations of a bf16 product, converted from float32 (grown on demand).
+  uint16_t *Bf16Staging(size_t n) {
+    if (bf16_staging_.size() < n)
+      bf16_staging_.resize(n);
+    return bf16_staging_.data();
+  }
+
+  // Activations of an int8 product.
+  // Quantized activations of an int8 product ([rows, k]), their row
+  // scales ([rows]) and the raw product ([rows, n]).
+  int8_t *S8Staging(int64_t rows, int64_t k, int64_t n, float **row_scales,
+                    float **acc) {
+    const int64_t rows16 = (rows + 15) / 16 * 16;
+    if (s8_staging_.size() < static_cast<size_t>(rows * k))
+      s8_staging_.resize(rows * k);
+    if (s8_scratch_.size() < static_cast<size_t>(rows16 + rows * n)) {
+      s8_scratch_.resize(rows16 + rows * n);
+    }
+    *row_scales = s8_scratch_.data();
+    *acc = s8_scratch_.data() + rows16;
+    return s8_staging_.data();
+  }
+
+  dnnl::engine &engine() { return eng_; }
+  dnnl::stream &stream() { return stream_; }
+
+private:
+  ComputeType ct_;
+  int num_threads_; // 0 = OpenMP's default (all cores)
+  int64_t max_chunk_rows_ = 4096;
+  dnnl::engine eng_;
+  dnnl::stream stream_;
+  bool bf16_attention_ = false;
+  // One primitive per sequence length from kBf16ValueMinLen to the longest
+  // seen.
+  Bf16ValueProducts bf16_values_{&eng_};
+  std::vector<uint16_t> bf16_staging_;
+  std::vector<int8_t> s8_staging_;
+  std::vector<float> s8_scratch_;
+  std::map<std::tuple<int64_t, int64_t, int, bool, int, int64_t>,
+           std::unique_ptr<MatmulFamily>>
+      families_;
+  int64_t s8_linears_ = 0;
+};
+
+} // namespace floe::cpu

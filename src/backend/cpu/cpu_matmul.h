@@ -1,0 +1,156 @@
+// oneDNN matmul primitives of the CPU backend's Linear (cpu_linear.cc): the
+// packed weight layout and primitives per padded row count of one weight
+// shape + fused ops, and the product modes (float32, bf16 splits, int8).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/log.h"
+#include "dnnl.hpp"
+
+namespace floe::cpu {
+
+using dnnl::memory;
+
+inline Status DnnlError(const std::string &what, const dnnl::error &e) {
+  return InternalError(what + ": oneDNN: " + e.what());
+}
+
+dnnl::algorithm EltwiseFor(Activation a);
+
+// Everything the products of one weight shape + fused ops share: the packed
+// weight layout and one primitive per padded row count.
+class MatmulFamily {
+public:
+  // `in` is the type of activations and weights: f32, bf16 (f32
+  // accumulation and output), or s8: int32 accumulation, the output scaled
+  // per column by the weight's per-channel scales (static output scales, so
+  // an s8 family belongs to one weight), then Epilogue applies the
+  // activations' per-row scales, bias, activation and residual. oneDNN 2.6
+  // runs runtime output scales on gemm:jit and a per-row [M, 1] binary
+  // post-op on its reference kernel, hence the separate epilogue, which keeps
+  // the product on brgemm AMX/VNNI and per-row scales (a text's vector does
+  // not depend on its batch).
+  MatmulFamily(dnnl::engine *eng, int64_t k, int64_t n, Activation act,
+               bool accumulate, int64_t reference_rows, memory::data_type in,
+               std::vector<float> weight_scales = {})
+      : eng_(eng), k_(k), n_(n), act_(act), accumulate_(accumulate), in_(in),
+        weight_scales_(std::move(weight_scales)) {
+    // Let oneDNN choose the weight layout for a typical batch; every later
+    // primitive is created for that same layout.
+    const memory::desc src({reference_rows, k_}, in_, memory::format_tag::ab);
+    const memory::desc wei({k_, n_}, in_, memory::format_tag::any);
+    const memory::desc dst({reference_rows, n_}, memory::data_type::f32,
+                           memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(MakeDesc(src, wei, dst),
+                                    Attr(reference_rows), *eng_);
+    weights_md_ = pd.weights_desc();
+    impl_ = pd.impl_info_str();
+    prims_.emplace(reference_rows, dnnl::matmul(pd));
+  }
+
+  bool int8() const { return in_ == memory::data_type::s8; }
+
+  // int8 only: y = act(acc * xscale[row] + bias) (+ y), acc [rows, n] being
+  // the product with the weight's scales applied. Throws dnnl::error.
+  dnnl::binary &Epilogue(int64_t rows) {
+    auto it = epilogues_.find(rows);
+    if (it != epilogues_.end())
+      return it->second;
+    const memory::desc acc({rows, n_}, memory::data_type::f32,
+                           memory::format_tag::ab);
+    const memory::desc scale({rows, 1}, memory::data_type::f32,
+                             memory::format_tag::ab);
+    dnnl::primitive_attr attr;
+    dnnl::post_ops po;
+    po.append_binary(
+        dnnl::algorithm::binary_add,
+        memory::desc({1, n_}, memory::data_type::f32, memory::format_tag::ab));
+    if (act_ != Activation::kNone)
+      po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (accumulate_)
+      po.append_sum(1.f);
+    attr.set_post_ops(po);
+    dnnl::binary::primitive_desc pd(
+        dnnl::binary::desc(dnnl::algorithm::binary_mul, acc, scale, acc), attr,
+        *eng_);
+    return epilogues_.emplace(rows, dnnl::binary(pd)).first->second;
+  }
+
+  const memory::desc &weights_md() const { return weights_md_; }
+  memory::data_type input_type() const { return in_; }
+
+  // Throws dnnl::error.
+  dnnl::matmul &Get(int64_t rows) {
+    auto it = prims_.find(rows);
+    if (it != prims_.end())
+      return it->second;
+    const memory::desc src({rows, k_}, in_, memory::format_tag::ab);
+    const memory::desc dst({rows, n_}, memory::data_type::f32,
+                           memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(MakeDesc(src, weights_md_, dst), Attr(rows),
+                                    *eng_);
+    const std::string impl = pd.impl_info_str();
+    if (impl != impl_) {
+      LogOnce(LogLevel::kWarn,
+              "matmul-impl-" + std::to_string(k_) + "x" + std::to_string(n_),
+              "oneDNN matmul " + std::to_string(k_) + "x" + std::to_string(n_) +
+                  " uses " + impl + " at " + std::to_string(rows) + " rows (" +
+                  impl_ + " elsewhere)");
+    }
+    return prims_.emplace(rows, dnnl::matmul(pd)).first->second;
+  }
+
+private:
+  dnnl::matmul::desc MakeDesc(const memory::desc &src, const memory::desc &wei,
+                              const memory::desc &dst) const {
+    if (int8())
+      return dnnl::matmul::desc(src, wei, dst);
+    const memory::desc bias({1, n_}, memory::data_type::f32,
+                            memory::format_tag::ab);
+    return dnnl::matmul::desc(src, wei, bias, dst);
+  }
+  dnnl::primitive_attr Attr(int64_t rows) const {
+    dnnl::primitive_attr attr;
+    dnnl::post_ops po;
+    if (int8()) {
+      // Only the weight's scales here; the rest is Epilogue's.
+      attr.set_output_scales(1 << 1, weight_scales_);
+      return attr;
+    }
+    if (act_ != Activation::kNone)
+      po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (accumulate_)
+      po.append_sum(1.f);
+    attr.set_post_ops(po);
+    return attr;
+  }
+
+  dnnl::engine *eng_;
+  int64_t k_, n_;
+  Activation act_;
+  bool accumulate_;
+  memory::data_type in_;
+  std::vector<float> weight_scales_;
+  std::map<int64_t, dnnl::binary> epilogues_;
+  memory::desc weights_md_;
+  std::string impl_;
+  std::map<int64_t, dnnl::matmul> prims_;
+};
+
+// How one product runs: operand type, and for bf16 how many bf16 parts carry
+// each operand (1: plain bf16; 2: activation as hi + lo, weight hi; 3: both
+// as hi + lo, the lo x lo term dropped, about 16 significant bits).
+struct ProductMode {
+  memory::data_type dt = memory::data_type::f32;
+  int parts = 0;
+};
+
+// "f32" | "bf16" | "bf16x2" | "bf16x3"; `fallback` otherwise.
+ProductMode ParseMode(const char *s, ProductMode fallback);
+
+} // namespace floe::cpu
