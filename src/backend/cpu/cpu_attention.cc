@@ -13,17 +13,16 @@ namespace floe::cpu {
 // through their strides and writing O straight into the context matrix.
 // With plain bfloat16 or int8 products, O = P V of sequences of at least
 // kBf16ValueMinLen tokens runs in bf16 (cpu/attention_bf16.h).
-Status CpuBackend::Attention(const float *qkv, const PackedBatch &batch,
+Status CpuBackend::Attention(const float* qkv, const PackedBatch& batch,
                              int64_t num_heads, int64_t head_size, float scale,
-                             float *out) {
+                             float* out) {
   UseThreads();
   const int64_t D = num_heads * head_size;
   const int64_t ld_qkv = 3 * D;
-  const int32_t *cu = batch.cu_seqlens_host;
+  const int32_t* cu = batch.cu_seqlens_host;
   // Longest sequences first so that the dynamic schedule ends evenly.
   std::vector<int32_t> order(batch.num_seqs);
-  for (int64_t b = 0; b < batch.num_seqs; ++b)
-    order[b] = static_cast<int32_t>(b);
+  for (int64_t b = 0; b < batch.num_seqs; ++b) order[b] = static_cast<int32_t>(b);
   std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
     return cu[a + 1] - cu[a] > cu[b + 1] - cu[b];
   });
@@ -34,10 +33,9 @@ Status CpuBackend::Attention(const float *qkv, const PackedBatch &batch,
     try {
       for (int64_t b = 0; b < batch.num_seqs; ++b) {
         const int64_t len = cu[b + 1] - cu[b];
-        if (len >= kBf16ValueMinLen)
-          bf16_values_.Prepare(len, head_size, D);
+        if (len >= kBf16ValueMinLen) bf16_values_.Prepare(len, head_size, D);
       }
-    } catch (const dnnl::error &e) {
+    } catch (const dnnl::error& e) {
       return DnnlError("cpu attention: bf16 P V", e);
     }
   }
@@ -56,13 +54,13 @@ Status CpuBackend::Attention(const float *qkv, const PackedBatch &batch,
       const int64_t h = j % num_heads;
       const int64_t start = cu[b];
       const int64_t len = cu[b + 1] - cu[b];
-      const float *q = qkv + start * ld_qkv + h * head_size;
-      const float *k = q + D;
-      const float *v = q + 2 * D;
-      float *o = out + start * D + h * head_size;
-      float *s = scores.data();
-      if (dnnl_sgemm('N', 'T', len, len, head_size, scale, q, ld_qkv, k, ld_qkv,
-                     0.f, s, len) != dnnl_success) {
+      const float* q = qkv + start * ld_qkv + h * head_size;
+      const float* k = q + D;
+      const float* v = q + 2 * D;
+      float* o = out + start * D + h * head_size;
+      float* s = scores.data();
+      if (dnnl_sgemm('N', 'T', len, len, head_size, scale, q, ld_qkv, k, ld_qkv, 0.f, s,
+                     len) != dnnl_success) {
 #pragma omp atomic write
         error = 1;
         continue;
@@ -70,25 +68,23 @@ Status CpuBackend::Attention(const float *qkv, const PackedBatch &batch,
       if (bf16_values && len >= kBf16ValueMinLen) {
         SoftmaxRowsToBf16(s, len, len, len, p16.data(), len);
         try {
-          bf16_values_.Run(p16.data(), v, ld_qkv, len, head_size, o, D,
-                           v16.data());
-        } catch (const dnnl::error &) {
+          bf16_values_.Run(p16.data(), v, ld_qkv, len, head_size, o, D, v16.data());
+        } catch (const dnnl::error&) {
 #pragma omp atomic write
           error = 1;
         }
         continue;
       }
       SoftmaxRows(s, len, len, len);
-      if (dnnl_sgemm('N', 'N', len, head_size, len, 1.f, s, len, v, ld_qkv, 0.f,
-                     o, D) != dnnl_success) {
+      if (dnnl_sgemm('N', 'N', len, head_size, len, 1.f, s, len, v, ld_qkv, 0.f, o, D) !=
+          dnnl_success) {
 #pragma omp atomic write
         error = 1;
       }
     }
   }
-  if (error)
-    return InternalError("cpu attention: oneDNN product failed");
+  if (error) return InternalError("cpu attention: oneDNN product failed");
   return OkStatus();
 }
 
-} // namespace floe::cpu
+}  // namespace floe::cpu

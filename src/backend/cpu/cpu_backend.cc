@@ -14,55 +14,56 @@ namespace cpu {
 namespace {
 
 class CpuBuffer : public DeviceBuffer {
-public:
-  CpuBuffer(void *p, size_t n) : p_(p), n_(n) {}
+ public:
+  CpuBuffer(void* p, size_t n) : p_(p), n_(n) {}
   ~CpuBuffer() override { std::free(p_); }
-  void *data() override { return p_; }
+  void* data() override { return p_; }
   size_t size() const override { return n_; }
 
-private:
-  void *p_;
+ private:
+  void* p_;
   size_t n_;
 };
 
-} // namespace
+}  // namespace
 
 CpuBackend::CpuBackend(ComputeType ct, int num_threads)
-    : ct_(ct), num_threads_(num_threads), eng_(dnnl::engine::kind::cpu, 0),
+    : ct_(ct),
+      num_threads_(num_threads),
+      eng_(dnnl::engine::kind::cpu, 0),
       stream_(eng_) {
   // FLOE_CPU_MAX_CHUNK (512..4096, a power of two) is for measuring.
-  if (const char *env = std::getenv("FLOE_CPU_MAX_CHUNK")) {
+  if (const char* env = std::getenv("FLOE_CPU_MAX_CHUNK")) {
     const int64_t v = std::atoll(env);
-    if (v >= kChunkRows && v <= 4096 && (v & (v - 1)) == 0)
-      max_chunk_rows_ = v;
+    if (v >= kChunkRows && v <= 4096 && (v & (v - 1)) == 0) max_chunk_rows_ = v;
   }
   // Attention's P V in bf16: not in float32, nor where every product is
   // split for accuracy (FLOE_CPU_BF16_PRODUCTS=bf16x3).
-  bf16_attention_ = ct_ == ComputeType::kInt8 ||
-                    (ct_ == ComputeType::kBFloat16 &&
-                     ModeFor(LinearPrecision::kDefault).parts == 1);
+  bf16_attention_ =
+      ct_ == ComputeType::kInt8 ||
+      (ct_ == ComputeType::kBFloat16 && ModeFor(LinearPrecision::kDefault).parts == 1);
 }
 
 StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(size_t bytes) {
   const size_t n = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-  void *p = std::aligned_alloc(64, n);
+  void* p = std::aligned_alloc(64, n);
   if (p == nullptr) {
-    return ResourceExhaustedError("cpu: cannot allocate " +
-                                  std::to_string(bytes) + " bytes");
+    return ResourceExhaustedError("cpu: cannot allocate " + std::to_string(bytes) +
+                                  " bytes");
   }
   std::memset(p, 0, n);
   return std::unique_ptr<DeviceBuffer>(new CpuBuffer(p, bytes));
 }
-Status CpuBackend::CopyToDevice(const void *host, size_t bytes, void *device) {
+Status CpuBackend::CopyToDevice(const void* host, size_t bytes, void* device) {
   std::memcpy(device, host, bytes);
   return OkStatus();
 }
-Status CpuBackend::CopyToHost(const void *device, size_t bytes, void *host) {
+Status CpuBackend::CopyToHost(const void* device, size_t bytes, void* host) {
   std::memcpy(host, device, bytes);
   return OkStatus();
 }
 
-} // namespace cpu
+}  // namespace cpu
 
 namespace {
 // FLOE_NO_AVX512=1 makes this process behave as on an AVX2-only CPU: our
@@ -70,8 +71,7 @@ namespace {
 // AVX2 before its first primitive.
 dnnl::cpu_isa EffectiveIsa() {
   static const dnnl::cpu_isa isa = [] {
-    if (!cpu::UsingAvx512())
-      dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
+    if (!cpu::UsingAvx512()) dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
     return dnnl::get_effective_cpu_isa();
   }();
   return isa;
@@ -81,10 +81,9 @@ bool HasIsa(dnnl::cpu_isa have, dnnl::cpu_isa want) {
   return (static_cast<unsigned>(have) & static_cast<unsigned>(want)) ==
          static_cast<unsigned>(want);
 }
-} // namespace
+}  // namespace
 
-StatusOr<std::unique_ptr<Backend>>
-CreateCpuBackend(const BackendOptions &options) {
+StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
   if (options.compute_type == ComputeType::kFloat16) {
     return UnimplementedError(
         "dtype float16 is not implemented on the cpu (float32, bfloat16, "
@@ -98,8 +97,7 @@ CreateCpuBackend(const BackendOptions &options) {
   if (options.compute_type == ComputeType::kBFloat16 &&
       !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
     return FailedPreconditionError(
-        "dtype bfloat16 needs a CPU with AVX512_BF16 (Cooper Lake, Sapphire "
-        "Rapids, Zen "
+        "dtype bfloat16 needs a CPU with AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen "
         "4 or "
         "later)" +
         cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/false) +
@@ -109,8 +107,7 @@ CreateCpuBackend(const BackendOptions &options) {
       !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
     // VNNI for the int8 products, AVX512_BF16 for the bf16 ones (Q, K, V).
     return FailedPreconditionError(
-        "dtype int8 needs a CPU with AVX512_VNNI and AVX512_BF16 (Cooper Lake, "
-        "Sapphire "
+        "dtype int8 needs a CPU with AVX512_VNNI and AVX512_BF16 (Cooper Lake, Sapphire "
         "Rapids, Zen 4 or later)" +
         cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/true) +
         ": use --dtype float32");
@@ -118,9 +115,9 @@ CreateCpuBackend(const BackendOptions &options) {
   try {
     return std::unique_ptr<Backend>(
         new cpu::CpuBackend(options.compute_type, options.num_threads));
-  } catch (const dnnl::error &e) {
+  } catch (const dnnl::error& e) {
     return cpu::DnnlError("cpu backend", e);
   }
 }
 
-} // namespace floe
+}  // namespace floe

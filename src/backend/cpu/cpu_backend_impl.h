@@ -21,7 +21,7 @@
 namespace floe::cpu {
 
 class CpuBackend : public Backend {
-public:
+ public:
   CpuBackend(ComputeType ct, int num_threads);
 
   std::string device() const override { return "cpu"; }
@@ -48,47 +48,41 @@ public:
   static constexpr int64_t kRowGranule = 8;
   static constexpr int64_t kExactRows = 64;
   int64_t RoundUpRows(int64_t m) const override {
-    if (m < kExactRows)
-      return m;
+    if (m < kExactRows) return m;
     return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
   }
   // Rows of the next chunk of a (padded) product with `left` rows to go.
   int64_t NextChunk(int64_t left) const {
     for (int64_t c = max_chunk_rows_; c >= kChunkRows; c /= 2) {
-      if (left >= c)
-        return c;
+      if (left >= c) return c;
     }
     return left;
   }
 
   StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override;
-  Status CopyToDevice(const void *host, size_t bytes, void *device) override;
-  Status CopyToHost(const void *device, size_t bytes, void *host) override;
+  Status CopyToDevice(const void* host, size_t bytes, void* device) override;
+  Status CopyToHost(const void* device, size_t bytes, void* host) override;
 
   // cpu_linear.cc
-  StatusOr<std::unique_ptr<LinearOp>>
-  CreateLinear(const LinearSpec &spec) override;
+  StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
 
   // cpu_embed.cc
-  Status EmbedLayerNorm(const int32_t *ids, const PackedBatch &batch,
-                        const float *word, const float *position,
-                        const float *token_type0, const float *gamma,
-                        const float *beta, int64_t hidden, float eps,
-                        float *out) override;
+  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
+                        const EmbeddingTables& tables, int64_t hidden, float eps,
+                        float* out) override;
 
   // cpu_norm.cc
-  Status LayerNorm(float *x, int64_t rows, int64_t hidden, const float *gamma,
-                   const float *beta, float eps) override;
+  Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
+                   const float* beta, float eps) override;
 
   // cpu_attention.cc
   static constexpr int64_t kBf16ValueMinLen = 128;
-  Status Attention(const float *qkv, const PackedBatch &batch,
-                   int64_t num_heads, int64_t head_size, float scale,
-                   float *out) override;
+  Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
+                   int64_t head_size, float scale, float* out) override;
 
   // cpu_pool.cc
-  Status Pool(const float *hidden, const PackedBatch &batch, int64_t dim,
-              PoolKind kind, float *out) override;
+  Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
+              float* out) override;
 
   // OpenMP's thread count is per calling thread, and the engine may be driven
   // from another thread than the one that created it: every op sets it.
@@ -99,20 +93,17 @@ public:
   }
 
   // Activations of a bf16 product, converted from float32 (grown on demand).
-  uint16_t *Bf16Staging(size_t n) {
-    if (bf16_staging_.size() < n)
-      bf16_staging_.resize(n);
+  uint16_t* Bf16Staging(size_t n) {
+    if (bf16_staging_.size() < n) bf16_staging_.resize(n);
     return bf16_staging_.data();
   }
 
   // Activations of an int8 product.
   // Quantized activations of an int8 product ([rows, k]), their row
   // scales ([rows]) and the raw product ([rows, n]).
-  int8_t *S8Staging(int64_t rows, int64_t k, int64_t n, float **row_scales,
-                    float **acc) {
+  int8_t* S8Staging(int64_t rows, int64_t k, int64_t n, float** row_scales, float** acc) {
     const int64_t rows16 = (rows + 15) / 16 * 16;
-    if (s8_staging_.size() < static_cast<size_t>(rows * k))
-      s8_staging_.resize(rows * k);
+    if (s8_staging_.size() < static_cast<size_t>(rows * k)) s8_staging_.resize(rows * k);
     if (s8_scratch_.size() < static_cast<size_t>(rows16 + rows * n)) {
       s8_scratch_.resize(rows16 + rows * n);
     }
@@ -121,18 +112,17 @@ public:
     return s8_staging_.data();
   }
 
-  dnnl::engine &engine() { return eng_; }
-  dnnl::stream &stream() { return stream_; }
+  dnnl::engine& engine() { return eng_; }
+  dnnl::stream& stream() { return stream_; }
 
-private:
+ private:
   ComputeType ct_;
-  int num_threads_; // 0 = OpenMP's default (all cores)
+  int num_threads_;  // 0 = OpenMP's default (all cores)
   int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;
   bool bf16_attention_ = false;
-  // One primitive per sequence length from kBf16ValueMinLen to the longest
-  // seen.
+  // One primitive per sequence length from kBf16ValueMinLen to the longest seen.
   Bf16ValueProducts bf16_values_{&eng_};
   std::vector<uint16_t> bf16_staging_;
   std::vector<int8_t> s8_staging_;
@@ -143,4 +133,4 @@ private:
   int64_t s8_linears_ = 0;
 };
 
-} // namespace floe::cpu
+}  // namespace floe::cpu

@@ -17,60 +17,59 @@ namespace floe::cpu {
 
 dnnl::algorithm EltwiseFor(Activation a) {
   switch (a) {
-  case Activation::kGeluErf:
-    return dnnl::algorithm::eltwise_gelu_erf;
-  case Activation::kGeluTanh:
-    return dnnl::algorithm::eltwise_gelu_tanh;
-  case Activation::kRelu:
-    return dnnl::algorithm::eltwise_relu;
-  case Activation::kNone:
-    break;
+    case Activation::kGeluErf:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case Activation::kGeluTanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case Activation::kRelu:
+      return dnnl::algorithm::eltwise_relu;
+    case Activation::kNone:
+      break;
   }
   return dnnl::algorithm::undef;
 }
 
-ProductMode ParseMode(const char *s, ProductMode fallback) {
-  if (s == nullptr)
-    return fallback;
+ProductMode ParseMode(const char* s, ProductMode fallback) {
+  if (s == nullptr) return fallback;
   const std::string v = s;
-  if (v == "f32")
-    return {memory::data_type::f32, 0};
-  if (v == "bf16")
-    return {memory::data_type::bf16, 1};
-  if (v == "bf16x2")
-    return {memory::data_type::bf16, 2};
-  if (v == "bf16x3")
-    return {memory::data_type::bf16, 3};
-  if (v == "s8")
-    return {memory::data_type::s8, 0};
+  if (v == "f32") return {memory::data_type::f32, 0};
+  if (v == "bf16") return {memory::data_type::bf16, 1};
+  if (v == "bf16x2") return {memory::data_type::bf16, 2};
+  if (v == "bf16x3") return {memory::data_type::bf16, 3};
+  if (v == "s8") return {memory::data_type::s8, 0};
   return fallback;
 }
 
 namespace {
 
 class CpuLinear : public LinearOp {
-public:
-  CpuLinear(CpuBackend *backend, MatmulFamily *family, int64_t k, int64_t n,
-            int parts, memory weights, memory bias, std::string name)
-      : backend_(backend), family_(family), k_(k), n_(n), parts_(parts),
-        weights_(std::move(weights)), bias_(std::move(bias)),
+ public:
+  CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, int parts,
+            memory weights, memory bias, std::string name)
+      : backend_(backend),
+        family_(family),
+        k_(k),
+        n_(n),
+        parts_(parts),
+        weights_(std::move(weights)),
+        bias_(std::move(bias)),
         name_(std::move(name)) {}
 
-  Status Forward(const float *x, int64_t m, float *y) override;
+  Status Forward(const float* x, int64_t m, float* y) override;
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
 
-private:
-  CpuBackend *backend_;
-  MatmulFamily *family_;
+ private:
+  CpuBackend* backend_;
+  MatmulFamily* family_;
   int64_t k_, n_;
-  int parts_; // bf16 parts per operand (1, 2, 3); 0 for float32
+  int parts_;  // bf16 parts per operand (1, 2, 3); 0 for float32
   memory weights_;
   memory bias_;
   std::string name_;
 };
 
-} // namespace
+}  // namespace
 
 ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
   if (ct_ == ComputeType::kInt8) {
@@ -80,8 +79,7 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
     // the cosine by < 0.005, as int8's own rounding dominates; s8 there
     // loses 0.04 on the random base model. See docs/cpu-performance.md.
     if (p == LinearPrecision::kHigh) {
-      return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"),
-                       {memory::data_type::bf16, 1});
+      return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), {memory::data_type::bf16, 1});
     }
     // kNoInt8 (the FFN down projection) as plain bf16: in s8 it alone costs
     // the real all-MiniLM-L6-v2 0.005 of cosine on 4-token texts (min 0.988
@@ -90,23 +88,18 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
       return ParseMode(std::getenv("FLOE_CPU_INT8_FFN_OUT"),
                        {memory::data_type::bf16, 1});
     }
-    return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"),
-                     {memory::data_type::s8, 0});
+    return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"), {memory::data_type::s8, 0});
   }
-  if (ct_ != ComputeType::kBFloat16)
-    return {};
+  if (ct_ != ComputeType::kBFloat16) return {};
   const ProductMode split{memory::data_type::bf16, 3};
-  const ProductMode chosen = ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"),
-                                       {memory::data_type::bf16, 1});
-  if (p == LinearPrecision::kHigh && chosen.dt == memory::data_type::bf16)
-    return split;
+  const ProductMode chosen =
+      ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"), {memory::data_type::bf16, 1});
+  if (p == LinearPrecision::kHigh && chosen.dt == memory::data_type::bf16) return split;
   return chosen;
 }
 
-StatusOr<std::unique_ptr<LinearOp>>
-CpuBackend::CreateLinear(const LinearSpec &spec) {
-  if (spec.weight == nullptr || spec.in_features <= 0 ||
-      spec.out_features <= 0) {
+StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& spec) {
+  if (spec.weight == nullptr || spec.in_features <= 0 || spec.out_features <= 0) {
     return InvalidArgumentError("linear " + spec.name + ": empty weight");
   }
   try {
@@ -121,46 +114,43 @@ CpuBackend::CreateLinear(const LinearSpec &spec) {
       wscale.resize(N);
       q.resize(static_cast<size_t>(N * K));
       for (int64_t n = 0; n < N; ++n) {
-        const float *w = spec.weight + n * K;
+        const float* w = spec.weight + n * K;
         float mx = 0.f;
-        for (int64_t i = 0; i < K; ++i)
-          mx = std::max(mx, std::fabs(w[i]));
+        for (int64_t i = 0; i < K; ++i) mx = std::max(mx, std::fabs(w[i]));
         wscale[n] = mx > 0.f ? mx / 127.f : 1.f;
         const float inv = 1.f / wscale[n];
         for (int64_t i = 0; i < K; ++i) {
-          q[n * K + i] = static_cast<int8_t>(
-              std::lrint(std::clamp(w[i] * inv, -127.f, 127.f)));
+          q[n * K + i] =
+              static_cast<int8_t>(std::lrint(std::clamp(w[i] * inv, -127.f, 127.f)));
         }
       }
     }
     const auto key = std::make_tuple(
-        k_eff, spec.out_features, static_cast<int>(spec.activation),
-        spec.accumulate, static_cast<int>(mode.dt),
-        s8 ? static_cast<int64_t>(++s8_linears_) : int64_t{0});
-    auto &fam = families_[key];
+        k_eff, spec.out_features, static_cast<int>(spec.activation), spec.accumulate,
+        static_cast<int>(mode.dt), s8 ? static_cast<int64_t>(++s8_linears_) : int64_t{0});
+    auto& fam = families_[key];
     if (!fam) {
-      fam = std::make_unique<MatmulFamily>(
-          &eng_, k_eff, spec.out_features, spec.activation, spec.accumulate,
-          kChunkRows, mode.dt, std::move(wscale));
+      fam = std::make_unique<MatmulFamily>(&eng_, k_eff, spec.out_features,
+                                           spec.activation, spec.accumulate, kChunkRows,
+                                           mode.dt, std::move(wscale));
     }
     // The stored weight is [out, in] row-major, i.e. W^T of shape {in, out}
     // in "ba" order. Split products stack the weight's bf16 parts along
     // the inner dimension to match the activation's parts (see
     // SplitToBf16): [hi ; hi] for 2, [hi ; hi ; lo] for 3.
     std::vector<float> split;
-    const float *wsrc = spec.weight;
+    const float* wsrc = spec.weight;
     if (mode.parts >= 2) {
       const int64_t K = spec.in_features;
       split.resize(static_cast<size_t>(spec.out_features * k_eff));
       for (int64_t n = 0; n < spec.out_features; ++n) {
-        const float *w = spec.weight + n * K;
-        float *o = split.data() + n * k_eff;
+        const float* w = spec.weight + n * K;
+        float* o = split.data() + n * k_eff;
         for (int64_t i = 0; i < K; ++i) {
           const float hi = Bf16RoundTrip(w[i]);
           o[i] = hi;
           o[K + i] = hi;
-          if (mode.parts == 3)
-            o[2 * K + i] = Bf16RoundTrip(w[i] - hi);
+          if (mode.parts == 3) o[2 * K + i] = Bf16RoundTrip(w[i] - hi);
         }
       }
       wsrc = split.data();
@@ -173,70 +163,66 @@ CpuBackend::CreateLinear(const LinearSpec &spec) {
       dnnl::reorder(user, packed).execute(stream_, user, packed);
       stream_.wait();
     } else {
-      const memory::desc user_md({k_eff, spec.out_features},
-                                 memory::data_type::f32,
+      const memory::desc user_md({k_eff, spec.out_features}, memory::data_type::f32,
                                  memory::format_tag::ba);
-      memory user(user_md, eng_, const_cast<float *>(wsrc));
+      memory user(user_md, eng_, const_cast<float*>(wsrc));
       dnnl::reorder(user, packed).execute(stream_, user, packed);
     }
     memory bias(memory::desc({1, spec.out_features}, memory::data_type::f32,
                              memory::format_tag::ab),
                 eng_);
-    float *b = static_cast<float *>(bias.get_data_handle());
+    float* b = static_cast<float*>(bias.get_data_handle());
     if (spec.bias != nullptr) {
       std::memcpy(b, spec.bias, spec.out_features * sizeof(float));
     } else {
       std::memset(b, 0, spec.out_features * sizeof(float));
     }
     stream_.wait();
-    return std::unique_ptr<LinearOp>(new CpuLinear(
-        this, fam.get(), spec.in_features, spec.out_features, mode.parts,
-        std::move(packed), std::move(bias), spec.name));
-  } catch (const dnnl::error &e) {
+    return std::unique_ptr<LinearOp>(
+        new CpuLinear(this, fam.get(), spec.in_features, spec.out_features, mode.parts,
+                      std::move(packed), std::move(bias), spec.name));
+  } catch (const dnnl::error& e) {
     return DnnlError("linear " + spec.name, e);
   }
 }
 
-Status CpuLinear::Forward(const float *x, int64_t m, float *y) {
+Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
   backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {
-    dnnl::engine &eng = backend_->engine();
+    dnnl::engine& eng = backend_->engine();
     const memory::data_type in = family_->input_type();
-    void *src_base = const_cast<float *>(x);
+    void* src_base = const_cast<float*>(x);
     size_t src_elem = sizeof(float);
     const int64_t k_eff = k_ * std::max(1, parts_);
-    float *row_scales = nullptr;
-    float *acc = nullptr;
+    float* row_scales = nullptr;
+    float* acc = nullptr;
     if (in == memory::data_type::bf16) {
-      uint16_t *staging =
-          backend_->Bf16Staging(static_cast<size_t>(padded * k_eff));
+      uint16_t* staging = backend_->Bf16Staging(static_cast<size_t>(padded * k_eff));
       SplitToBf16(x, padded, k_, parts_, staging);
       src_base = staging;
       src_elem = sizeof(uint16_t);
     } else if (in == memory::data_type::s8) {
-      int8_t *q = backend_->S8Staging(padded, k_, n_, &row_scales, &acc);
+      int8_t* q = backend_->S8Staging(padded, k_, n_, &row_scales, &acc);
       QuantizeRowsS8(x, padded, k_, q, row_scales);
       src_base = q;
       src_elem = 1;
     }
     for (int64_t off = 0, rows = 0; off < padded; off += rows) {
       rows = backend_->NextChunk(padded - off);
-      dnnl::matmul &prim = family_->Get(rows);
+      dnnl::matmul& prim = family_->Get(rows);
       memory src(memory::desc({rows, k_eff}, in, memory::format_tag::ab), eng,
-                 static_cast<char *>(src_base) + off * k_eff * src_elem);
-      memory dst(memory::desc({rows, n_}, memory::data_type::f32,
-                              memory::format_tag::ab),
+                 static_cast<char*>(src_base) + off * k_eff * src_elem);
+      memory dst(memory::desc({rows, n_}, memory::data_type::f32, memory::format_tag::ab),
                  eng, y + off * n_);
       if (in == memory::data_type::s8) {
         const memory::desc acc_md({rows, n_}, memory::data_type::f32,
                                   memory::format_tag::ab);
         memory accm(acc_md, eng, acc + off * n_);
-        prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},
-                                          {DNNL_ARG_WEIGHTS, weights_},
-                                          {DNNL_ARG_DST, accm}});
-        memory rs(memory::desc({rows, 1}, memory::data_type::f32,
-                               memory::format_tag::ab),
+        prim.execute(
+            backend_->stream(),
+            {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, accm}});
+        memory rs(memory::desc({rows, 1}, memory::data_type::f32, memory::format_tag::ab),
                   eng, row_scales + off);
         family_->Epilogue(rows).execute(
             backend_->stream(),
@@ -252,11 +238,10 @@ Status CpuLinear::Forward(const float *x, int64_t m, float *y) {
                                         {DNNL_ARG_DST, dst}});
     }
     backend_->stream().wait();
-  } catch (const dnnl::error &e) {
-    return DnnlError("linear " + name_ + " at " + std::to_string(m) + " rows",
-                     e);
+  } catch (const dnnl::error& e) {
+    return DnnlError("linear " + name_ + " at " + std::to_string(m) + " rows", e);
   }
   return OkStatus();
 }
 
-} // namespace floe::cpu
+}  // namespace floe::cpu

@@ -16,7 +16,7 @@ namespace floe::cpu {
 
 using dnnl::memory;
 
-inline Status DnnlError(const std::string &what, const dnnl::error &e) {
+inline Status DnnlError(const std::string& what, const dnnl::error& e) {
   return InternalError(what + ": oneDNN: " + e.what());
 }
 
@@ -25,7 +25,7 @@ dnnl::algorithm EltwiseFor(Activation a);
 // Everything the products of one weight shape + fused ops share: the packed
 // weight layout and one primitive per padded row count.
 class MatmulFamily {
-public:
+ public:
   // `in` is the type of activations and weights: f32, bf16 (f32
   // accumulation and output), or s8: int32 accumulation, the output scaled
   // per column by the weight's per-channel scales (static output scales, so
@@ -35,10 +35,15 @@ public:
   // post-op on its reference kernel, hence the separate epilogue, which keeps
   // the product on brgemm AMX/VNNI and per-row scales (a text's vector does
   // not depend on its batch).
-  MatmulFamily(dnnl::engine *eng, int64_t k, int64_t n, Activation act,
-               bool accumulate, int64_t reference_rows, memory::data_type in,
+  MatmulFamily(dnnl::engine* eng, int64_t k, int64_t n, Activation act, bool accumulate,
+               int64_t reference_rows, memory::data_type in,
                std::vector<float> weight_scales = {})
-      : eng_(eng), k_(k), n_(n), act_(act), accumulate_(accumulate), in_(in),
+      : eng_(eng),
+        k_(k),
+        n_(n),
+        act_(act),
+        accumulate_(accumulate),
+        in_(in),
         weight_scales_(std::move(weight_scales)) {
     // Let oneDNN choose the weight layout for a typical batch; every later
     // primitive is created for that same layout.
@@ -46,8 +51,7 @@ public:
     const memory::desc wei({k_, n_}, in_, memory::format_tag::any);
     const memory::desc dst({reference_rows, n_}, memory::data_type::f32,
                            memory::format_tag::ab);
-    dnnl::matmul::primitive_desc pd(MakeDesc(src, wei, dst),
-                                    Attr(reference_rows), *eng_);
+    dnnl::matmul::primitive_desc pd(MakeDesc(src, wei, dst), Attr(reference_rows), *eng_);
     weights_md_ = pd.weights_desc();
     impl_ = pd.impl_info_str();
     prims_.emplace(reference_rows, dnnl::matmul(pd));
@@ -57,61 +61,49 @@ public:
 
   // int8 only: y = act(acc * xscale[row] + bias) (+ y), acc [rows, n] being
   // the product with the weight's scales applied. Throws dnnl::error.
-  dnnl::binary &Epilogue(int64_t rows) {
+  dnnl::binary& Epilogue(int64_t rows) {
     auto it = epilogues_.find(rows);
-    if (it != epilogues_.end())
-      return it->second;
-    const memory::desc acc({rows, n_}, memory::data_type::f32,
-                           memory::format_tag::ab);
-    const memory::desc scale({rows, 1}, memory::data_type::f32,
-                             memory::format_tag::ab);
+    if (it != epilogues_.end()) return it->second;
+    const memory::desc acc({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
+    const memory::desc scale({rows, 1}, memory::data_type::f32, memory::format_tag::ab);
     dnnl::primitive_attr attr;
     dnnl::post_ops po;
     po.append_binary(
         dnnl::algorithm::binary_add,
         memory::desc({1, n_}, memory::data_type::f32, memory::format_tag::ab));
-    if (act_ != Activation::kNone)
-      po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
-    if (accumulate_)
-      po.append_sum(1.f);
+    if (act_ != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (accumulate_) po.append_sum(1.f);
     attr.set_post_ops(po);
     dnnl::binary::primitive_desc pd(
-        dnnl::binary::desc(dnnl::algorithm::binary_mul, acc, scale, acc), attr,
-        *eng_);
+        dnnl::binary::desc(dnnl::algorithm::binary_mul, acc, scale, acc), attr, *eng_);
     return epilogues_.emplace(rows, dnnl::binary(pd)).first->second;
   }
 
-  const memory::desc &weights_md() const { return weights_md_; }
+  const memory::desc& weights_md() const { return weights_md_; }
   memory::data_type input_type() const { return in_; }
 
   // Throws dnnl::error.
-  dnnl::matmul &Get(int64_t rows) {
+  dnnl::matmul& Get(int64_t rows) {
     auto it = prims_.find(rows);
-    if (it != prims_.end())
-      return it->second;
+    if (it != prims_.end()) return it->second;
     const memory::desc src({rows, k_}, in_, memory::format_tag::ab);
-    const memory::desc dst({rows, n_}, memory::data_type::f32,
-                           memory::format_tag::ab);
-    dnnl::matmul::primitive_desc pd(MakeDesc(src, weights_md_, dst), Attr(rows),
-                                    *eng_);
+    const memory::desc dst({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(MakeDesc(src, weights_md_, dst), Attr(rows), *eng_);
     const std::string impl = pd.impl_info_str();
     if (impl != impl_) {
-      LogOnce(LogLevel::kWarn,
-              "matmul-impl-" + std::to_string(k_) + "x" + std::to_string(n_),
-              "oneDNN matmul " + std::to_string(k_) + "x" + std::to_string(n_) +
-                  " uses " + impl + " at " + std::to_string(rows) + " rows (" +
-                  impl_ + " elsewhere)");
+      LogOnce(
+          LogLevel::kWarn, "matmul-impl-" + std::to_string(k_) + "x" + std::to_string(n_),
+          "oneDNN matmul " + std::to_string(k_) + "x" + std::to_string(n_) + " uses " +
+              impl + " at " + std::to_string(rows) + " rows (" + impl_ + " elsewhere)");
     }
     return prims_.emplace(rows, dnnl::matmul(pd)).first->second;
   }
 
-private:
-  dnnl::matmul::desc MakeDesc(const memory::desc &src, const memory::desc &wei,
-                              const memory::desc &dst) const {
-    if (int8())
-      return dnnl::matmul::desc(src, wei, dst);
-    const memory::desc bias({1, n_}, memory::data_type::f32,
-                            memory::format_tag::ab);
+ private:
+  dnnl::matmul::desc MakeDesc(const memory::desc& src, const memory::desc& wei,
+                              const memory::desc& dst) const {
+    if (int8()) return dnnl::matmul::desc(src, wei, dst);
+    const memory::desc bias({1, n_}, memory::data_type::f32, memory::format_tag::ab);
     return dnnl::matmul::desc(src, wei, bias, dst);
   }
   dnnl::primitive_attr Attr(int64_t rows) const {
@@ -122,15 +114,13 @@ private:
       attr.set_output_scales(1 << 1, weight_scales_);
       return attr;
     }
-    if (act_ != Activation::kNone)
-      po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
-    if (accumulate_)
-      po.append_sum(1.f);
+    if (act_ != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (accumulate_) po.append_sum(1.f);
     attr.set_post_ops(po);
     return attr;
   }
 
-  dnnl::engine *eng_;
+  dnnl::engine* eng_;
   int64_t k_, n_;
   Activation act_;
   bool accumulate_;
@@ -151,6 +141,6 @@ struct ProductMode {
 };
 
 // "f32" | "bf16" | "bf16x2" | "bf16x3"; `fallback` otherwise.
-ProductMode ParseMode(const char *s, ProductMode fallback);
+ProductMode ParseMode(const char* s, ProductMode fallback);
 
-} // namespace floe::cpu
+}  // namespace floe::cpu

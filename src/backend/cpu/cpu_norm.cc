@@ -4,8 +4,8 @@
 
 namespace floe::cpu {
 
-Status CpuBackend::LayerNorm(float *x, int64_t rows, int64_t hidden,
-                             const float *gamma, const float *beta, float eps) {
+Status CpuBackend::LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
+                             const float* beta, float eps) {
   UseThreads();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
@@ -14,4 +14,4 @@ Status CpuBackend::LayerNorm(float *x, int64_t rows, int64_t hidden,
   return OkStatus();
 }
 
-} // namespace floe::cpu
+}  // namespace floe::cpu

@@ -6,10 +6,10 @@
 
 namespace floe::cpu {
 
-Status CpuBackend::Pool(const float *hidden, const PackedBatch &batch,
-                        int64_t dim, PoolKind kind, float *out) {
+Status CpuBackend::Pool(const float* hidden, const PackedBatch& batch, int64_t dim,
+                        PoolKind kind, float* out) {
   UseThreads();
-  const int32_t *cu = batch.cu_seqlens_host;
+  const int32_t* cu = batch.cu_seqlens_host;
   const int64_t B = batch.num_seqs;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < B; ++b) {
@@ -19,39 +19,36 @@ Status CpuBackend::Pool(const float *hidden, const PackedBatch &batch,
         batch.pool_skip_host[b] < end - start) {
       start += batch.pool_skip_host[b];
     }
-    float *o = out + b * dim;
+    float* o = out + b * dim;
     switch (kind) {
-    case PoolKind::kCls:
-      std::memcpy(o, hidden + start * dim, dim * sizeof(float));
-      break;
-    case PoolKind::kLastToken:
-      std::memcpy(o, hidden + (end - 1) * dim, dim * sizeof(float));
-      break;
-    case PoolKind::kMean: {
-      std::fill(o, o + dim, 0.f);
-      for (int64_t t = start; t < end; ++t) {
-        const float *h = hidden + t * dim;
+      case PoolKind::kCls:
+        std::memcpy(o, hidden + start * dim, dim * sizeof(float));
+        break;
+      case PoolKind::kLastToken:
+        std::memcpy(o, hidden + (end - 1) * dim, dim * sizeof(float));
+        break;
+      case PoolKind::kMean: {
+        std::fill(o, o + dim, 0.f);
+        for (int64_t t = start; t < end; ++t) {
+          const float* h = hidden + t * dim;
 #pragma omp simd
-        for (int64_t i = 0; i < dim; ++i)
-          o[i] += h[i];
+          for (int64_t i = 0; i < dim; ++i) o[i] += h[i];
+        }
+        const float inv = 1.f / static_cast<float>(end - start);
+        for (int64_t i = 0; i < dim; ++i) o[i] *= inv;
+        break;
       }
-      const float inv = 1.f / static_cast<float>(end - start);
-      for (int64_t i = 0; i < dim; ++i)
-        o[i] *= inv;
-      break;
-    }
-    case PoolKind::kMax: {
-      std::memcpy(o, hidden + start * dim, dim * sizeof(float));
-      for (int64_t t = start + 1; t < end; ++t) {
-        const float *h = hidden + t * dim;
-        for (int64_t i = 0; i < dim; ++i)
-          o[i] = h[i] > o[i] ? h[i] : o[i];
+      case PoolKind::kMax: {
+        std::memcpy(o, hidden + start * dim, dim * sizeof(float));
+        for (int64_t t = start + 1; t < end; ++t) {
+          const float* h = hidden + t * dim;
+          for (int64_t i = 0; i < dim; ++i) o[i] = h[i] > o[i] ? h[i] : o[i];
+        }
+        break;
       }
-      break;
-    }
     }
   }
   return OkStatus();
 }
 
-} // namespace floe::cpu
+}  // namespace floe::cpu
