@@ -10,11 +10,14 @@ floe.Embedder against sentence-transformers on the real all-MiniLM-L6-v2:
   (d) errors: a missing folder (RuntimeError), an unknown prompt (ValueError), both
       with floe's message; a bad truncate_dim (ValueError);
   (e) the GIL is released: a second Python thread keeps ticking during one long
-      encode call; two threads encoding at once get the same vectors.
-The wheel's build folder is kept next to the floe binary under test (python-package/),
-so only the first run compiles the engine. `auditwheel show` of the wheel is printed.
+      encode call; two threads encoding at once get the same vectors;
+  (f) the wheel in a fresh virtual environment with only its declared dependencies
+      (numpy, from the pinned environment, no network; no torch or transformers):
+      import floe, encode and tokenize there equal the results here.
+The wheel (tests/real/python_wheel.py) is built once per source state, its build folder
+next to the floe binary under test (python-package/), so only the first run compiles
+the engine. `auditwheel show` of the wheel is printed.
 """
-import glob
 import json
 import os
 import shutil
@@ -26,39 +29,60 @@ import time
 import numpy as np
 
 from realtexts import fidelity_texts
-from realutil import MINILM, SCRATCH, SOURCE, check, cosine_rows, fail
-
-BUILD = os.path.join(os.path.dirname(os.environ["FLOE_BINARY"]), "python-package")
+from python_wheel import fresh_venv, installed, wheel
+from realutil import MINILM, SCRATCH, check, cosine_rows, fail
 
 
 def build_and_install():
-    env_bin = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=env_bin + os.pathsep + os.environ["PATH"],
-               VIRTUAL_ENV=os.path.dirname(env_bin), CMAKE_BUILD_PARALLEL_LEVEL="2")
-    wheels = os.path.join(SCRATCH, "wheels")
-    t0 = time.time()
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", SOURCE, "-w", wheels,
-                        "--no-deps", "--no-build-isolation", "-C", "build-dir=" + BUILD],
-                       env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        fail("pip wheel failed:\n" + r.stdout[-6000:] + r.stderr[-6000:])
-    found = glob.glob(os.path.join(wheels, "floe-*.whl"))
-    check(len(found) == 1, "pip wheel built %s in %.0f s" % (
-        [os.path.basename(w) for w in found], time.time() - t0))
-    site = os.path.join(SCRATCH, "site")
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target",
-                        site, found[0]], env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        fail("pip install --target failed:\n" + r.stdout[-4000:] + r.stderr[-4000:])
-    aw = shutil.which("auditwheel", path=env_bin)
+    floe = installed()
+    aw = shutil.which("auditwheel", path=os.path.dirname(sys.executable))
     if aw:
-        r = subprocess.run([aw, "show", found[0]], capture_output=True, text=True)
+        r = subprocess.run([aw, "show", wheel()], capture_output=True, text=True)
         print("auditwheel show:\n" + (r.stdout + r.stderr).strip(), flush=True)
-    sys.path.insert(0, site)
-    import floe
-    check(os.path.realpath(floe.__file__).startswith(os.path.realpath(site)),
-          "floe imported from the installed wheel (%s)" % floe.__file__)
     return floe
+
+
+ISOLATED = r"""
+import importlib.util, json, sys
+import numpy as np
+import floe
+missing = [m for m in ("torch", "transformers", "tokenizers", "sentence_transformers")
+           if importlib.util.find_spec(m) is not None]
+texts = json.load(open(sys.argv[2]))
+model = floe.Embedder(sys.argv[1])
+np.save(sys.argv[3], model.encode(texts))
+print(json.dumps({"floe": floe.__file__, "numpy": np.__version__, "present": missing,
+                  "prefix": sys.prefix, "tokens": model.tokenize(texts[0])}))
+"""
+
+
+def isolated_install(texts, ref, ref_ids):
+    """(f) The wheel in a fresh venv with only its declared dependencies (numpy): no
+    torch or transformers there, and encode gives the vectors of the pinned env."""
+    py = fresh_venv()
+    with open(os.path.join(SCRATCH, "isolated.py"), "w") as f:
+        f.write(ISOLATED)
+    with open(os.path.join(SCRATCH, "isolated.json"), "w") as f:
+        json.dump(texts, f)
+    out = os.path.join(SCRATCH, "isolated.npy")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    r = subprocess.run([py, "-I", os.path.join(SCRATCH, "isolated.py"), MINILM,
+                        os.path.join(SCRATCH, "isolated.json"), out],
+                       capture_output=True, text=True, env=env, cwd=SCRATCH)
+    if r.returncode != 0:
+        fail("(f) floe in the fresh venv failed:\n" + r.stdout[-3000:] + r.stderr[-3000:])
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    venv = os.path.dirname(os.path.dirname(py))
+    check(seen["floe"].startswith(venv) and os.path.realpath(seen["prefix"]) ==
+          os.path.realpath(venv), "(f) floe imported from the fresh venv (%s)" % seen["floe"])
+    check(not seen["present"], "(f) the venv has no torch/transformers/tokenizers/"
+          "sentence-transformers (found %s); numpy %s" % (seen["present"], seen["numpy"]))
+    got = np.load(out)
+    cos = cosine_rows(ref, got)
+    check(got.shape == ref.shape and cos.min() >= 0.99999,
+          "(f) encode in the fresh venv: %s, cosine to sentence-transformers >= 0.99999 "
+          "(min %.7f)" % (got.shape, cos.min()))
+    check(seen["tokens"] == ref_ids[0], "(f) tokenize in the fresh venv")
 
 
 def prompts_folder():
@@ -200,6 +224,9 @@ def main():
         t.join()
     check(all(r is not None and np.abs(r - got[:60]).max() < 1e-5 for r in results),
           "(e) two threads encoding at once get the same vectors")
+
+    # (f) the wheel alone, in a fresh virtual environment.
+    isolated_install(texts[:50], ref[:50], ref_ids[:50])
     print("python_package: all checks passed", flush=True)
 
 
