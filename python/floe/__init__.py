@@ -1,12 +1,19 @@
-"""floe: a fast text-embedding engine, in-process.
+"""floe: a fast text-embedding engine, in-process, and a client of floe servers.
 
     import floe
     model = floe.Embedder("/path/to/all-MiniLM-L6-v2")
     vectors = model.encode(["first sentence", "second one"])   # (2, 384) float32
 
-`Embedder.encode` follows sentence-transformers' `SentenceTransformer.encode`.
-"""
-from ._embedder import Embedder
+    client = floe.Client("http://127.0.0.1:8080")              # a running `floe serve`
+    vectors = client.embed(["first sentence", "second one"])
 
-__all__ = ["Embedder"]
+`Embedder.encode` follows sentence-transformers' `SentenceTransformer.encode`.
+Integrations (imported on use): floe.langchain.FloeEmbeddings,
+floe.llama_index.FloeEmbedding, floe.ray.embed_dataset.
+"""
+from ._client import Client, FloeError
+from ._embedder import Embedder
+from ._reranker import Reranker
+
+__all__ = ["Client", "Embedder", "FloeError", "Reranker"]
 __version__ = "0.1.0"
