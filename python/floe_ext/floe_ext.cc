@@ -4,6 +4,7 @@
 // returned numpy array owns (a capsule frees it), so nothing is copied again.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -129,6 +130,57 @@ class PyEmbedder {
     return out;
   }
 
+  // Cross-encoder scores: each (a, b) pair through TokenizePair (the model's
+  // pair template, truncated to max_seq_length) and Classify in chunks of
+  // batch_size; one (n, num_labels) float32 array of raw logits.
+  Matrix ClassifyPairs(const std::vector<std::pair<std::string, std::string>>& pairs,
+                       int batch_size) {
+    if (batch_size < 1) throw nb::value_error("batch_size must be >= 1");
+    const size_t labels = std::max(info().num_labels, 1);
+    const size_t n = pairs.size();
+    std::unique_ptr<float[]> data(new float[std::max<size_t>(n * labels, 1)]);
+    floe::Status failed;
+    {
+      nb::gil_scoped_release release;
+      std::vector<std::vector<int32_t>> ids;
+      std::vector<int32_t> type1_from;
+      for (size_t begin = 0; begin < n && failed.ok(); begin += batch_size) {
+        const size_t end = std::min(n, begin + static_cast<size_t>(batch_size));
+        ids.clear();
+        type1_from.clear();
+        for (size_t i = begin; i < end && failed.ok(); ++i) {
+          auto pair = embedder_->TokenizePair(pairs[i].first, pairs[i].second);
+          if (!pair.ok()) {
+            failed = pair.status();
+            break;
+          }
+          ids.push_back(std::move(pair->ids));
+          type1_from.push_back(pair->type1_from);
+        }
+        if (!failed.ok()) break;
+        auto logits = embedder_->Classify(ids, type1_from);
+        if (!logits.ok()) {
+          failed = logits.status();
+          break;
+        }
+        for (size_t i = 0; i < logits->size(); ++i) {
+          if ((*logits)[i].size() != labels) {
+            failed = floe::Status(floe::StatusCode::kInternal,
+                                  "engine returned " + std::to_string((*logits)[i].size()) +
+                                      " logits, the model has " + std::to_string(labels));
+            break;
+          }
+          std::memcpy(data.get() + (begin + i) * labels, (*logits)[i].data(),
+                      labels * sizeof(float));
+        }
+      }
+    }
+    if (!failed.ok()) Raise(failed);
+    float* raw = data.release();
+    nb::capsule owner(raw, [](void* p) noexcept { delete[] static_cast<float*>(p); });
+    return Matrix(raw, {n, labels}, owner);
+  }
+
  private:
   std::unique_ptr<floe::Embedder> embedder_;
 };
@@ -145,6 +197,10 @@ NB_MODULE(_floe, m) {
            nb::arg("prompt_name"), nb::arg("normalize"), nb::arg("truncate_dim"),
            nb::arg("progress").none())
       .def("tokenize", &PyEmbedder::Tokenize, nb::arg("texts"), nb::arg("prompt_name") = "")
+      .def("classify_pairs", &PyEmbedder::ClassifyPairs, nb::arg("pairs"), nb::arg("batch_size"))
+      .def_prop_ro("task", [](const PyEmbedder& e) { return e.info().task; })
+      .def_prop_ro("num_labels", [](const PyEmbedder& e) { return e.info().num_labels; })
+      .def_prop_ro("labels", [](const PyEmbedder& e) { return e.info().labels; })
       .def_prop_ro("dimension", [](const PyEmbedder& e) { return e.info().hidden_size; })
       .def_prop_ro("max_seq_length", [](const PyEmbedder& e) { return e.info().max_tokens; })
       .def_prop_ro("normalize", [](const PyEmbedder& e) { return e.info().normalize; })
