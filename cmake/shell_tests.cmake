@@ -11,3 +11,8 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/deploy/multihost_test.sh AND TARGET floe_ser
   set_tests_properties(deploy_multihost PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
                        RUN_SERIAL TRUE)
 endif()
+
+# The Kubernetes manifests and Dockerfiles, offline (PyPI's kubernetes-validate, hadolint).
+add_test(NAME deploy_manifests
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/deploy/manifests_test.sh)
+set_tests_properties(deploy_manifests PROPERTIES TIMEOUT 300)
