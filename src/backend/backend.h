@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/ops.h"
 #include "core/status.h"
 
 namespace floe {
@@ -36,7 +37,9 @@ enum class ComputeType { kFloat32, kFloat16, kBFloat16, kInt8 };
 StatusOr<ComputeType> ParseComputeType(std::string_view name);
 std::string_view ComputeTypeName(ComputeType t);
 
-enum class Activation { kNone, kGeluErf, kGeluTanh, kRelu };
+// kSilu (x * sigmoid(x)): the gated FFNs (backend/ops.h); Linear epilogues
+// take the others.
+enum class Activation { kNone, kGeluErf, kGeluTanh, kRelu, kSilu };
 
 enum class PoolKind { kCls, kMean, kMax, kLastToken };
 
@@ -145,6 +148,22 @@ class Backend {
   // run over the rest, the last token stays the last (as sentence-transformers
   // masks a prompt out).
   virtual Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind, float* out) = 0;
+
+  // The ops of the newer encoders: shapes, specs and checks in backend/ops.h.
+  // A backend without one answers UNIMPLEMENTED naming the op and the device.
+  // x[r] = RMSNorm(x[r]) for r < rows, in place.
+  virtual Status RmsNorm(float* x, int64_t rows, const RmsNormSpec& spec);
+  // x[i] = act(x[i]), in place.
+  virtual Status Activate(float* x, int64_t n, Activation act);
+  // out = act(gate) * up from x = [gate | up].
+  virtual Status GatedActivation(const float* x, int64_t rows, int64_t inner, Activation act,
+                                 float* out);
+  // Rotates the first num_heads heads of each row of x in place.
+  virtual Status Rotary(float* x, int64_t ld, int64_t num_heads, int64_t head_size,
+                        const PackedBatch& batch, const RotarySpec& spec);
+  // Attention with masks, grouped KV heads, Q/K norms and rotary.
+  virtual Status Attend(const float* qkv, const PackedBatch& batch, const AttentionSpec& spec,
+                        float* out);
 };
 
 struct BackendOptions {

@@ -1,7 +1,7 @@
 // The CPU backend's class, shared by its files: one file per op family
 // (cpu_backend.cc: creation, memory, threads; cpu_linear.cc: oneDNN
-// products; cpu_embed.cc, cpu_norm.cc, cpu_attention.cc, cpu_pool.cc).
-// Internal to src/backend/cpu.
+// products; cpu_embed.cc, cpu_norm.cc, cpu_attention.cc, cpu_pool.cc, and
+// the ops of the newer encoders). Internal to src/backend/cpu.
 #pragma once
 
 #include <omp.h>
@@ -19,6 +19,15 @@
 #include "dnnl.hpp"
 
 namespace floe::cpu {
+
+// Row kernels of the newer ops, on the calling thread.
+// y = x / sqrt(mean(x^2) + eps) * (w + w_offset) + b over n floats (w, b may
+// be null); x may equal y. Float32 sums (cpu_norm.cc).
+void RmsNormRow(const float* x, int64_t n, const float* w, const float* b, float w_offset,
+                float eps, float* y);
+// Rotates the first `dims` floats of one head of x by the (cos, sin) pairs
+// cs[0 .. dims) of its position (cpu_rotary.cc).
+void RotateHead(float* x, const float* cs, int64_t dims, RotaryLayout layout);
 
 class CpuBackend : public Backend {
  public:
@@ -84,6 +93,23 @@ class CpuBackend : public Backend {
   Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
               float* out) override;
 
+  // The ops of the newer encoders (backend/ops.h): cpu_norm.cc,
+  // cpu_activation.cc, cpu_rotary.cc, cpu_attend.cc.
+  Status RmsNorm(float* x, int64_t rows, const RmsNormSpec& spec) override;
+  Status Activate(float* x, int64_t n, Activation act) override;
+  Status GatedActivation(const float* x, int64_t rows, int64_t inner, Activation act,
+                         float* out) override;
+  Status Rotary(float* x, int64_t ld, int64_t num_heads, int64_t head_size,
+                const PackedBatch& batch, const RotarySpec& spec) override;
+  Status Attend(const float* qkv, const PackedBatch& batch, const AttentionSpec& spec,
+                float* out) override;
+
+  // cos and sin of every (position, pair) of `spec` for positions below
+  // `positions`: [positions, rotary_dims] as (cos, sin) pairs, angles in
+  // float64, kept per (base, dims, scale) and grown on demand. Call before
+  // an op's threads start.
+  const float* RotaryTable(const RotarySpec& spec, int64_t head_size, int64_t positions);
+
   // OpenMP's thread count is per calling thread, and the engine may be driven
   // from another thread than the one that created it: every op sets it.
   void UseThreads() const {
@@ -131,6 +157,12 @@ class CpuBackend : public Backend {
            std::unique_ptr<MatmulFamily>>
       families_;
   int64_t s8_linears_ = 0;
+  struct RotaryCache {
+    double base = 0, scale = 0;
+    int64_t dims = 0, positions = 0;
+    std::vector<float> cos_sin;
+  };
+  std::vector<RotaryCache> rotary_;
 };
 
 }  // namespace floe::cpu

@@ -23,11 +23,15 @@ dnnl::algorithm EltwiseFor(Activation a) {
       return dnnl::algorithm::eltwise_gelu_tanh;
     case Activation::kRelu:
       return dnnl::algorithm::eltwise_relu;
+    case Activation::kSilu:  // x * sigmoid(alpha x), alpha 1 (EltwiseAlpha)
+      return dnnl::algorithm::eltwise_swish;
     case Activation::kNone:
       break;
   }
   return dnnl::algorithm::undef;
 }
+
+float EltwiseAlpha(Activation a) { return a == Activation::kSilu ? 1.f : 0.f; }
 
 ProductMode ParseMode(const char* s, ProductMode fallback) {
   if (s == nullptr) return fallback;

@@ -21,6 +21,8 @@ inline Status DnnlError(const std::string& what, const dnnl::error& e) {
 }
 
 dnnl::algorithm EltwiseFor(Activation a);
+// The eltwise post-op's alpha for `a` (1 for SiLU's swish, else unused).
+float EltwiseAlpha(Activation a);
 
 // Everything the products of one weight shape + fused ops share: the packed
 // weight layout and one primitive per padded row count.
@@ -71,7 +73,8 @@ class MatmulFamily {
     po.append_binary(
         dnnl::algorithm::binary_add,
         memory::desc({1, n_}, memory::data_type::f32, memory::format_tag::ab));
-    if (act_ != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (act_ != Activation::kNone)
+      po.append_eltwise(1.f, EltwiseFor(act_), EltwiseAlpha(act_), 0.f);
     if (accumulate_) po.append_sum(1.f);
     attr.set_post_ops(po);
     dnnl::binary::primitive_desc pd(
@@ -114,7 +117,8 @@ class MatmulFamily {
       attr.set_output_scales(1 << 1, weight_scales_);
       return attr;
     }
-    if (act_ != Activation::kNone) po.append_eltwise(1.f, EltwiseFor(act_), 0.f, 0.f);
+    if (act_ != Activation::kNone)
+      po.append_eltwise(1.f, EltwiseFor(act_), EltwiseAlpha(act_), 0.f);
     if (accumulate_) po.append_sum(1.f);
     attr.set_post_ops(po);
     return attr;

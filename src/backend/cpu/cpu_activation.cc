@@ -1,0 +1,90 @@
+// The CPU backend's activations and gated FFN activations (SwiGLU, GeGLU).
+#include <cmath>
+
+#include "backend/cpu/cpu_backend_impl.h"
+
+namespace floe::cpu {
+namespace {
+
+template <Activation A>
+inline float Act(float x) {
+  if constexpr (A == Activation::kSilu) {
+    return x / (1.f + std::exp(-x));
+  } else if constexpr (A == Activation::kGeluErf) {
+    return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
+  } else if constexpr (A == Activation::kGeluTanh) {
+    return 0.5f * x *
+           (1.f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+  } else if constexpr (A == Activation::kRelu) {
+    return x > 0.f ? x : 0.f;
+  } else {
+    return x;
+  }
+}
+
+template <Activation A>
+void ActivateAll(float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = Act<A>(x[i]);
+}
+
+template <Activation A>
+void Gated(const float* x, int64_t rows, int64_t inner, float* out) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gate = x + r * 2 * inner;
+    const float* up = gate + inner;
+    float* o = out + r * inner;
+#pragma omp simd
+    for (int64_t i = 0; i < inner; ++i) o[i] = Act<A>(gate[i]) * up[i];
+  }
+}
+
+}  // namespace
+
+Status CpuBackend::Activate(float* x, int64_t n, Activation act) {
+  if (Status s = CheckActivate(x, n, act); !s.ok()) return s;
+  UseThreads();
+  switch (act) {
+    case Activation::kSilu:
+      ActivateAll<Activation::kSilu>(x, n);
+      break;
+    case Activation::kGeluErf:
+      ActivateAll<Activation::kGeluErf>(x, n);
+      break;
+    case Activation::kGeluTanh:
+      ActivateAll<Activation::kGeluTanh>(x, n);
+      break;
+    case Activation::kRelu:
+      ActivateAll<Activation::kRelu>(x, n);
+      break;
+    case Activation::kNone:
+      break;
+  }
+  return OkStatus();
+}
+
+Status CpuBackend::GatedActivation(const float* x, int64_t rows, int64_t inner,
+                                   Activation act, float* out) {
+  if (Status s = CheckGatedActivation(x, rows, inner, act, out); !s.ok()) return s;
+  UseThreads();
+  switch (act) {
+    case Activation::kSilu:
+      Gated<Activation::kSilu>(x, rows, inner, out);
+      break;
+    case Activation::kGeluErf:
+      Gated<Activation::kGeluErf>(x, rows, inner, out);
+      break;
+    case Activation::kGeluTanh:
+      Gated<Activation::kGeluTanh>(x, rows, inner, out);
+      break;
+    case Activation::kRelu:
+      Gated<Activation::kRelu>(x, rows, inner, out);
+      break;
+    case Activation::kNone:
+      break;
+  }
+  return OkStatus();
+}
+
+}  // namespace floe::cpu
