@@ -41,6 +41,12 @@ void LocalReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
     p->done(EmbedOutput{});
     return;
   }
+  if (!p->job->type1_from.empty() && p->job->type1_from.size() != p->job->inputs.size()) {
+    p->done(InvalidArgumentError("type1_from has " + std::to_string(p->job->type1_from.size()) +
+                                 " entries for " + std::to_string(p->job->inputs.size()) +
+                                 " inputs"));
+    return;
+  }
   if (p->job->params.pool_skip < 0) {  // would fail the whole batch it rides in
     p->done(InvalidArgumentError("pool_skip must be >= 0, got " +
                                  std::to_string(p->job->params.pool_skip)));
@@ -192,6 +198,8 @@ std::vector<LocalReplica::Slot> LocalReplica::FormBatch(
 void LocalReplica::Loop() {
   std::vector<std::vector<int32_t>> ids;
   std::vector<int32_t> skip;
+  std::vector<int32_t> type1;
+  const bool classify = embedder_->info().task == "classify";
   for (;;) {
     std::vector<Slot> batch;
     std::vector<std::shared_ptr<Pending>> dropped;
@@ -214,20 +222,27 @@ void LocalReplica::Loop() {
 
     ids.clear();
     skip.clear();
+    type1.clear();
     size_t tokens = 0;
-    bool any_skip = false;
+    bool any_skip = false, any_type1 = false;
     for (const auto& s : batch) {
-      ids.push_back(s.pending->job->inputs[s.index]);
+      const EmbedJob& job = *s.pending->job;
+      ids.push_back(job.inputs[s.index]);
       tokens += ids.back().size();
-      skip.push_back(s.pending->job->params.pool_skip);
+      skip.push_back(job.params.pool_skip);
       any_skip = any_skip || skip.back() != 0;
+      const int32_t len = static_cast<int32_t>(ids.back().size());
+      type1.push_back(job.type1_from.empty() ? len : job.type1_from[s.index]);
+      any_type1 = any_type1 || type1.back() < len;
     }
     if (!any_skip) skip.clear();
+    if (!any_type1) type1.clear();
     EmbedParams raw;
     raw.normalize = false;
     raw.dimensions = 0;
     const auto t0 = Clock::now();
-    auto result = embedder_->EmbedTokens(ids, raw, skip);
+    // A classifier's logits go back as they are; embeddings get postprocessed.
+    auto result = classify ? embedder_->Classify(ids, type1) : embedder_->EmbedTokens(ids, raw, skip);
     const double forward_s = Seconds(Clock::now() - t0);
     batches_.Observe(tokens, forward_s);
 
@@ -238,7 +253,11 @@ void LocalReplica::Loop() {
     if (result.ok()) {
       for (size_t i = 0; i < batch.size(); ++i) {
         Pending& p = *batch[i].pending;
-        const auto& pooled = (*result)[i];
+        auto& pooled = (*result)[i];
+        if (classify) {
+          p.out.vectors[batch[i].index] = std::move(pooled);
+          continue;
+        }
         Status s = PostprocessEmbedding(std::span<const float>(pooled.data(), pooled.size()),
                                         p.job->params.dimensions, p.job->params.normalize,
                                         &p.out.vectors[batch[i].index]);

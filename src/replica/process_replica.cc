@@ -1,10 +1,8 @@
 #include "replica/process_replica.h"
 
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,13 +11,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "core/log.h"
+#include "replica/process_util.h"
 #include "replica/worker_codec.h"
-
-extern char** environ;
 
 namespace floe {
 
@@ -39,19 +35,10 @@ struct ProcessReplica::Call {
 
 namespace {
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::chrono::system_clock::time_point SystemDeadline(Clock::time_point t) {
-  return std::chrono::system_clock::now() +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
-}
-
-// A double as a flag value, exactly ("%.17g": 0.3 stays 0.3 when read back).
-std::string FractionArg(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
-}
+using process_detail::DrainEventFd;
+using process_detail::Poke;
+using process_detail::Seconds;
+using process_detail::SystemDeadline;
 
 std::string DescribeExit(int wstatus) {
   if (WIFEXITED(wstatus)) return "exited with code " + std::to_string(WEXITSTATUS(wstatus));
@@ -60,18 +47,6 @@ std::string DescribeExit(int wstatus) {
            strsignal(WTERMSIG(wstatus)) + ")";
   }
   return "stopped";
-}
-
-void Poke(int fd) {
-  uint64_t one = 1;
-  while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
-  }
-}
-
-void DrainEventFd(int fd) {
-  uint64_t v;
-  while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR) {
-  }
 }
 
 // One Health probe in flight; its callback only touches this state (never
@@ -153,12 +128,7 @@ void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   }
   auto call = std::make_shared<Call>();
   call->tokens = job->total_tokens();
-  call->req.set_request_id(job->request_id);
-  for (const auto& ids : job->inputs) call->req.add_token_ids_i32(worker::IdsToBytes(ids));
-  call->req.set_dimensions(job->params.dimensions);
-  call->req.set_normalize(job->params.normalize);
-  call->req.set_priority(job->priority);
-  call->req.set_pool_skip(job->params.pool_skip);
+  worker::JobToRequest(*job, &call->req);
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                      std::chrono::duration<double>(options_.forward_timeout_s));
   if (job->deadline <= deadline) {
@@ -190,27 +160,7 @@ void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
         StatusOr<EmbedOutput> result = InternalError("unset");
         const std::string who = "replica " + std::to_string(options_.id);
         if (gs.ok()) {
-          const int dim = call->resp.dimension();
-          const std::string& bytes = call->resp.vectors_f32();
-          const size_t n = call->job->inputs.size();
-          if (dim <= 0 || bytes.size() != n * static_cast<size_t>(dim) * sizeof(float)) {
-            result = InternalError(who + " sent " + std::to_string(bytes.size()) +
-                                   " bytes for " + std::to_string(n) + " vectors of dimension " +
-                                   std::to_string(dim));
-          } else {
-            EmbedOutput out;
-            out.dimension = dim;
-            out.queue_wait_s = call->resp.queue_wait_s();
-            out.forward_s = call->resp.forward_s();
-            out.vectors.resize(n);
-            const char* p = bytes.data();
-            for (auto& v : out.vectors) {
-              v.resize(static_cast<size_t>(dim));
-              std::memcpy(v.data(), p, v.size() * sizeof(float));
-              p += v.size() * sizeof(float);
-            }
-            result = std::move(out);
-          }
+          result = worker::OutputFromResponse(call->resp, call->job->inputs.size(), who);
         } else if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
           if (call->job_deadline) {
             result = DeadlineExceededError("deadline passed for request " +
@@ -277,193 +227,6 @@ void ProcessReplica::FailInFlight(const std::string& why) {
 bool ProcessReplica::SleepUnlessStopping(double seconds) {
   std::unique_lock<std::mutex> lock(mu_);
   return !cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return stopping_; });
-}
-
-void ProcessReplica::KillAndReap(int sig) {
-  pid_t pid;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pid = pid_;
-  }
-  if (pid <= 0) return;
-  kill(pid, sig);
-  if (sig != SIGKILL) {
-    // Give it 5 s to drain, then SIGKILL.
-    pollfd p{pidfd_, POLLIN, 0};
-    if (pidfd_ < 0 || poll(&p, 1, 5000) <= 0) kill(pid, SIGKILL);
-  }
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (pidfd_ >= 0) close(pidfd_);
-  pidfd_ = -1;
-  std::lock_guard<std::mutex> lock(mu_);
-  pid_ = 0;
-}
-
-Status ProcessReplica::SpawnAndWait() {
-  const std::string who = "replica " + std::to_string(options_.id);
-  int gen;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    gen = ++generation_;
-  }
-  const std::string address = "unix-abstract:floe-" + std::to_string(getpid()) + "-" +
-                              std::to_string(options_.id) + "-" + std::to_string(gen);
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) return InternalError(who + ": pipe: " + strerror(errno));
-  // fd 3 in the child; keep the write end off 0..3 so dup2 always clears CLOEXEC.
-  int wfd = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 10);
-  close(pipefd[1]);
-  const int rfd = pipefd[0];
-
-  std::vector<std::string> args = {options_.binary,
-                                   "worker",
-                                   "--model",
-                                   options_.model,
-                                   "--address",
-                                   address,
-                                   "--id",
-                                   std::to_string(options_.id),
-                                   "--device",
-                                   options_.engine.device,
-                                   "--dtype",
-                                   options_.engine.dtype,
-                                   "--threads",
-                                   std::to_string(options_.engine.num_threads),
-                                   "--max-batch-tokens",
-                                   std::to_string(options_.engine.max_batch_tokens),
-                                   "--gpu-memory-fraction",
-                                   FractionArg(options_.engine.gpu_memory_fraction),
-                                   "--parent-pid",
-                                   std::to_string(getpid()),
-                                   "--status-fd",
-                                   "3",
-                                   "--log-level",
-                                   options_.log_level};
-  if (!options_.cores.empty()) {
-    args.push_back("--cores");
-    args.push_back(options_.cores);
-  }
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    bool overridden = false;
-    for (const auto& [k, v] : options_.env) overridden |= kv.rfind(k + "=", 0) == 0;
-    if (!overridden) env.push_back(kv);
-  }
-  for (const auto& [k, v] : options_.env) env.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, wfd, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  // Own process group: a terminal's Ctrl-C reaches the manager only, which
-  // then stops the workers in order.
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, options_.binary.c_str(), &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  close(wfd);
-  if (rc != 0) {
-    close(rfd);
-    return InternalError(who + ": cannot start " + options_.binary + ": " + strerror(rc));
-  }
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pid_ = pid;
-  }
-  FLOE_LOG(kDebug) << who << ": started worker pid " << pid << " on " << address;
-
-  // The handshake: one line on the pipe, or EOF when the worker dies first.
-  std::string line;
-  bool stopping = false, timed_out = false;
-  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(options_.start_timeout_s));
-  for (;;) {
-    pollfd fds[2] = {{rfd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    const int ms = static_cast<int>(std::max<double>(0, Seconds(end - Clock::now()) * 1000));
-    const int n = poll(fds, 2, ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
-      timed_out = true;
-      break;
-    }
-    if (fds[1].revents) {
-      DrainEventFd(wake_fd_);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) {
-        stopping = true;
-        break;
-      }
-    }
-    if (fds[0].revents) {
-      char buf[4096];
-      const ssize_t r = read(rfd, buf, sizeof(buf));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;  // EOF: the worker is gone
-      line.append(buf, static_cast<size_t>(r));
-      if (line.find('\n') != std::string::npos) break;
-    }
-  }
-  close(rfd);
-  if (auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
-
-  if (line == "READY" && !stopping) {
-    grpc::ChannelArguments chargs;
-    chargs.SetMaxReceiveMessageSize(-1);
-    chargs.SetMaxSendMessageSize(-1);
-    chargs.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), chargs);
-    auto stub = std::shared_ptr<pb::Worker::Stub>(pb::Worker::NewStub(channel));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    ctx.set_wait_for_ready(true);
-    pb::WorkerInfoResponse info;
-    grpc::Status gs = stub->Info(&ctx, pb::WorkerInfoRequest(), &info);
-    if (gs.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      channel_ = channel;
-      stub_ = stub;
-      worker_engine_.device = info.device();
-      worker_engine_.dtype = info.dtype();
-      worker_engine_.num_threads = info.threads();
-      worker_engine_.max_batch_tokens = info.max_batch_tokens();
-      worker_engine_.gpu_memory_fraction = info.gpu_memory_fraction();
-      state_ = ReplicaState::kReady;
-      FLOE_LOG(kInfo) << who << ": ready (worker pid " << pid << ", " << info.device()
-                      << (options_.placement.empty() ? "" : ", " + options_.placement) << ", "
-                      << info.threads() << " threads)";
-      return OkStatus();
-    }
-    line = "ERROR worker did not answer on " + address + ": " + gs.error_message();
-  }
-  KillAndReap(SIGKILL);
-  if (stopping) return CancelledError(who + ": stopped while starting");
-  if (timed_out) {
-    return UnavailableError(who + ": worker did not start within " +
-                            std::to_string(options_.start_timeout_s) + " s");
-  }
-  if (line.rfind("ERROR ", 0) == 0) return UnavailableError(line.substr(6));
-  return UnavailableError(who + ": worker exited before it was ready");
 }
 
 void ProcessReplica::Watch() {

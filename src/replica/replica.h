@@ -31,9 +31,15 @@ struct JobParams {
 
 // One client request: every input's token ids ([CLS]/[SEP] included).
 // Created by the frontend, shared with the replica until the callback runs.
+// On a classifier model (ModelInfo::task "classify") the replica answers each
+// input with its raw logits (num_labels floats, never normalized; params'
+// dimensions and normalize do not apply).
 struct EmbedJob {
   std::string request_id;
   std::vector<std::vector<int32_t>> inputs;
+  // Empty, or one per input: tokens at index >= type1_from[i] have token type
+  // 1 (PairIds::type1_from of a cross-encoder pair). Classifier models only.
+  std::vector<int32_t> type1_from;
   JobParams params;
   int priority = 0;  // higher first
   Clock::time_point enqueued = Clock::now();

@@ -58,6 +58,70 @@ Status BytesToIds(const std::string& bytes, std::vector<int32_t>* ids) {
   return OkStatus();
 }
 
+void JobToRequest(const EmbedJob& job, internal::WorkerEmbedRequest* out) {
+  out->set_request_id(job.request_id);
+  for (const auto& ids : job.inputs) out->add_token_ids_i32(IdsToBytes(ids));
+  out->set_dimensions(job.params.dimensions);
+  out->set_normalize(job.params.normalize);
+  out->set_priority(job.priority);
+  out->set_pool_skip(job.params.pool_skip);
+  out->mutable_type1_from()->Add(job.type1_from.begin(), job.type1_from.end());
+}
+
+Status RequestToJob(const internal::WorkerEmbedRequest& req, EmbedJob* job) {
+  job->request_id = req.request_id();
+  job->params.dimensions = req.dimensions();
+  job->params.normalize = req.normalize();
+  job->priority = req.priority();
+  job->params.pool_skip = req.pool_skip();
+  job->type1_from.assign(req.type1_from().begin(), req.type1_from().end());
+  job->inputs.resize(req.token_ids_i32_size());
+  for (int i = 0; i < req.token_ids_i32_size(); ++i) {
+    if (Status s = BytesToIds(req.token_ids_i32(i), &job->inputs[i]); !s.ok()) {
+      return s.WithPrefix("input " + std::to_string(i));
+    }
+  }
+  return OkStatus();
+}
+
+Status OutputToResponse(const EmbedOutput& out, internal::WorkerEmbedResponse* resp) {
+  const int dim = out.dimension;
+  resp->set_dimension(dim);
+  resp->set_queue_wait_s(out.queue_wait_s);
+  resp->set_forward_s(out.forward_s);
+  std::string* bytes = resp->mutable_vectors_f32();
+  bytes->resize(out.vectors.size() * static_cast<size_t>(dim) * sizeof(float));
+  char* p = bytes->data();
+  for (const auto& v : out.vectors) {
+    if (static_cast<int>(v.size()) != dim) return InternalError("ragged vectors");
+    std::memcpy(p, v.data(), v.size() * sizeof(float));
+    p += v.size() * sizeof(float);
+  }
+  return OkStatus();
+}
+
+StatusOr<EmbedOutput> OutputFromResponse(const internal::WorkerEmbedResponse& resp,
+                                         size_t n, const std::string& who) {
+  const int dim = resp.dimension();
+  const std::string& bytes = resp.vectors_f32();
+  if (dim <= 0 || bytes.size() != n * static_cast<size_t>(dim) * sizeof(float)) {
+    return InternalError(who + " sent " + std::to_string(bytes.size()) + " bytes for " +
+                         std::to_string(n) + " vectors of dimension " + std::to_string(dim));
+  }
+  EmbedOutput out;
+  out.dimension = dim;
+  out.queue_wait_s = resp.queue_wait_s();
+  out.forward_s = resp.forward_s();
+  out.vectors.resize(n);
+  const char* p = bytes.data();
+  for (auto& v : out.vectors) {
+    v.resize(static_cast<size_t>(dim));
+    std::memcpy(v.data(), p, v.size() * sizeof(float));
+    p += v.size() * sizeof(float);
+  }
+  return out;
+}
+
 bool ParseCpuList(const std::string& list, std::vector<int>* cores) {
   cores->clear();
   size_t pos = 0;

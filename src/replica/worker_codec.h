@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "floe/internal/worker.pb.h"
 #include "replica/batch_stats.h"
+#include "replica/replica.h"
 
 namespace floe::worker {
 
@@ -25,6 +26,19 @@ inline std::string IdsToBytes(const std::vector<int32_t>& ids) {
 }
 // INVALID_ARGUMENT when the size is not a multiple of 4.
 Status BytesToIds(const std::string& bytes, std::vector<int32_t>* ids);
+
+// A job <-> the Embed request: ids, params, priority and type1_from (not the
+// deadline, which travels as the call's). ToJob: INVALID_ARGUMENT for bytes
+// that are not int32 ids, naming the input.
+void JobToRequest(const EmbedJob& job, internal::WorkerEmbedRequest* out);
+Status RequestToJob(const internal::WorkerEmbedRequest& req, EmbedJob* job);
+
+// A replica's answer <-> the Embed response (vectors input-major).
+// OutputToResponse: INTERNAL for ragged vectors. OutputFromResponse: INTERNAL
+// naming `who` when the bytes do not hold n_inputs vectors.
+Status OutputToResponse(const EmbedOutput& out, internal::WorkerEmbedResponse* resp);
+StatusOr<EmbedOutput> OutputFromResponse(const internal::WorkerEmbedResponse& resp,
+                                         size_t n_inputs, const std::string& who);
 
 // Batch histograms <-> the Health answer. FromProto: INVALID_ARGUMENT when
 // the bucket counts do not match this build's bounds (nothing to add then).

@@ -69,45 +69,22 @@ class WorkerService final : public pb::Worker::CallbackService {
                                   const pb::WorkerEmbedRequest* req,
                                   pb::WorkerEmbedResponse* resp) override {
     auto job = std::make_shared<EmbedJob>();
-    job->request_id = req->request_id();
-    job->params.dimensions = req->dimensions();
-    job->params.normalize = req->normalize();
-    job->priority = req->priority();
-    job->params.pool_skip = req->pool_skip();
     const auto deadline = ctx->deadline();
     if (deadline != std::chrono::system_clock::time_point::max()) {
       job->deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                          deadline - std::chrono::system_clock::now());
     }
     auto* reactor = new EmbedReactor(replica_, job);
-    job->inputs.resize(req->token_ids_i32_size());
-    for (int i = 0; i < req->token_ids_i32_size(); ++i) {
-      if (Status s = worker::BytesToIds(req->token_ids_i32(i), &job->inputs[i]); !s.ok()) {
-        reactor->Finish(worker::ToGrpc(s.WithPrefix("input " + std::to_string(i))));
-        return reactor;
-      }
+    if (Status s = worker::RequestToJob(*req, job.get()); !s.ok()) {
+      reactor->Finish(worker::ToGrpc(s));
+      return reactor;
     }
     replica_->Submit(job, [reactor, resp](StatusOr<EmbedOutput> r) {
       if (!r.ok()) {
         reactor->Finish(worker::ToGrpc(r.status()));
         return;
       }
-      const int dim = r->dimension;
-      resp->set_dimension(dim);
-      resp->set_queue_wait_s(r->queue_wait_s);
-      resp->set_forward_s(r->forward_s);
-      std::string* out = resp->mutable_vectors_f32();
-      out->resize(r->vectors.size() * static_cast<size_t>(dim) * sizeof(float));
-      char* p = out->data();
-      for (const auto& v : r->vectors) {
-        if (static_cast<int>(v.size()) != dim) {
-          reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "ragged vectors"));
-          return;
-        }
-        std::memcpy(p, v.data(), v.size() * sizeof(float));
-        p += v.size() * sizeof(float);
-      }
-      reactor->Finish(grpc::Status::OK);
+      reactor->Finish(worker::ToGrpc(worker::OutputToResponse(*r, resp)));
     });
     return reactor;
   }

@@ -78,6 +78,20 @@ Status Frontend::Validate(const EmbedSpec& spec) const {
                                 std::to_string(info.hidden_size) + " for this model, got " +
                                 std::to_string(spec.params.dimensions));
   }
+  if (!spec.pair_texts.empty()) {
+    if (spec.use_token_ids || spec.pair_texts.size() != spec.texts.size()) {
+      return InvalidArgumentError("text pairs need as many second texts as first ones, got " +
+                                  std::to_string(spec.texts.size()) + " and " +
+                                  std::to_string(spec.pair_texts.size()));
+    }
+    if (!spec.params.prompt_name.empty()) {
+      return InvalidArgumentError("prompt_name does not apply to text pairs");
+    }
+  }
+  if (spec.truncate_left && !spec.use_token_ids && !spec.params.prompt_name.empty()) {
+    return InvalidArgumentError(
+        "truncation_direction 'left' is not supported together with prompt_name");
+  }
   if (!spec.params.prompt_name.empty() &&
       std::find(info.prompt_names.begin(), info.prompt_names.end(), spec.params.prompt_name) ==
           info.prompt_names.end()) {
@@ -89,7 +103,8 @@ Status Frontend::Validate(const EmbedSpec& spec) const {
   return OkStatus();
 }
 
-Status Frontend::FitLength(size_t index, std::vector<int32_t>* ids, bool truncate) const {
+Status Frontend::FitLength(size_t index, std::vector<int32_t>* ids, bool truncate,
+                           bool left) const {
   if (ids->empty()) {
     return InvalidArgumentError("input " + std::to_string(index) + " has no token ids");
   }
@@ -101,6 +116,10 @@ Status Frontend::FitLength(size_t index, std::vector<int32_t>* ids, bool truncat
                                   " (--max-input-tokens / the model's max length; "
                                   "truncate=true cuts it instead)");
     }
+    if (left) {  // [CLS] stays first, the tail (with [SEP]) stays
+      ids->erase(ids->begin() + 1, ids->end() - (max_input_tokens_ - 1));
+      return OkStatus();
+    }
     const int32_t last = ids->back();  // [SEP] stays last
     ids->resize(max_input_tokens_);
     ids->back() = last;
@@ -108,30 +127,68 @@ Status Frontend::FitLength(size_t index, std::vector<int32_t>* ids, bool truncat
   return OkStatus();
 }
 
-Status Frontend::TokenizeRange(const EmbedSpec& spec, size_t begin, size_t end,
-                               std::vector<std::vector<int32_t>>* out) const {
-  for (size_t i = begin; i < end; ++i) {
-    std::vector<int32_t>& ids = (*out)[i];
-    if (spec.use_token_ids) {
-      ids = spec.token_ids[i];
-      for (int32_t id : ids) {
-        if (id < 0 || (vocab_size_ > 0 && static_cast<size_t>(id) >= vocab_size_)) {
-          return InvalidArgumentError("input " + std::to_string(i) + " has token id " +
-                                      std::to_string(id) + " outside the vocabulary [0, " +
-                                      std::to_string(vocab_size_) + ")");
-        }
+Status Frontend::TokenizeOne(const EmbedSpec& spec, size_t i, std::vector<int32_t>* ids,
+                             int32_t* type1) const {
+  if (spec.use_token_ids) {
+    *ids = spec.token_ids[i];
+    for (int32_t id : *ids) {
+      if (id < 0 || (vocab_size_ > 0 && static_cast<size_t>(id) >= vocab_size_)) {
+        return InvalidArgumentError("input " + std::to_string(i) + " has token id " +
+                                    std::to_string(id) + " outside the vocabulary [0, " +
+                                    std::to_string(vocab_size_) + ")");
       }
-    } else {
-      auto r = embedder_->Tokenize(spec.texts[i], spec.params);
-      if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
-      ids = std::move(r).value();
     }
-    FLOE_RETURN_IF_ERROR(FitLength(i, &ids, spec.params.truncate));
+  } else if (!spec.pair_texts.empty()) {
+    auto r = embedder_->TokenizePair(spec.texts[i], spec.pair_texts[i], spec.params);
+    if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
+    *ids = std::move(r->ids);
+    *type1 = r->type1_from;
+  } else if (spec.truncate_left && spec.params.truncate && tokenizer_) {
+    // Untruncated, so that FitLength can keep the end.
+    auto r = tokenizer_->Encode(spec.texts[i], 0);
+    if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
+    *ids = std::move(r).value();
+  } else {
+    auto r = embedder_->Tokenize(spec.texts[i], spec.params);
+    if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
+    *ids = std::move(r).value();
+  }
+  return FitLength(i, ids, spec.params.truncate, spec.truncate_left);
+}
+
+Status Frontend::TokenizeRange(const EmbedSpec& spec, size_t begin, size_t end,
+                               std::vector<std::vector<int32_t>>* out,
+                               std::vector<int32_t>* type1) const {
+  for (size_t i = begin; i < end; ++i) {
+    int32_t t1 = 0;
+    FLOE_RETURN_IF_ERROR(TokenizeOne(spec, i, &(*out)[i], &t1));
+    if (type1 != nullptr && !spec.pair_texts.empty()) (*type1)[i] = t1;
   }
   return OkStatus();
 }
 
 std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
+  return Start(std::move(spec), /*classify=*/false, std::move(done));
+}
+
+std::shared_ptr<EmbedJob> Frontend::Classify(EmbedSpec spec, EmbedDone done) {
+  return Start(std::move(spec), /*classify=*/true, std::move(done));
+}
+
+std::shared_ptr<EmbedJob> Frontend::Rerank(std::string query, EmbedSpec spec, EmbedDone done) {
+  const ModelInfo& info = embedder_->info();
+  if (info.task == "classify" && info.num_labels != 1) {
+    done(FailedPreconditionError("model '" + model_name_ + "' is a classifier with " +
+                                 std::to_string(info.num_labels) +
+                                 " labels, not a reranker (one label): use predict"));
+    return nullptr;
+  }
+  spec.pair_texts = std::move(spec.texts);
+  spec.texts.assign(spec.pair_texts.size(), query);
+  return Start(std::move(spec), /*classify=*/true, std::move(done));
+}
+
+std::shared_ptr<EmbedJob> Frontend::Start(EmbedSpec spec, bool classify, EmbedDone done) {
   if (draining_) {
     done(UnavailableError("server is shutting down"));
     return nullptr;
@@ -151,13 +208,25 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
     metrics_->in_flight.fetch_sub(1);
     done(std::move(r));
   };
+  const bool is_classifier = embedder_->info().task == "classify";
+  if (classify != is_classifier) {
+    finish(FailedPreconditionError(
+        is_classifier ? "model '" + model_name_ +
+                            "' is a classifier (a ...ForSequenceClassification folder) and "
+                            "gives scores, not embeddings: use rerank or predict"
+                      : "model '" + model_name_ +
+                            "' is an embedding model, not a reranker or classifier: serve a "
+                            "...ForSequenceClassification folder to rerank or predict"));
+    return nullptr;
+  }
   if (Status s = Validate(spec); !s.ok()) {
     finish(std::move(s));
     return nullptr;
   }
   // Text gets the prompt prepended; pooling may have to leave it out again.
-  StatusOr<int32_t> pool_skip =
-      spec.use_token_ids ? StatusOr<int32_t>(0) : embedder_->PromptTokensExcluded(spec.params);
+  StatusOr<int32_t> pool_skip = spec.use_token_ids || classify
+                                     ? StatusOr<int32_t>(0)
+                                     : embedder_->PromptTokensExcluded(spec.params);
   if (!pool_skip.ok()) {
     finish(pool_skip.status());
     return nullptr;
@@ -179,6 +248,7 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
   struct Shared {
     EmbedSpec spec;
     std::vector<std::vector<int32_t>> ids;
+    std::vector<int32_t> type1;  // pairs only
     std::atomic<size_t> remaining{0};
     std::mutex mu;
     Status error;  // GUARDED_BY(mu)
@@ -188,6 +258,7 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
   const size_t n = spec.use_token_ids ? spec.token_ids.size() : spec.texts.size();
   shared->spec = std::move(spec);
   shared->ids.resize(n);
+  if (!shared->spec.pair_texts.empty()) shared->type1.resize(n);
   const size_t chunks = std::min(n, std::max<size_t>(1, pool_.size()));
   const size_t per = (n + chunks - 1) / chunks;
   const size_t tasks = (n + per - 1) / per;
@@ -196,7 +267,9 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
   for (size_t t = 0; t < tasks; ++t) {
     const size_t begin = t * per, end = std::min(n, begin + per);
     pool_.Submit([this, shared, job, done_ptr, begin, end] {
-      Status s = job->cancelled ? OkStatus() : TokenizeRange(shared->spec, begin, end, &shared->ids);
+      Status s = job->cancelled
+                     ? OkStatus()
+                     : TokenizeRange(shared->spec, begin, end, &shared->ids, &shared->type1);
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(shared->mu);
         if (shared->error.ok()) shared->error = std::move(s);
@@ -218,6 +291,7 @@ std::shared_ptr<EmbedJob> Frontend::Embed(EmbedSpec spec, EmbedDone done) {
         return;
       }
       job->inputs = std::move(shared->ids);
+      job->type1_from = std::move(shared->type1);
       job->enqueued = Clock::now();
       Submit(job, std::move(*done_ptr), tokenize_s);
     });

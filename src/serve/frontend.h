@@ -30,12 +30,20 @@ struct EmbedSpec {
   std::vector<std::vector<int32_t>> token_ids;
   bool use_token_ids = false;
   EmbedParams params;  // prompt_name, dimensions (0 = full), normalize, truncate
+  // Classify only: when non-empty, input i is the text pair (texts[i],
+  // pair_texts[i]), tokenized with the model's pair template (no prompt).
+  std::vector<std::string> pair_texts;
+  // TEI's truncation_direction "left": an over-long text keeps its first
+  // token and its last ones (texts without a prompt only).
+  bool truncate_left = false;
   int priority = 0;
   Clock::time_point deadline = Clock::time_point::max();
 };
 
 struct EmbedReply {
   std::string request_id;
+  // Embed: one vector per input. Classify: num_labels raw logits per input.
+  // Rerank: one raw logit per text.
   std::vector<std::vector<float>> vectors;
   int dimension = 0;
   size_t prompt_tokens = 0;
@@ -63,7 +71,17 @@ class Frontend {
   // rejected up front (limits, validation), else from a pool or replica
   // thread. Returns the job (nullptr when rejected up front) so a transport
   // can Cancel it when its client goes away.
+  // FAILED_PRECONDITION on a classifier model.
   std::shared_ptr<EmbedJob> Embed(EmbedSpec spec, EmbedDone done);
+  // Classifier models (ModelInfo::task "classify"): raw logits, num_labels per
+  // input, of spec's texts, token ids or text pairs (pair_texts); no sigmoid
+  // or softmax (serve/scores.h has them). FAILED_PRECONDITION on an
+  // embedding model. Same limits and callbacks as Embed.
+  std::shared_ptr<EmbedJob> Classify(EmbedSpec spec, EmbedDone done);
+  // Cross-encoder scores: one raw logit per (query, spec.texts[i]) pair.
+  // FAILED_PRECONDITION unless the model is a reranker (a classifier with
+  // one label).
+  std::shared_ptr<EmbedJob> Rerank(std::string query, EmbedSpec spec, EmbedDone done);
   void Cancel(const std::shared_ptr<EmbedJob>& job);
   // Cancels the in-flight request with this id. False when none.
   bool Abort(const std::string& request_id);
@@ -76,11 +94,17 @@ class Frontend {
   Status CheckApiKey(std::string_view presented) const;
   Status CheckModel(std::string_view name) const;
 
+  // Runs `fn` on the tokenizer pool: tokenizer work a transport must not do
+  // on its own threads (TEI's /tokenize and /decode call embedder() there).
+  void Post(std::function<void()> fn) { pool_.Submit(std::move(fn)); }
+  // Thread-safe calls only (Tokenize*, Decode, info).
+  const Embedder& embedder() const { return *embedder_; }
   const ModelInfo& model_info() const { return embedder_->info(); }
   const std::string& model_name() const { return model_name_; }
   const ServeOptions& options() const { return options_; }
   ReplicaSet& replicas() { return *replicas_; }
   int max_input_tokens() const { return max_input_tokens_; }
+  size_t tokenizer_threads() const { return pool_.size(); }
   size_t vocab_size() const { return vocab_size_; }
   Metrics& metrics() { return *metrics_; }
 
@@ -90,11 +114,17 @@ class Frontend {
   bool ready() const { return !draining_ && replicas_->healthy(); }
 
  private:
+  std::shared_ptr<EmbedJob> Start(EmbedSpec spec, bool classify, EmbedDone done);
   Status Validate(const EmbedSpec& spec) const;
-  // Tokenizes inputs [begin, end) of `spec` into `out`.
+  // Tokenizes inputs [begin, end) of `spec` into `out` (and, for pairs, where
+  // each one's token type 1 starts into `type1`).
   Status TokenizeRange(const EmbedSpec& spec, size_t begin, size_t end,
-                       std::vector<std::vector<int32_t>>* out) const;
-  Status FitLength(size_t index, std::vector<int32_t>* ids, bool truncate) const;
+                       std::vector<std::vector<int32_t>>* out,
+                       std::vector<int32_t>* type1 = nullptr) const;
+  Status TokenizeOne(const EmbedSpec& spec, size_t i, std::vector<int32_t>* ids,
+                     int32_t* type1) const;
+  Status FitLength(size_t index, std::vector<int32_t>* ids, bool truncate,
+                   bool left = false) const;
   void Submit(std::shared_ptr<EmbedJob> job, EmbedDone done, double tokenize_s);
   void Forget(const std::shared_ptr<EmbedJob>& job);
 
