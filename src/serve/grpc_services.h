@@ -50,7 +50,9 @@ using FloeServiceBase = floe::v1::EmbeddingService::WithRawCallbackMethod_Embed<
     floe::v1::EmbeddingService::WithRawCallbackMethod_EmbedStream<
         floe::v1::EmbeddingService::WithRawCallbackMethod_Tokenize<
             floe::v1::EmbeddingService::WithCallbackMethod_Info<
-                floe::v1::EmbeddingService::Service>>>>;
+                floe::v1::EmbeddingService::WithRawCallbackMethod_Rerank<
+                    floe::v1::EmbeddingService::WithRawCallbackMethod_Classify<
+                        floe::v1::EmbeddingService::Service>>>>>>;
 class FloeService final : public FloeServiceBase {
  public:
   explicit FloeService(Frontend* frontend) : frontend_(frontend) {}
@@ -66,6 +68,13 @@ class FloeService final : public FloeServiceBase {
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx,
                                  const floe::v1::InfoRequest* req,
                                  floe::v1::InfoResponse* resp) override;
+  // grpc_floe_rerank.cc
+  grpc::ServerUnaryReactor* Rerank(grpc::CallbackServerContext* ctx,
+                                   const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) override;
+  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* ctx,
+                                     const grpc::ByteBuffer* in,
+                                     grpc::ByteBuffer* out) override;
 
  private:
   Frontend* frontend_;

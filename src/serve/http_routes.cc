@@ -7,10 +7,16 @@
 #include "core/log.h"
 #include "serve/codec.h"
 #include "serve/errors.h"
+#include "serve/http_tei.h"
+#include "serve/http_util.h"
 
 namespace floe {
 
 using json = nlohmann::json;
+using http::AddTimingHeaders;
+using http::Optional;
+using http::ParseJsonObject;
+using http::ParseTokenArray;
 
 namespace {
 
@@ -18,47 +24,9 @@ HttpResponse Error(const Status& s) { return {ToHttpCode(s), OpenAIErrorBody(s)}
 
 HttpResponse Json(std::string body) { return {200, std::move(body)}; }
 
-// Reads an optional field of `j` with a type check; errors name the field.
-template <typename T>
-Status Optional(const json& j, const char* name, T* out) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return OkStatus();
-  if constexpr (std::is_same_v<T, bool>) {
-    if (!it->is_boolean())
-      return InvalidArgumentError(std::string("'") + name + "' must be a boolean");
-    *out = it->get<bool>();
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    if (!it->is_string())
-      return InvalidArgumentError(std::string("'") + name + "' must be a string");
-    *out = it->get<std::string>();
-  } else {
-    if (!it->is_number_integer()) {
-      return InvalidArgumentError(std::string("'") + name + "' must be an integer");
-    }
-    const int64_t v = it->get<int64_t>();
-    if (v < INT32_MIN || v > INT32_MAX) {
-      return InvalidArgumentError(std::string("'") + name + "' is out of range");
-    }
-    *out = static_cast<T>(v);
-  }
-  return OkStatus();
-}
-
-Status ParseTokenArray(const json& a, size_t index, std::vector<int32_t>* out) {
-  out->reserve(a.size());
-  for (const auto& v : a) {
-    if (!v.is_number_integer()) {
-      return InvalidArgumentError("input[" + std::to_string(index) +
-                                  "] must hold integer token ids");
-    }
-    const int64_t id = v.get<int64_t>();
-    if (id < 0 || id > INT32_MAX) {
-      return InvalidArgumentError("input[" + std::to_string(index) + "] has token id " +
-                                  std::to_string(id) + " outside the vocabulary");
-    }
-    out->push_back(static_cast<int32_t>(id));
-  }
-  return OkStatus();
+template <typename Fn>
+void Guarded(const HttpRespond& respond, Fn&& fn) {
+  http::Guarded(respond, Error, std::forward<Fn>(fn));
 }
 
 // `input`: a string, an array of strings, an array of ints (one tokenized
@@ -106,14 +74,6 @@ Status ParseInput(const json& in, EmbedSpec* spec) {
       "'input' must be a string, an array of strings or an array of token-id arrays");
 }
 
-Status ParseJsonObject(const std::string& body, json* out) {
-  *out = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (out->is_discarded()) return InvalidArgumentError("request body is not valid JSON");
-  if (!out->is_object())
-    return InvalidArgumentError("request body must be a JSON object");
-  return OkStatus();
-}
-
 std::string EmbeddingsResponse(const EmbedReply& r, bool base64,
                                const std::string& model) {
   std::string out;
@@ -157,7 +117,8 @@ HttpResponse Info(Frontend* fe) {
   json j;
   j["model"] = fe->model_name();
   j["model_path"] = info.path;
-  j["model_type"] = info.model_type;
+  j["architecture"] = info.model_type;  // TEI's model_type is an object (AddTeiInfo)
+  j["task"] = info.task;
   j["dimension"] = info.hidden_size;
   j["max_tokens"] = fe->max_input_tokens();
   j["pooling"] = info.pooling;
@@ -182,38 +143,13 @@ HttpResponse Info(Frontend* fe) {
                     {"restarts", st.restarts}});
   }
   j["replicas"] = reps;
+  AddTeiInfo(fe, &j);
   return Json(j.dump());
 }
 
 HttpResponse Models(Frontend* fe) {
   json m = {{"id", fe->model_name()}, {"object", "model"}, {"owned_by", "floe"}};
   return Json(json{{"object", "list"}, {"data", json::array({m})}}.dump());
-}
-
-// The 500 for an exception a route threw (logged).
-HttpResponse InternalErrorResponse(std::exception_ptr ep) {
-  std::string what = "internal error";
-  try {
-    std::rethrow_exception(ep);
-  } catch (const std::exception& e) {
-    what = std::string("internal error: ") + e.what();
-  } catch (...) {
-  }
-  FLOE_LOG(kError) << "HTTP handler: " << what;
-  return Error(InternalError(what));
-}
-
-// Hands what `fn` returns to `respond`; an exception becomes a 500 (a
-// callback on a tokenizer or replica thread must not throw).
-template <typename Fn>
-void Guarded(const HttpRespond& respond, Fn&& fn) {
-  HttpResponse r;
-  try {
-    r = fn();
-  } catch (...) {
-    r = InternalErrorResponse(std::current_exception());
-  }
-  respond(std::move(r));
 }
 
 void Tokenize(Frontend* fe, const HttpRequest& req, HttpRespond respond) {
@@ -247,18 +183,6 @@ void Tokenize(Frontend* fe, const HttpRequest& req, HttpRespond respond) {
                    return r.ok() ? Json(json{{"tokens", *r}}.dump()) : Error(r.status());
                  });
                });
-}
-
-// TEI's timing headers, whole milliseconds as TEI sends them (truncated):
-// x-total-time from the parsed body to the response built, the others from
-// the reply (Frontend's EmbedReply).
-void AddTimingHeaders(const EmbedReply& r, Clock::time_point start, HttpResponse* out) {
-  const auto ms = [](double s) { return std::to_string(static_cast<int64_t>(s * 1000.0)); };
-  out->headers.push_back({"x-total-time",
-                          ms(std::chrono::duration<double>(Clock::now() - start).count())});
-  out->headers.push_back({"x-tokenization-time", ms(r.tokenize_s)});
-  out->headers.push_back({"x-queue-time", ms(r.queue_s)});
-  out->headers.push_back({"x-inference-time", ms(r.inference_s)});
 }
 
 std::shared_ptr<EmbedJob> Embeddings(Frontend* fe, HttpRequest& req,
@@ -314,8 +238,8 @@ std::shared_ptr<EmbedJob> Route(Frontend* fe, HttpRequest& req,
   if (get && req.path == "/health") return respond(Health(fe)), nullptr;
   const bool known =
       get ? (req.path == "/metrics" || req.path == "/info" || req.path == "/v1/models")
-          : req.method == "POST" &&
-                (req.path == "/v1/embeddings" || req.path == "/tokenize");
+          : req.method == "POST" && (req.path == "/v1/embeddings" || req.path == "/tokenize" ||
+                                     IsTeiPostRoute(req.path));
   if (!known) {
     return respond({404, OpenAIErrorBody("no route " + req.method + " " + req.path,
                                          "invalid_request_error", "invalid_request")}),
@@ -331,6 +255,9 @@ std::shared_ptr<EmbedJob> Route(Frontend* fe, HttpRequest& req,
   }
   if (req.path == "/info") return respond(Info(fe)), nullptr;
   if (req.path == "/v1/models") return respond(Models(fe)), nullptr;
+  if (IsTeiPostRoute(req.path) || (req.path == "/tokenize" && IsTeiTokenize(req.body))) {
+    return HandleTei(fe, req, respond);
+  }
   if (req.path == "/tokenize") return Tokenize(fe, req, respond), nullptr;
   return Embeddings(fe, req, respond);
 }
@@ -346,7 +273,7 @@ std::shared_ptr<EmbedJob> HandleHttp(Frontend* fe, HttpRequest req, HttpRespond 
   try {
     return Route(fe, req, once);
   } catch (...) {
-    once(InternalErrorResponse(std::current_exception()));
+    once(Error(http::InternalFromException(std::current_exception())));
     return nullptr;
   }
 }
@@ -369,6 +296,7 @@ std::string HttpRouteLabel(std::string_view path) {
        {"/v1/embeddings", "/health", "/metrics", "/info", "/tokenize", "/v1/models"}) {
     if (path == r) return r;
   }
+  if (IsTeiPostRoute(path)) return std::string(path);
   return "other";
 }
 

@@ -1,6 +1,7 @@
 // The HTTP routes, apart from the transport (http_server.cc): POST
 // /v1/embeddings (OpenAI), GET /v1/models, GET /health, GET /metrics, GET /info,
-// POST /tokenize, with the api-key check and OpenAI error bodies. A route
+// POST /tokenize, with the api-key check and OpenAI error bodies; TEI's and
+// Cohere's routes answer in http_tei.cc. A route
 // never blocks: its answer comes through a callback, inline or later from a
 // tokenizer or replica thread.
 #pragma once
