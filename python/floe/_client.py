@@ -104,11 +104,11 @@ class _Grpc:
         try:
             import grpc
             from .v1 import embed_pb2, embed_pb2_grpc
-        except ImportError as e:
+        except Exception as e:  # missing, or a protobuf runtime older than the stubs
             raise ImportError(
                 f"floe.Client over gRPC needs grpcio, protobuf and the floe.v1 stubs "
                 f"(built into the wheel when grpcio-tools was installed at build time): "
-                f"{e}; or use an http:// URL") from e
+                f"{type(e).__name__}: {e}; or use an http:// URL") from e
         self.grpc, self.pb = grpc, embed_pb2
         self.channel = grpc.insecure_channel(target, options=[
             ("grpc.max_send_message_length", 256 << 20),
