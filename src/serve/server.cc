@@ -11,6 +11,7 @@
 #include "replica/manager.h"
 #include "serve/grpc_health.h"
 #include "serve/grpc_services.h"
+#include "serve/grpc_tei.h"
 #include "serve/http_server.h"
 
 namespace floe {
@@ -123,6 +124,7 @@ int RunServer(const ServeOptions& options) {
   // gRPC: both services, health and reflection on one port.
   ArcticService arctic(&frontend);
   FloeService floe_v1(&frontend);
+  TeiServices tei(&frontend);  // tei.v1: Info, Embed, Predict, Rerank, Tokenize
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<GrpcHealthWatcher> grpc_health;
   if (options.enable_grpc) {
@@ -134,6 +136,7 @@ int RunServer(const ServeOptions& options) {
                              grpc::InsecureServerCredentials(), &bound_port);
     builder.RegisterService(&arctic);
     builder.RegisterService(&floe_v1);
+    tei.Register(&builder);
     builder.SetMaxReceiveMessageSize(static_cast<int>(
         std::min<size_t>(options.max_body_bytes, static_cast<size_t>(INT32_MAX))));
     builder.SetMaxSendMessageSize(-1);
@@ -146,11 +149,15 @@ int RunServer(const ServeOptions& options) {
     // NOT_SERVING until the first replica is ready, then following them.
     grpc_health = std::make_unique<GrpcHealthWatcher>(
         grpc_server->GetHealthCheckService(),
-        std::vector<std::string>{arctic_inference::InferenceService::service_full_name(),
-                                 floe::v1::EmbeddingService::service_full_name()},
+        [] {
+          std::vector<std::string> names = TeiServices::Names();
+          names.push_back(arctic_inference::InferenceService::service_full_name());
+          names.push_back(floe::v1::EmbeddingService::service_full_name());
+          return names;
+        }(),
         [&frontend] { return frontend.ready(); });
     FLOE_LOG(kInfo) << "serve: gRPC on " << options.host << ":" << bound_port
-                    << " (arctic_inference.InferenceService, floe.v1.EmbeddingService)";
+                    << " (arctic_inference.InferenceService, floe.v1.EmbeddingService, tei.v1)";
   }
 
   HttpServer http(&frontend);
