@@ -106,8 +106,9 @@ class EmbedderImpl final : public Embedder {
                                  const EmbedParams& params) const override {
     const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
     PairIds out;
+    size_t type1 = 0;
     if (!params.truncate) {
-      FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, 0));
+      FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, 0, &type1));
       if (out.ids.size() > max_tokens) {
         return InvalidArgumentError("pair has " + std::to_string(out.ids.size()) +
                                     " tokens, over the model's maximum of " +
@@ -115,17 +116,32 @@ class EmbedderImpl final : public Embedder {
                                     " (truncate is false; set it true to cut the input)");
       }
     } else {
-      FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, max_tokens));
+      FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, max_tokens, &type1));
     }
-    // TODO(text): the tokenizer reports where type 1 starts; all type 0 until then.
-    out.type1_from = static_cast<int32_t>(out.ids.size());
+    out.type1_from = static_cast<int32_t>(type1);
     return out;
   }
 
   StatusOr<std::vector<TokenSpan>> TokenizeSpans(std::string_view text,
                                                  const EmbedParams& params) const override {
-    (void)text, (void)params;
-    return UnimplementedError("TokenizeSpans is not implemented yet");  // TODO(text)
+    const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    FLOE_ASSIGN_OR_RETURN(std::vector<TokenOffset> toks,
+                          tokenizer_->EncodeWithOffsets(text, params.truncate ? max_tokens : 0));
+    if (toks.size() > max_tokens) {
+      return InvalidArgumentError("input has " + std::to_string(toks.size()) +
+                                  " tokens, over the model's maximum of " +
+                                  std::to_string(max_tokens) +
+                                  " (truncate is false; set it true to cut the input)");
+    }
+    std::vector<TokenSpan> spans(toks.size());
+    for (size_t i = 0; i < toks.size(); ++i) {
+      spans[i].id = toks[i].id;
+      spans[i].text = std::string(tokenizer_->IdToToken(toks[i].id));
+      spans[i].special = toks[i].special;
+      spans[i].start = toks[i].start;
+      spans[i].stop = toks[i].stop;
+    }
+    return spans;
   }
 
   StatusOr<std::string> Decode(const std::vector<int32_t>& ids, bool skip_special) const override {

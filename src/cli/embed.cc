@@ -82,6 +82,10 @@ int RunTokenize(int argc, char** argv) {
                "floe tokenize"};
   CommonFlags f;
   AddCommonFlags(app, &f, false);
+  bool offsets = false;
+  app.add_flag("--offsets", offsets,
+               "also write \"offsets\": [[start, stop], ...] (bytes) and \"special\": [0|1, ...]"
+               " per token (single texts only)");
   CLI11_PARSE(app, argc, argv);
   f.options.tokenizer_only = true;  // no encoder needed to tokenize
   auto e = OpenEmbedder(f);
@@ -95,21 +99,42 @@ int RunTokenize(int argc, char** argv) {
   std::vector<std::string> out(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
     const InputLine& in = lines[i];
+    const std::string where = "line " + std::to_string(lines[i].line);
+    std::string& s = out[i];
+    if (offsets) {
+      if (in.has_pair) return Fail(InvalidArgumentError(where + ": --offsets is for single texts"));
+      auto spans = (*e)->TokenizeSpans(in.input.text, in.input.params);
+      if (!spans.ok()) return Fail(spans.status().WithPrefix(where));
+      std::string ids_s, off_s, special_s;
+      for (size_t k = 0; k < spans->size(); ++k) {
+        const TokenSpan& t = (*spans)[k];
+        const char* sep = k ? ", " : "";
+        ids_s += sep + std::to_string(t.id);
+        off_s += sep + ("[" + std::to_string(t.start) + ", " + std::to_string(t.stop) + "]");
+        special_s += sep + std::string(t.special ? "1" : "0");
+      }
+      s = "{\"ids\": [" + ids_s + "], \"offsets\": [" + off_s + "], \"special\": [" + special_s +
+          "]}\n";
+      continue;
+    }
+    int32_t type1_from = -1;
     StatusOr<std::vector<int32_t>> ids =
         in.has_pair ? [&]() -> StatusOr<std::vector<int32_t>> {
           FLOE_ASSIGN_OR_RETURN(PairIds p, (*e)->TokenizePair(in.input.text, in.text_pair,
                                                               in.input.params));
+          type1_from = p.type1_from;
           return std::move(p.ids);
         }()
                     : (*e)->Tokenize(in.input.text, in.input.params);
-    if (!ids.ok()) return Fail(ids.status().WithPrefix("line " + std::to_string(lines[i].line)));
-    std::string& s = out[i];
+    if (!ids.ok()) return Fail(ids.status().WithPrefix(where));
     s = "{\"ids\": [";
     for (size_t k = 0; k < ids->size(); ++k) {
       if (k) s += ", ";
       s += std::to_string((*ids)[k]);
     }
-    s += "]}\n";
+    s += "]";
+    if (type1_from >= 0) s += ", \"type1_from\": " + std::to_string(type1_from);
+    s += "}\n";
   }
   for (const auto& s : out) std::fwrite(s.data(), 1, s.size(), stdout);
   return std::fflush(stdout) == 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 #include "text/added_tokens.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utf8proc.h>
 
 #include "text/unicode.h"
@@ -59,6 +60,25 @@ void AddedTokenMatcher::Build(const std::vector<AddedToken>& tokens) {
     return a->content.size() > b->content.size();
   });
   for (const AddedToken* t : tokens_) first_byte_[static_cast<unsigned char>(t->content[0])] = true;
+  single_first_byte_ = -1;
+  for (int b = 0; b < 256; ++b) {
+    if (!first_byte_[b]) continue;
+    single_first_byte_ = single_first_byte_ == -1 ? b : -2;
+  }
+  if (single_first_byte_ < 0) single_first_byte_ = -1;
+}
+
+AddedToken ParseAddedToken(const nlohmann::json& t) {
+  AddedToken a;
+  a.content = t.at("content").get<std::string>();
+  a.id = t.value("id", -1);
+  a.single_word = t.value("single_word", false);
+  a.lstrip = t.value("lstrip", false);
+  a.rstrip = t.value("rstrip", false);
+  a.special = t.value("special", false);
+  // The crate's default: special tokens are not normalized, others are.
+  a.normalized = t.value("normalized", !a.special);
+  return a;
 }
 
 bool AddedTokenMatcher::Next(std::string_view text, size_t pos, size_t floor, Match* m) const {
@@ -67,7 +87,14 @@ bool AddedTokenMatcher::Next(std::string_view text, size_t pos, size_t floor, Ma
     const AddedToken* hit = nullptr;
     size_t at = n;
     for (size_t i = pos; i < n && hit == nullptr; ++i) {
-      if (!first_byte_[static_cast<unsigned char>(text[i])]) continue;
+      if (single_first_byte_ >= 0) {
+        // Usually '[' for BERT: memchr skips the text between candidates.
+        const void* c = std::memchr(text.data() + i, single_first_byte_, n - i);
+        if (c == nullptr) break;
+        i = static_cast<size_t>(static_cast<const char*>(c) - text.data());
+      } else if (!first_byte_[static_cast<unsigned char>(text[i])]) {
+        continue;
+      }
       for (const AddedToken* t : tokens_) {
         if (text.compare(i, t->content.size(), t->content) == 0) {
           hit = t;

@@ -6,12 +6,26 @@
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 #include <vector>
 
-#include "text/bert_tokenizer.h"  // AddedToken
-
 namespace floe::text {
+
+struct AddedToken {
+  std::string content;
+  int32_t id = -1;
+  bool single_word = false;
+  bool lstrip = false;
+  bool rstrip = false;
+  bool normalized = false;
+  bool special = false;
+};
+
+// One entry of tokenizer.json's "added_tokens" (or tokenizer_config.json's
+// added_tokens_decoder): the crate's defaults, normalized = !special.
+AddedToken ParseAddedToken(const nlohmann::json& t);
 
 class AddedTokenMatcher {
  public:
@@ -20,8 +34,8 @@ class AddedTokenMatcher {
   bool empty() const { return tokens_.empty(); }
 
   // Calls on_piece(text, offset) for each non-empty stretch between matches
-  // (offset: its byte offset in `text`) and on_token(id) for each match, in
-  // order.
+  // (offset: its byte offset in `text`) and on_token(id, start, stop) for
+  // each match (its bytes, stripped whitespace included), in order.
   template <typename OnPiece, typename OnToken>
   void Split(std::string_view text, OnPiece&& on_piece, OnToken&& on_token) const {
     size_t from = 0;
@@ -29,7 +43,7 @@ class AddedTokenMatcher {
     Match m;
     while (Next(text, pos, from, &m)) {
       if (m.start > from) on_piece(text.substr(from, m.start - from), from);
-      on_token(m.id);
+      on_token(m.id, m.start, m.stop);
       from = m.stop;
       pos = m.stop;
     }
@@ -47,6 +61,7 @@ class AddedTokenMatcher {
 
   std::vector<const AddedToken*> tokens_;  // longest content first
   std::array<bool, 256> first_byte_{};
+  int single_first_byte_ = -1;  // the only first byte, when all tokens share it
 };
 
 }  // namespace floe::text

@@ -17,45 +17,6 @@ namespace {
 // candidates (only in odd vocabularies) are hashed one by one.
 constexpr size_t kMaxHashed = 64;
 
-// The regex `\w` of the Rust crate's single_word check, approximately:
-// letters, marks, decimal and letter numbers, connector punctuation, ZWNJ/ZWJ.
-bool IsWordChar(uint32_t c) {
-  if (c < 0x80) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_';
-  }
-  if (c == 0x200C || c == 0x200D) return true;
-  switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
-    case UTF8PROC_CATEGORY_LU:
-    case UTF8PROC_CATEGORY_LL:
-    case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO:
-    case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC:
-    case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_PC:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Start of the code point that ends right before byte `i` (i > 0).
-size_t PrevCodepointStart(std::string_view s, size_t i) {
-  --i;
-  while (i > 0 && IsUtf8Continuation(static_cast<unsigned char>(s[i]))) --i;
-  return i;
-}
-
-uint32_t CodepointAt(std::string_view s, size_t i) {
-  uint32_t cp;
-  DecodeUtf8(reinterpret_cast<const unsigned char*>(s.data()) + i, &cp);
-  return cp;
-}
-
 }  // namespace
 
 struct BertTokenizer::State {
@@ -64,6 +25,8 @@ struct BertTokenizer::State {
   bool full = false;
   std::string word;
   size_t word_chars = 0;
+  // Offsets path only: WordPiece appends each id's end byte in the word.
+  std::vector<uint32_t>* piece_ends = nullptr;
 };
 
 BertTokenizer::BertTokenizer(BertOptions options) : opt_(std::move(options)) {}
@@ -127,29 +90,10 @@ void BertTokenizer::Init() {
     ascii_norm_class_[b] = ascii_class_[c];
   }
 
-  auto build = [](Matcher* m, const std::vector<const AddedToken*>& toks) {
-    m->tokens = toks;
-    std::stable_sort(m->tokens.begin(), m->tokens.end(),
-                     [](const AddedToken* a, const AddedToken* b) {
-                       return a->content.size() > b->content.size();
-                     });
-    for (const AddedToken* t : m->tokens) {
-      m->first_byte[static_cast<unsigned char>(t->content[0])] = true;
-    }
-    int distinct = 0;
-    for (int b = 0; b < 256; ++b) {
-      if (m->first_byte[b]) {
-        ++distinct;
-        m->single_first_byte = b;
-      }
-    }
-    if (distinct != 1) m->single_first_byte = -1;
-  };
-  std::vector<const AddedToken*> raw;
   for (const AddedToken& t : opt_.added_tokens) {
-    if (!t.normalized) raw.push_back(&t);
+    if (!t.normalized) raw_tokens_.push_back(t);
   }
-  build(&raw_matcher_, raw);
+  raw_matcher_.Build(raw_tokens_);
   normalized_tokens_.clear();
   for (const AddedToken& t : opt_.added_tokens) {
     if (!t.normalized) continue;
@@ -158,9 +102,11 @@ void BertTokenizer::Init() {
     NormalizeToString(t.content, &n.content);
     if (!n.content.empty()) normalized_tokens_.push_back(std::move(n));
   }
-  std::vector<const AddedToken*> norm;
-  for (const AddedToken& t : normalized_tokens_) norm.push_back(&t);
-  build(&normalized_matcher_, norm);
+  normalized_matcher_.Build(normalized_tokens_);
+  special_id_.assign(id_to_token_.size(), false);
+  for (const AddedToken& t : opt_.added_tokens) {
+    if (t.special) special_id_[t.id] = true;
+  }
 }
 
 std::string_view BertTokenizer::IdToToken(int32_t id) const {
@@ -268,8 +214,10 @@ void BertTokenizer::WordPiece(std::string_view word, size_t chars, State& st) co
   std::vector<int32_t>& out = *st.out;
   if (chars > opt_.max_input_chars_per_word) {
     out.push_back(unk_id_);
+    if (st.piece_ends) st.piece_ends->push_back(static_cast<uint32_t>(word.size()));
   } else {
     const size_t mark = out.size();
+    const size_t ends_mark = st.piece_ends ? st.piece_ends->size() : 0;
     const size_t n = word.size();
     size_t start = 0;
     uint64_t hashes[kMaxHashed + 1];
@@ -297,9 +245,14 @@ void BertTokenizer::WordPiece(std::string_view word, size_t chars, State& st) co
       if (id < 0) {
         out.resize(mark);
         out.push_back(unk_id_);
+        if (st.piece_ends) {
+          st.piece_ends->resize(ends_mark);
+          st.piece_ends->push_back(static_cast<uint32_t>(n));
+        }
         break;
       }
       out.push_back(id);
+      if (st.piece_ends) st.piece_ends->push_back(static_cast<uint32_t>(end));
       start = end;
     }
   }
@@ -349,68 +302,6 @@ void BertTokenizer::RunPiece(std::string_view piece, State& st) const {
   FlushWord(st);
 }
 
-template <typename OnPiece, typename OnToken>
-void BertTokenizer::SplitAdded(std::string_view text, const Matcher& m, const State& st,
-                               OnPiece&& on_piece, OnToken&& on_token) const {
-  const size_t n = text.size();
-  size_t start_offset = 0;
-  size_t pos = 0;
-  while (pos < n && !st.full) {
-    const AddedToken* match = nullptr;
-    size_t at = n;
-    for (size_t i = pos; i < n && match == nullptr; ++i) {
-      if (m.single_first_byte >= 0) {
-        // Usually '[' for BERT: let memchr skip the text between candidates.
-        const void* hit = std::memchr(text.data() + i, m.single_first_byte, n - i);
-        if (hit == nullptr) break;
-        i = static_cast<size_t>(static_cast<const char*>(hit) - text.data());
-      } else if (!m.first_byte[static_cast<unsigned char>(text[i])]) {
-        continue;
-      }
-      for (const AddedToken* t : m.tokens) {
-        if (text.compare(i, t->content.size(), t->content) == 0) {
-          match = t;
-          at = i;
-          break;
-        }
-      }
-    }
-    if (match == nullptr) break;
-    size_t start = at;
-    size_t stop = at + match->content.size();
-    pos = stop;
-    if (match->single_word) {
-      const bool start_space = start == 0 || !IsWordChar(CodepointAt(
-                                                  text, PrevCodepointStart(text, start)));
-      const bool stop_space = stop == n || !IsWordChar(CodepointAt(text, stop));
-      if (!start_space || !stop_space) continue;
-    }
-    if (match->lstrip) {
-      size_t s = start;
-      while (s > 0) {
-        const size_t prev = PrevCodepointStart(text, s);
-        if (!IsWhitespace(CodepointAt(text, prev))) break;
-        s = prev;
-      }
-      start = std::max(s, start_offset);
-    }
-    if (match->rstrip) {
-      while (stop < n) {
-        uint32_t cp;
-        const int len =
-            DecodeUtf8(reinterpret_cast<const unsigned char*>(text.data()) + stop, &cp);
-        if (!IsWhitespace(cp)) break;
-        stop += len;
-      }
-      pos = stop;
-    }
-    if (start > start_offset) on_piece(text.substr(start_offset, start - start_offset));
-    on_token(match->id);
-    start_offset = stop;
-  }
-  if (start_offset < n && !st.full) on_piece(text.substr(start_offset));
-}
-
 void BertTokenizer::EncodePiece(std::string_view piece, State& st) const {
   if (normalized_matcher_.empty()) {
     RunPiece<true>(piece, st);
@@ -418,12 +309,30 @@ void BertTokenizer::EncodePiece(std::string_view piece, State& st) const {
   }
   std::string normalized;
   NormalizeToString(piece, &normalized);
-  SplitAdded(
-      normalized, normalized_matcher_, st, [&](std::string_view p) { RunPiece<false>(p, st); },
-      [&](int32_t id) {
-        if (st.out->size() < st.cap) st.out->push_back(id);
-        if (st.out->size() >= st.cap) st.full = true;
-      });
+  normalized_matcher_.Split(
+      normalized,
+      [&](std::string_view p, size_t) {
+        if (!st.full) RunPiece<false>(p, st);
+      },
+      [&](int32_t id, size_t, size_t) { PushAdded(id, st); });
+}
+
+void BertTokenizer::PushAdded(int32_t id, State& st) {
+  if (st.out->size() < st.cap) st.out->push_back(id);
+  if (st.out->size() >= st.cap) st.full = true;
+}
+
+void BertTokenizer::EncodeContent(std::string_view text, State& st) const {
+  if (raw_matcher_.empty()) {
+    EncodePiece(text, st);
+    return;
+  }
+  raw_matcher_.Split(
+      text,
+      [&](std::string_view p, size_t) {
+        if (!st.full) EncodePiece(p, st);
+      },
+      [&](int32_t id, size_t, size_t) { PushAdded(id, st); });
 }
 
 Status BertTokenizer::EncodeInto(std::string_view text, size_t max_length,
@@ -450,16 +359,7 @@ Status BertTokenizer::EncodeInto(std::string_view text, size_t max_length,
   st.cap = opt_.prefix_ids.size() + content_limit;
   st.full = content_limit == 0;
   st.word.reserve(64);
-  if (raw_matcher_.empty()) {
-    EncodePiece(text, st);
-  } else {
-    SplitAdded(
-        text, raw_matcher_, st, [&](std::string_view p) { EncodePiece(p, st); },
-        [&](int32_t id) {
-          if (st.out->size() < st.cap) st.out->push_back(id);
-          if (st.out->size() >= st.cap) st.full = true;
-        });
-  }
+  EncodeContent(text, st);
   ids->insert(ids->end(), opt_.suffix_ids.begin(), opt_.suffix_ids.end());
   return OkStatus();
 }
@@ -477,6 +377,184 @@ StatusOr<size_t> BertTokenizer::CountTokens(std::string_view text) const {
   Status s = EncodeInto(text, 0, &ids);
   if (!s.ok()) return s;
   return ids.size();
+}
+
+}  // namespace floe::text
+
+namespace floe::text {
+
+StatusOr<std::vector<int32_t>> BertTokenizer::EncodePair(std::string_view a_text,
+                                                         std::string_view b_text,
+                                                         size_t max_length,
+                                                         size_t* type1_from) const {
+  const PostProcessor& post = opt_.post;
+  if (!post.has_pair_template()) {
+    return FailedPreconditionError("the tokenizer's post_processor has no pair template");
+  }
+  FLOE_RETURN_IF_ERROR(post.pair_types());
+  FLOE_RETURN_IF_ERROR(CheckRoomForSpecials(max_length, post.added(true)));
+  std::vector<int32_t> seq[2];
+  const std::string_view texts[2] = {a_text, b_text};
+  for (int k = 0; k < 2; ++k) {
+    const size_t bad = FindInvalidUtf8(texts[k]);
+    if (bad != std::string_view::npos) {
+      return InvalidArgumentError(std::string(k ? "text_pair" : "text") +
+                                  ": invalid UTF-8 at byte offset " + std::to_string(bad));
+    }
+    State st;
+    st.out = &seq[k];
+    st.cap = std::numeric_limits<size_t>::max() / 2;
+    EncodeContent(texts[k], st);
+  }
+  if (max_length > 0) TruncatePairLongestFirst(max_length - post.added(true), &seq[0], &seq[1]);
+  std::vector<int32_t> out;
+  out.reserve(seq[0].size() + seq[1].size() + post.added(true));
+  post.Apply(seq[0], &seq[1], &out);
+  if (type1_from) *type1_from = post.Type1From(seq[0].size(), seq[1].size());
+  return out;
+}
+
+void BertTokenizer::OffsetsOfWords(std::string_view norm, size_t from, size_t to,
+                                   const std::vector<std::pair<uint32_t, uint32_t>>& align,
+                                   std::vector<TokenOffset>* out) const {
+  std::vector<int32_t> ids;
+  std::vector<uint32_t> ends;
+  State st;
+  st.out = &ids;
+  st.cap = std::numeric_limits<size_t>::max() / 2;
+  st.piece_ends = &ends;
+  auto word = [&](size_t ws, size_t we, size_t chars) {
+    ids.clear();
+    ends.clear();
+    WordPiece(norm.substr(ws, we - ws), chars, st);
+    for (size_t k = 0; k < ids.size(); ++k) {
+      const size_t s = ws + (k == 0 ? 0 : ends[k - 1]);
+      const size_t e = ws + ends[k];
+      out->push_back({ids[k], align[s].first, align[e - 1].second, false});
+    }
+  };
+  const auto* base = reinterpret_cast<const unsigned char*>(norm.data());
+  size_t ws = from, chars = 0;
+  for (size_t i = from; i < to;) {
+    uint32_t cp;
+    const int len = DecodeUtf8(base + i, &cp);
+    const bool space = IsWhitespace(cp);
+    if (space || IsPunctuation(cp)) {
+      if (i > ws) word(ws, i, chars);
+      if (!space) word(i, i + len, 1);
+      ws = i + len;
+      chars = 0;
+    } else {
+      ++chars;
+    }
+    i += len;
+  }
+  if (to > ws) word(ws, to, chars);
+}
+
+void BertTokenizer::OffsetsOfPiece(std::string_view piece, size_t offset,
+                                   std::vector<TokenOffset>* out) const {
+  // The normalized piece, each of its bytes mapped to the input bytes of the
+  // code point it came from (the crate's alignments).
+  std::string norm;
+  std::vector<std::pair<uint32_t, uint32_t>> align;
+  const auto* base = reinterpret_cast<const unsigned char*>(piece.data());
+  for (size_t i = 0; i < piece.size();) {
+    uint32_t cp;
+    const int len = DecodeUtf8(base + i, &cp);
+    const auto src = std::make_pair(static_cast<uint32_t>(offset + i),
+                                    static_cast<uint32_t>(offset + i + len));
+    NormalizeOne(opt_, cp, [&](uint32_t c) {
+      AppendUtf8(c, &norm);
+      align.resize(norm.size(), src);
+    });
+    i += len;
+  }
+  if (normalized_matcher_.empty()) {
+    OffsetsOfWords(norm, 0, norm.size(), align, out);
+    return;
+  }
+  normalized_matcher_.Split(
+      norm,
+      [&](std::string_view p, size_t off) { OffsetsOfWords(norm, off, off + p.size(), align, out); },
+      [&](int32_t id, size_t s, size_t e) {
+        out->push_back({id, align[s].first, align[e - 1].second, false});
+      });
+}
+
+StatusOr<std::vector<TokenOffset>> BertTokenizer::EncodeWithOffsets(std::string_view text,
+                                                                    size_t max_length) const {
+  const size_t bad = FindInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    return InvalidArgumentError("invalid UTF-8 at byte offset " + std::to_string(bad));
+  }
+  const size_t specials = num_special_tokens();
+  FLOE_RETURN_IF_ERROR(CheckRoomForSpecials(max_length, specials));
+  std::vector<TokenOffset> content;
+  raw_matcher_.Split(
+      text, [&](std::string_view p, size_t off) { OffsetsOfPiece(p, off, &content); },
+      [&](int32_t id, size_t s, size_t e) { content.push_back({id, s, e, false}); });
+  if (max_length > 0 && content.size() > max_length - specials) {
+    content.resize(max_length - specials);
+  }
+  std::vector<TokenOffset> out;
+  out.reserve(content.size() + specials);
+  for (int32_t id : opt_.prefix_ids) out.push_back({id, 0, 0, true});
+  out.insert(out.end(), content.begin(), content.end());
+  for (int32_t id : opt_.suffix_ids) out.push_back({id, 0, 0, true});
+  return out;
+}
+
+namespace {
+
+// The crate's WordPiece decoder cleanup (decoders/wordpiece.rs).
+std::string Cleanup(std::string s) {
+  static const std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},     {" ?", "?"},       {" !", "!"},           {" ,", ","},
+      {" ' ", "'"},    {" n't", "n't"},   {" 'm", "'m"},         {" do not", " don't"},
+      {" 's", "'s"},   {" 've", "'ve"},   {" 're", "'re"}};
+  for (const auto& [from, to] : kRules) {
+    std::string r;
+    size_t pos = 0;
+    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos;) {
+      r.append(s, pos, hit - pos).append(to);
+      pos = hit + from.size();
+    }
+    r.append(s, pos, std::string::npos);
+    s.swap(r);
+  }
+  return s;
+}
+
+}  // namespace
+
+StatusOr<std::string> BertTokenizer::Decode(const std::vector<int32_t>& ids,
+                                            bool skip_special) const {
+  if (opt_.decoder == BertOptions::Decoder::kUnsupported) {
+    return UnimplementedError("decoder '" + opt_.decoder_type + "' is not supported");
+  }
+  std::string text;
+  size_t n = 0;
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) continue;
+    if (skip_special && special_id_[id]) continue;
+    std::string token = id_to_token_[id];
+    if (opt_.decoder == BertOptions::Decoder::kNone) {
+      if (n++) text += ' ';
+      text += token;
+      continue;
+    }
+    const std::string& prefix = opt_.decoder_prefix;
+    if (n++ != 0) {
+      if (token.compare(0, prefix.size(), prefix) == 0) {
+        token.erase(0, prefix.size());
+      } else {
+        token.insert(0, 1, ' ');
+      }
+    }
+    text += opt_.decoder_cleanup ? Cleanup(std::move(token)) : token;
+  }
+  return text;
 }
 
 }  // namespace floe::text

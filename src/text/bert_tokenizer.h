@@ -12,20 +12,12 @@
 #include <vector>
 
 #include "core/status.h"
+#include "text/added_tokens.h"
+#include "text/post_processor.h"
 #include "text/tokenizer.h"
 #include "text/vocab_map.h"
 
 namespace floe::text {
-
-struct AddedToken {
-  std::string content;
-  int32_t id = -1;
-  bool single_word = false;
-  bool lstrip = false;
-  bool rstrip = false;
-  bool normalized = false;
-  bool special = false;
-};
 
 struct BertOptions {
   // BertNormalizer (all false: no normalizer).
@@ -41,12 +33,20 @@ struct BertOptions {
   // Added tokens, matched before normalization (normalized=false) or on the
   // normalized text (normalized=true).
   std::vector<AddedToken> added_tokens;
-  // Template: ids before and after the sequence.
+  // The post-processor (single and pair templates), and its single
+  // template's ids before and after the sequence.
+  PostProcessor post;
   std::vector<int32_t> prefix_ids;
   std::vector<int32_t> suffix_ids;
   int32_t cls_id = -1;
   int32_t sep_id = -1;
   int32_t pad_id = 0;
+  // Decoder: none (tokens joined by spaces), WordPiece, or unsupported (the
+  // type's name, Decode is UNIMPLEMENTED).
+  enum class Decoder { kNone, kWordPiece, kUnsupported } decoder = Decoder::kNone;
+  std::string decoder_prefix = "##";
+  bool decoder_cleanup = true;
+  std::string decoder_type;
 };
 
 class BertTokenizer final : public Tokenizer {
@@ -63,6 +63,13 @@ class BertTokenizer final : public Tokenizer {
   StatusOr<std::vector<int32_t>> Encode(std::string_view text,
                                         size_t max_length = 0) const override;
   StatusOr<size_t> CountTokens(std::string_view text) const override;
+  StatusOr<std::vector<TokenOffset>> EncodeWithOffsets(std::string_view text,
+                                                       size_t max_length = 0) const override;
+  StatusOr<std::vector<int32_t>> EncodePair(std::string_view a, std::string_view b,
+                                            size_t max_length = 0,
+                                            size_t* type1_from = nullptr) const override;
+  StatusOr<std::string> Decode(const std::vector<int32_t>& ids,
+                               bool skip_special = true) const override;
 
   int32_t cls_id() const override { return opt_.cls_id; }
   int32_t sep_id() const override { return opt_.sep_id; }
@@ -77,23 +84,13 @@ class BertTokenizer final : public Tokenizer {
  private:
   struct State;
   enum AsciiClass : uint8_t { kWordChar, kSpace, kPunct, kDrop };
-  // A matcher for a set of added tokens (leftmost-longest, like the crate's
-  // Aho-Corasick with MatchKind::LeftmostLongest).
-  struct Matcher {
-    std::vector<const AddedToken*> tokens;  // longest content first
-    std::array<bool, 256> first_byte{};
-    int single_first_byte = -1;  // the only first byte, when all tokens share it
-    bool empty() const { return tokens.empty(); }
-  };
 
   explicit BertTokenizer(BertOptions options);
   void Init();
 
-  // Added-token split of `text` with `m`; calls on_piece(piece) for text
-  // between matches and on_token(id) for matches, until `st` is full.
-  template <typename OnPiece, typename OnToken>
-  void SplitAdded(std::string_view text, const Matcher& m, const State& st,
-                  OnPiece&& on_piece, OnToken&& on_token) const;
+  // Content ids of `text` (no specials) into st.out, up to st.cap.
+  void EncodeContent(std::string_view text, State& st) const;
+  static void PushAdded(int32_t id, State& st);
   void EncodePiece(std::string_view piece, State& st) const;
   template <bool kNormalize>
   void RunPiece(std::string_view piece, State& st) const;
@@ -104,15 +101,24 @@ class BertTokenizer final : public Tokenizer {
   void WordPiece(std::string_view word, size_t chars, State& st) const;
   Status EncodeInto(std::string_view text, size_t max_length,
                     std::vector<int32_t>* ids) const;
+  // Offsets path: raw piece at byte `offset` of the input.
+  void OffsetsOfPiece(std::string_view piece, size_t offset,
+                      std::vector<TokenOffset>* out) const;
+  // Words of normalized text norm[from, to) (align: per byte, its source
+  // bytes in the input), through WordPiece.
+  void OffsetsOfWords(std::string_view norm, size_t from, size_t to,
+                      const std::vector<std::pair<uint32_t, uint32_t>>& align,
+                      std::vector<TokenOffset>* out) const;
 
   BertOptions opt_;
   VocabMap start_map_;         // every vocab token
   VocabMap continuation_map_;  // tokens with the prefix, keyed without it
   std::vector<std::string> id_to_token_;
   int32_t unk_id_ = -1;
-  Matcher raw_matcher_;         // normalized=false added tokens
-  Matcher normalized_matcher_;  // normalized=true ones, content normalized
-  std::vector<AddedToken> normalized_tokens_;  // storage for the above
+  AddedTokenMatcher raw_matcher_;         // normalized=false added tokens
+  AddedTokenMatcher normalized_matcher_;  // normalized=true ones, content normalized
+  std::vector<AddedToken> raw_tokens_, normalized_tokens_;  // storage for the above
+  std::vector<bool> special_id_;          // special added tokens
   // ASCII fast path: normalized byte (or kDrop) and pre-tokenizer class.
   std::array<uint8_t, 128> ascii_norm_{};
   std::array<uint8_t, 128> ascii_norm_class_{};  // kDrop when dropped

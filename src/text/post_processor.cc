@@ -19,8 +19,10 @@ Status PostProcessor::ParseTemplate(const json& t, const json& specials,
         return InvalidArgumentError(name + ": template sequence '" + id + "' is not A or B");
       }
       p.sequence = id == "A" ? 0 : 1;
+      p.type_id = piece["Sequence"].value("type_id", 0);
     } else if (piece.contains("SpecialToken")) {
       const std::string id = piece["SpecialToken"].at("id").get<std::string>();
+      p.type_id = piece["SpecialToken"].value("type_id", 0);
       if (specials.is_object() && specials.contains(id)) {
         p.ids = specials[id].at("ids").get<std::vector<int32_t>>();
       } else {
@@ -54,7 +56,7 @@ StatusOr<PostProcessor> PostProcessor::Parse(
       if (type == "RobertaProcessing") {
         pp.pair_ = {{-1, {cls}}, {0, {}}, {-1, {sep, sep}}, {1, {}}, {-1, {sep}}};
       } else {
-        pp.pair_ = {{-1, {cls}}, {0, {}}, {-1, {sep}}, {1, {}}, {-1, {sep}}};
+        pp.pair_ = {{-1, {cls}, 0}, {0, {}, 0}, {-1, {sep}, 0}, {1, {}, 1}, {-1, {sep}, 1}};
       }
     } else if (type == "TemplateProcessing") {
       const json& specials =
@@ -85,6 +87,17 @@ StatusOr<PostProcessor> PostProcessor::Parse(
   };
   FLOE_RETURN_IF_ERROR(check(pp.single_, 1, "single"));
   if (pp.has_pair_) FLOE_RETURN_IF_ERROR(check(pp.pair_, 3, "pair"));
+  bool type1 = false;
+  for (const Piece& p : pp.pair_) {
+    if (p.type_id != 0 && p.type_id != 1) {
+      pp.pair_types_ = UnimplementedError(name + ": pair template type_id " +
+                                          std::to_string(p.type_id) + " (only 0 and 1)");
+    }
+    if (type1 && p.type_id == 0 && (p.sequence >= 0 || !p.ids.empty())) {
+      pp.pair_types_ = UnimplementedError(name + ": pair template goes back to type_id 0 after 1");
+    }
+    type1 = type1 || p.type_id == 1;
+  }
   for (const Piece& p : pp.single_) pp.single_added_ += p.ids.size();
   for (const Piece& p : pp.pair_) pp.pair_added_ += p.ids.size();
   return pp;
@@ -100,6 +113,35 @@ void PostProcessor::Apply(const std::vector<int32_t>& a, const std::vector<int32
       out->insert(out->end(), s.begin(), s.end());
     }
   }
+}
+
+size_t PostProcessor::Type1From(size_t a_len, size_t b_len) const {
+  size_t at = 0;
+  for (const Piece& p : pair_) {
+    const size_t n = p.sequence < 0 ? p.ids.size() : p.sequence == 0 ? a_len : b_len;
+    if (p.type_id == 1 && n > 0) return at;
+    at += n;
+  }
+  return at;
+}
+
+std::vector<int32_t> PostProcessor::SinglePrefix() const {
+  std::vector<int32_t> out;
+  for (const Piece& p : single_) {
+    if (p.sequence >= 0) break;
+    out.insert(out.end(), p.ids.begin(), p.ids.end());
+  }
+  return out;
+}
+
+std::vector<int32_t> PostProcessor::SingleSuffix() const {
+  std::vector<int32_t> out;
+  bool after = false;
+  for (const Piece& p : single_) {
+    if (after) out.insert(out.end(), p.ids.begin(), p.ids.end());
+    after = after || p.sequence >= 0;
+  }
+  return out;
 }
 
 int32_t PostProcessor::first_special() const {
@@ -132,6 +174,15 @@ void TruncatePairLongestFirst(size_t max_length, std::vector<int32_t>* a,
   if (swap) std::swap(n1, n2);
   if (a->size() > n1) a->resize(n1);
   if (b->size() > n2) b->resize(n2);
+}
+
+Status CheckRoomForSpecials(size_t max_length, size_t added) {
+  if (max_length > 0 && max_length < added) {
+    return InvalidArgumentError("max_length " + std::to_string(max_length) +
+                                " is less than the " + std::to_string(added) +
+                                " special tokens the template adds");
+  }
+  return OkStatus();
 }
 
 }  // namespace floe::text

@@ -30,15 +30,28 @@ class PostProcessor {
   void Apply(const std::vector<int32_t>& a, const std::vector<int32_t>* b,
              std::vector<int32_t>* out) const;
 
+  // Index in Apply's output of the first token of type 1 (TemplateProcessing's
+  // type_id 1, BertProcessing's B and its [SEP], no post_processor's B), given
+  // the two contents' lengths; the output's length when every token has type 0
+  // (RobertaProcessing). Type ids after it that go back to 0 are not
+  // representable: pair_types() says so.
+  size_t Type1From(size_t a_len, size_t b_len) const;
+  // UNIMPLEMENTED when the pair template's type ids are not 0...0 1...1.
+  const Status& pair_types() const { return pair_types_; }
+
   // The first and last special ids of the single template (-1 when none).
   int32_t first_special() const;
   int32_t last_special() const;
+  // Special ids of the single template before and after its sequence.
+  std::vector<int32_t> SinglePrefix() const;
+  std::vector<int32_t> SingleSuffix() const;
 
  private:
   // A template piece: sequence 0 (A) or 1 (B), or special ids.
   struct Piece {
     int sequence = -1;
     std::vector<int32_t> ids;
+    int type_id = 0;
   };
   static Status ParseTemplate(const nlohmann::json& t, const nlohmann::json& specials,
                               const std::string& name,
@@ -46,8 +59,9 @@ class PostProcessor {
                               std::vector<Piece>* out);
 
   std::vector<Piece> single_{{0, {}}};
-  std::vector<Piece> pair_{{0, {}}, {1, {}}};
+  std::vector<Piece> pair_{{0, {}, 0}, {1, {}, 1}};
   bool has_pair_ = true;
+  Status pair_types_;
   size_t single_added_ = 0;
   size_t pair_added_ = 0;
 };
@@ -57,5 +71,9 @@ class PostProcessor {
 // what it can, both halve when both are long.
 void TruncatePairLongestFirst(size_t max_length, std::vector<int32_t>* a,
                               std::vector<int32_t>* b);
+
+// INVALID_ARGUMENT when max_length (> 0) leaves no room for the `added`
+// special ids of a template.
+Status CheckRoomForSpecials(size_t max_length, size_t added);
 
 }  // namespace floe::text

@@ -10,7 +10,9 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "text/added_tokens.h"
 #include "text/bert_tokenizer.h"
+#include "text/post_processor.h"
 #include "text/unigram_tokenizer.h"
 
 namespace floe {
@@ -18,6 +20,7 @@ namespace {
 
 using nlohmann::json;
 using text::AddedToken;
+using text::ParseAddedToken;
 using text::BertOptions;
 
 StatusOr<std::string> ReadFile(const std::string& path) {
@@ -86,6 +89,21 @@ Status ParseModel(const json& j, const std::string& name, BertOptions* opt) {
   return OkStatus();
 }
 
+// tokenizer.json's "decoder": null or WordPiece; others make Decode
+// UNIMPLEMENTED (encoding does not need them).
+void ParseDecoder(const json& j, BertOptions* opt) {
+  if (j.is_null()) {
+    opt->decoder = BertOptions::Decoder::kNone;
+  } else if (TypeOf(j) == "WordPiece") {
+    opt->decoder = BertOptions::Decoder::kWordPiece;
+    opt->decoder_prefix = j.value("prefix", std::string("##"));
+    opt->decoder_cleanup = j.value("cleanup", true);
+  } else {
+    opt->decoder = BertOptions::Decoder::kUnsupported;
+    opt->decoder_type = TypeOf(j);
+  }
+}
+
 // Id of `token`: an added token's, else the vocab's; -1 when absent.
 int32_t LookupId(const BertOptions& opt, const std::string& token) {
   for (const AddedToken& t : opt.added_tokens) {
@@ -98,67 +116,14 @@ int32_t LookupId(const BertOptions& opt, const std::string& token) {
 }
 
 Status ParsePostProcessor(const json& j, const std::string& name, BertOptions* opt) {
-  if (j.is_null()) return OkStatus();
-  const std::string type = TypeOf(j);
-  if (type == "BertProcessing") {
-    // {"cls": ["[CLS]", 101], "sep": ["[SEP]", 102]}
-    opt->cls_id = j.at("cls").at(1).get<int32_t>();
-    opt->sep_id = j.at("sep").at(1).get<int32_t>();
-    opt->prefix_ids = {opt->cls_id};
-    opt->suffix_ids = {opt->sep_id};
-    return OkStatus();
-  }
-  if (type != "TemplateProcessing") {
-    return UnimplementedError(name + ": post_processor '" + type +
-                              "' is not supported (only TemplateProcessing)");
-  }
-  const json& specials = j.contains("special_tokens") ? j["special_tokens"] : json::object();
-  bool seen_sequence = false;
-  for (const json& piece : j.at("single")) {
-    if (piece.contains("Sequence")) {
-      if (seen_sequence) {
-        return InvalidArgumentError(name + ": single template has two sequences");
-      }
-      seen_sequence = true;
-      continue;
-    }
-    if (!piece.contains("SpecialToken")) {
-      return InvalidArgumentError(name + ": unknown template piece " + piece.dump());
-    }
-    const std::string id = piece["SpecialToken"].at("id").get<std::string>();
-    std::vector<int32_t> ids;
-    if (specials.contains(id)) {
-      ids = specials[id].at("ids").get<std::vector<int32_t>>();
-    } else {
-      const int32_t v = LookupId(*opt, id);
-      if (v < 0) {
-        return InvalidArgumentError(name + ": template special token '" + id +
-                                    "' is unknown");
-      }
-      ids = {v};
-    }
-    auto& dst = seen_sequence ? opt->suffix_ids : opt->prefix_ids;
-    dst.insert(dst.end(), ids.begin(), ids.end());
-  }
-  if (!seen_sequence) {
-    return InvalidArgumentError(name + ": single template has no sequence");
-  }
+  FLOE_ASSIGN_OR_RETURN(opt->post, text::PostProcessor::Parse(j, name, [&](const std::string& t) {
+                          return LookupId(*opt, t);
+                        }));
+  opt->prefix_ids = opt->post.SinglePrefix();
+  opt->suffix_ids = opt->post.SingleSuffix();
   if (!opt->prefix_ids.empty()) opt->cls_id = opt->prefix_ids.front();
   if (!opt->suffix_ids.empty()) opt->sep_id = opt->suffix_ids.back();
   return OkStatus();
-}
-
-AddedToken ParseAddedToken(const json& t) {
-  AddedToken a;
-  a.content = t.at("content").get<std::string>();
-  a.id = t.value("id", -1);
-  a.single_word = t.value("single_word", false);
-  a.lstrip = t.value("lstrip", false);
-  a.rstrip = t.value("rstrip", false);
-  a.special = t.value("special", false);
-  // The crate's default: special tokens are not normalized, others are.
-  a.normalized = t.value("normalized", !a.special);
-  return a;
 }
 
 // When the template has no [CLS]/[SEP], still report them when the vocab has them.
@@ -192,6 +157,7 @@ StatusOr<std::unique_ptr<Tokenizer>> FromJsonImpl(std::string_view json_text,
   }
   FLOE_RETURN_IF_ERROR(ParsePostProcessor(
       j.contains("post_processor") ? j["post_processor"] : json(), name, &opt));
+  ParseDecoder(j.contains("decoder") ? j["decoder"] : json(), &opt);
   int32_t pad = -1;
   if (j.contains("padding") && j["padding"].is_object()) {
     pad = j["padding"].value("pad_id", -1);
@@ -249,6 +215,7 @@ StatusOr<std::unique_ptr<Tokenizer>> FromVocabTxt(const std::filesystem::path& f
   }
 
   BertOptions opt;
+  opt.decoder = BertOptions::Decoder::kWordPiece;  // BertConverter's WordPiece(prefix="##")
   int32_t line_no = 0;
   size_t pos = 0;
   while (pos < vocab_text.size()) {
@@ -342,8 +309,10 @@ StatusOr<std::unique_ptr<Tokenizer>> FromVocabTxt(const std::filesystem::path& f
   if (opt.cls_id < 0 || opt.sep_id < 0) {
     return InvalidArgumentError(vocab_path + ": cls/sep token not in the vocabulary");
   }
-  opt.prefix_ids = {opt.cls_id};
-  opt.suffix_ids = {opt.sep_id};
+  const json bert_processing = {{"type", "BertProcessing"},
+                                 {"cls", {specials["cls_token"].content, opt.cls_id}},
+                                 {"sep", {specials["sep_token"].content, opt.sep_id}}};
+  FLOE_RETURN_IF_ERROR(ParsePostProcessor(bert_processing, vocab_path, &opt));
   return text::BertTokenizer::Create(std::move(opt), vocab_path);
 }
 

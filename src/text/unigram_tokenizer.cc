@@ -147,18 +147,6 @@ void RunDecodeStep(const DecodeStep& s, std::vector<std::string>* tokens) {
   tokens->swap(out);
 }
 
-AddedToken ReadAddedToken(const json& t) {
-  AddedToken a;
-  a.content = t.at("content").get<std::string>();
-  a.id = t.value("id", -1);
-  a.single_word = t.value("single_word", false);
-  a.lstrip = t.value("lstrip", false);
-  a.rstrip = t.value("rstrip", false);
-  a.special = t.value("special", false);
-  a.normalized = t.value("normalized", !a.special);
-  return a;
-}
-
 class UnigramTokenizer final : public Tokenizer {
  public:
   UnigramTokenizer(const UnigramTokenizer&) = delete;
@@ -172,7 +160,7 @@ class UnigramTokenizer final : public Tokenizer {
     std::vector<int32_t> a;
     FLOE_RETURN_IF_ERROR(EncodeSequence(text, &a));
     if (max_length > 0) {
-      FLOE_RETURN_IF_ERROR(CheckMax(max_length, false));
+      FLOE_RETURN_IF_ERROR(CheckRoomForSpecials(max_length, post_.added(false)));
       const size_t room = max_length - post_.added(false);
       if (a.size() > room) a.resize(room);
     }
@@ -189,20 +177,22 @@ class UnigramTokenizer final : public Tokenizer {
   }
 
   StatusOr<std::vector<int32_t>> EncodePair(std::string_view a_text, std::string_view b_text,
-                                            size_t max_length) const override {
+                                            size_t max_length, size_t* type1_from) const override {
     if (!post_.has_pair_template()) {
       return FailedPreconditionError("the tokenizer's post_processor has no pair template");
     }
+    FLOE_RETURN_IF_ERROR(post_.pair_types());
     std::vector<int32_t> a, b;
     FLOE_RETURN_IF_ERROR(EncodeSequence(a_text, &a));
     FLOE_RETURN_IF_ERROR(EncodeSequence(b_text, &b));
     if (max_length > 0) {
-      FLOE_RETURN_IF_ERROR(CheckMax(max_length, true));
+      FLOE_RETURN_IF_ERROR(CheckRoomForSpecials(max_length, post_.added(true)));
       TruncatePairLongestFirst(max_length - post_.added(true), &a, &b);
     }
     std::vector<int32_t> out;
     out.reserve(a.size() + b.size() + post_.added(true));
     post_.Apply(a, &b, &out);
+    if (type1_from) *type1_from = post_.Type1From(a.size(), b.size());
     return out;
   }
 
@@ -221,14 +211,6 @@ class UnigramTokenizer final : public Tokenizer {
   size_t num_special_tokens() const override { return post_.added(false); }
 
  private:
-  Status CheckMax(size_t max_length, bool pair) const {
-    if (max_length < post_.added(pair)) {
-      return InvalidArgumentError("max_length " + std::to_string(max_length) +
-                                  " is less than the " + std::to_string(post_.added(pair)) +
-                                  " special tokens the template adds");
-    }
-    return OkStatus();
-  }
   // Ids of one sequence, no specials.
   Status EncodeSequence(std::string_view text, std::vector<int32_t>* out) const;
   int32_t Lookup(const std::string& token) const;
@@ -284,7 +266,7 @@ Status UnigramTokenizer::Init(const json& j, const std::string& name) {
     // id past the vocabulary and the tokens added so far.
     int64_t next = static_cast<int64_t>(model_.size());
     for (const json& t : j["added_tokens"]) {
-      AddedToken a = ReadAddedToken(t);
+      AddedToken a = ParseAddedToken(t);
       if (a.content.empty()) return InvalidArgumentError(name + ": empty added token");
       bool seen = false;
       for (const AddedToken& e : added_) seen = seen || e.content == a.content;
@@ -349,7 +331,7 @@ Status UnigramTokenizer::EncodeSequence(std::string_view text, std::vector<int32
   const std::function<void(std::string_view)> on_split = [&](std::string_view s) {
     if (status.ok()) status = model_.Encode(s, scratch, out);
   };
-  auto on_token = [&](int32_t id) { out->push_back(id); };
+  auto on_token = [&](int32_t id, size_t, size_t) { out->push_back(id); };
   auto on_raw_piece = [&](std::string_view piece, size_t offset) {
     const bool first = normalizer_.Apply(piece, &norm) && offset == 0;
     if (normalized_matcher_.empty()) {

@@ -163,7 +163,10 @@ def floe_tokenize(folder, requests):
     secs = time.perf_counter() - start
     if r.returncode != 0:
         fail(f"floe tokenize --model {folder}: {r.stderr.decode()[-2000:]}")
-    return [json.loads(l)["ids"] for l in r.stdout.decode().splitlines()], secs
+    answers = [json.loads(l) for l in r.stdout.decode().splitlines()]
+    # Pairs: the token type ids floe's type1_from stands for.
+    return [(a["ids"], [0] * a["type1_from"] + [1] * (len(a["ids"]) - a["type1_from"]))
+            if "type1_from" in a else a["ids"] for a in answers], secs
 
 
 def compare(name, got, want, inputs, what):
@@ -190,8 +193,8 @@ def run_folder(name, tj, texts, pairs, max_len):
     hf_secs = time.perf_counter() - start
     n += compare(name, got, want, texts, "single")
     got, _ = floe_tokenize(folder, [{"text": a, "text_pair": b} for a, b in pairs])
-    want = [e.ids for e in tok.encode_batch(pairs)]
-    n += compare(name, got, want, pairs, "pairs")
+    want = [(e.ids, e.type_ids) for e in tok.encode_batch(pairs)]
+    n += compare(name, got, want, pairs, "pairs (ids, type ids)")
     # Truncated: the folder's tokenizer_config.json sets the limit.
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
         json.dump({"model_max_length": max_len}, f)
@@ -201,7 +204,7 @@ def run_folder(name, tj, texts, pairs, max_len):
                            [{"text": a, "text_pair": b} for a, b in pairs])
     want = [e.ids for e in tok.encode_batch(short)]
     n += compare(name, got[:len(short)], want, short, f"single truncated to {max_len}")
-    want = [e.ids for e in tok.encode_batch(pairs)]
+    want = [(e.ids, e.type_ids) for e in tok.encode_batch(pairs)]
     n += compare(name, got[len(short):], want, pairs, f"pairs truncated to {max_len}")
     return n, floe_secs, hf_secs
 
