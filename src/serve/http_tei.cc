@@ -131,6 +131,16 @@ Status ParseEmbedInputs(const json& in, EmbedSpec* spec) {
   return OkStatus();
 }
 
+// huggingface_hub's InferenceClient sends options in "parameters"; TEI's
+// clients send them at the top level, which wins.
+json WithParameters(const json& body) {
+  auto p = body.find("parameters");
+  if (p == body.end() || !p->is_object()) return body;
+  json merged = *p;
+  for (auto it = body.begin(); it != body.end(); ++it) merged[it.key()] = it.value();
+  return merged;
+}
+
 std::string Matrix(const std::vector<std::vector<float>>& rows) {
   std::string out = "[";
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -160,9 +170,10 @@ EmbedDone Answer(HttpRespond respond, ErrorFn error, Build build) {
   };
 }
 
-std::shared_ptr<EmbedJob> Embed(Frontend* fe, HttpRequest& req, const json& body,
+std::shared_ptr<EmbedJob> Embed(Frontend* fe, HttpRequest& req, const json& raw_body,
                                 const HttpRespond& respond) {
   const auto start = Clock::now();
+  const json body = WithParameters(raw_body);
   EmbedSpec spec;
   auto in = body.find("inputs");
   if (in == body.end() || in->is_null()) return respond(TeiError(422, "'inputs' is required")), nullptr;
@@ -388,17 +399,22 @@ Status ParsePredictInputs(const json& in, bool* batch, EmbedSpec* spec) {
   return OkStatus();
 }
 
-std::shared_ptr<EmbedJob> Predict(Frontend* fe, HttpRequest& req, const json& body,
+std::shared_ptr<EmbedJob> Predict(Frontend* fe, HttpRequest& req, const json& raw_body,
                                   const HttpRespond& respond) {
   const auto start = Clock::now();
+  const json body = WithParameters(raw_body);
   EmbedSpec spec;
   bool batch = false, raw = false;
+  int top_k = 0;  // huggingface_hub's text_classification: top_k, function_to_apply
+  std::string function = "";
   auto in = body.find("inputs");
   if (in == body.end() || in->is_null()) return respond(TeiError(422, "'inputs' is required")), nullptr;
   for (Status s : {ParsePredictInputs(*in, &batch, &spec), Optional(body, "raw_scores", &raw),
+                   Optional(body, "top_k", &top_k), Optional(body, "function_to_apply", &function),
                    ParseTruncation(body, &spec)}) {
     if (!s.ok()) return respond(TeiError(s)), nullptr;
   }
+  if (function == "none") raw = true;
   if (auto e = CheckCount(fe, spec.texts.size(), "inputs")) return respond(*e), nullptr;
   if (spec.truncate_left && !spec.pair_texts.empty()) {
     return respond(TeiError(422, "truncation_direction 'left' is not supported for pairs")),
@@ -407,7 +423,7 @@ std::shared_ptr<EmbedJob> Predict(Frontend* fe, HttpRequest& req, const json& bo
   spec.request_id = req.request_id;
   std::vector<std::string> labels = fe->model_info().labels;
   return fe->Classify(
-      std::move(spec), Answer(respond, TeiStatus, [start, batch, raw, labels](const EmbedReply& r) {
+      std::move(spec), Answer(respond, TeiStatus, [start, batch, raw, top_k, labels](const EmbedReply& r) {
         json all = json::array();
         for (const auto& logits : r.vectors) {
           for (float v : logits) {
@@ -416,6 +432,7 @@ std::shared_ptr<EmbedJob> Predict(Frontend* fe, HttpRequest& req, const json& bo
           const std::vector<float> scores = ScoresFromLogits(logits, raw);
           json preds = json::array();
           for (size_t k : RankByScore(scores)) {
+            if (top_k > 0 && preds.size() >= static_cast<size_t>(top_k)) break;
             preds.push_back({{"score", scores[k]},
                              {"label", k < labels.size() ? labels[k] : "LABEL_" + std::to_string(k)}});
           }
@@ -517,7 +534,7 @@ void Decode(Frontend* fe, const json& body, const HttpRespond& respond) {
 }  // namespace
 
 bool IsTeiPostRoute(std::string_view path) {
-  for (const char* r : {"/embed", "/embed_all", "/rerank", "/predict", "/similarity", "/decode",
+  for (const char* r : {"/", "/embed", "/embed_all", "/rerank", "/predict", "/similarity", "/decode",
                         "/v1/rerank", "/v2/rerank"}) {
     if (path == r) return true;
   }
@@ -536,6 +553,18 @@ std::shared_ptr<EmbedJob> HandleTei(Frontend* fe, HttpRequest& req, const HttpRe
     return respond(cohere ? CohereError(s) : TeiError(s)), nullptr;
   }
   if (cohere) return CohereRerank(fe, req, body, respond, req.path == "/v1/rerank" ? "1" : "2");
+  if (req.path == "/") {
+    // As TEI: the model's own route (huggingface_hub's InferenceClient posts to
+    // the URL it is given). By the body's shape: similarity's inputs are an
+    // object, rerank has a query.
+    const ModelInfo& info = fe->model_info();
+    const bool object_inputs = body.contains("inputs") && body["inputs"].is_object();
+    if (info.task != "classify") {
+      return object_inputs ? Similarity(fe, req, body, respond) : Embed(fe, req, body, respond);
+    }
+    return body.contains("query") ? Rerank(fe, req, body, respond)
+                                  : Predict(fe, req, body, respond);
+  }
   if (req.path == "/embed") return Embed(fe, req, body, respond);
   if (req.path == "/similarity") return Similarity(fe, req, body, respond);
   if (req.path == "/rerank") return Rerank(fe, req, body, respond);

@@ -50,6 +50,8 @@ TEST(LenientMirrors, MatchThePublicRequestsFieldByField) {
   ExpectMirror(*pb::EmbedRequest::descriptor(), *lenient::EmbedRequest::descriptor());
   ExpectMirror(*pb::TokenizeRequest::descriptor(),
                *lenient::TokenizeRequest::descriptor());
+  ExpectMirror(*pb::RerankRequest::descriptor(), *lenient::RerankRequest::descriptor());
+  ExpectMirror(*pb::ClassifyRequest::descriptor(), *lenient::ClassifyRequest::descriptor());
 }
 
 class GrpcUtf8Test : public GrpcTest {

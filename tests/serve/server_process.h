@@ -41,12 +41,13 @@ inline int FreePort() {
 class ServerProcess {
  public:
   // Extra flags after --model/--host/--port/--http-port.
-  explicit ServerProcess(std::vector<std::string> extra = {}) {
+  explicit ServerProcess(std::vector<std::string> extra = {},
+                         const std::string& model = FixtureModel()) {
     grpc_port_ = FreePort();
     http_port_ = FreePort();
     while (http_port_ == grpc_port_) http_port_ = FreePort();
     std::vector<std::string> args = {FLOE_BINARY,  "serve",
-                                     "--model",    FixtureModel(),
+                                     "--model",    model,
                                      "--host",     "127.0.0.1",
                                      "--port",     std::to_string(grpc_port_),
                                      "--http-port", std::to_string(http_port_),
