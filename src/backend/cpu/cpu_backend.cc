@@ -40,8 +40,9 @@ CpuBackend::CpuBackend(ComputeType ct, int num_threads)
   // Attention's P V in bf16: not in float32, nor where every product is
   // split for accuracy (FLOE_CPU_BF16_PRODUCTS=bf16x3).
   bf16_attention_ =
-      ct_ == ComputeType::kInt8 ||
+      (ct_ == ComputeType::kInt8 && RunIsa().avx512_bf16) ||
       (ct_ == ComputeType::kBFloat16 && ModeFor(LinearPrecision::kDefault).parts == 1);
+  LogOnce(LogLevel::kInfo, "cpu-isa", IsaSummary(DetectCpuIsa()));
 }
 
 StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(size_t bytes) {
@@ -71,7 +72,8 @@ namespace {
 // AVX2 before its first primitive.
 dnnl::cpu_isa EffectiveIsa() {
   static const dnnl::cpu_isa isa = [] {
-    if (!cpu::UsingAvx512()) dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
+    // (ONEDNN_MAX_CPU_ISA is oneDNN's own: it reads it itself.)
+    if (cpu::RunIsa().avx512_forced_off) dnnl::set_max_cpu_isa(dnnl::cpu_isa::avx2);
     return dnnl::get_effective_cpu_isa();
   }();
   return isa;
@@ -103,14 +105,12 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
         cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/false) +
         ": use --dtype float32");
   }
-  if (options.compute_type == ComputeType::kInt8 &&
-      !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
-    // VNNI for the int8 products, AVX512_BF16 for the bf16 ones (Q, K, V).
-    return FailedPreconditionError(
-        "dtype int8 needs a CPU with AVX512_VNNI and AVX512_BF16 (Cooper Lake, Sapphire "
-        "Rapids, Zen 4 or later)" +
-        cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/true) +
-        ": use --dtype float32");
+  if (options.compute_type == ComputeType::kInt8 && !HasIsa(isa, dnnl::cpu_isa::avx2)) {
+    // oneDNN's u8 x s8 products (vpmaddubsw) need AVX2; with AVX512_BF16
+    // the Q, K, V products run in bf16, else in float32 (cpu_linear.cc).
+    return FailedPreconditionError("dtype int8 needs a CPU with AVX2 and FMA" +
+                                   cpu::Int8Shortfall(cpu::DetectCpuIsa()) +
+                                   ": use --dtype float32");
   }
   try {
     return std::unique_ptr<Backend>(

@@ -82,15 +82,18 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
     // (FLOE_CPU_INT8_HIGH=bf16x3) costs a quarter of the time and changes
     // the cosine by < 0.005, as int8's own rounding dominates; s8 there
     // loses 0.04 on the random base model. See docs/cpu-performance.md.
+    // Without AVX512_BF16 (AVX2 and AVX512_CORE classes) these and kNoInt8
+    // run in float32 instead (the s8 products run on every class from AVX2).
+    const ProductMode wide =
+        RunIsa().avx512_bf16 ? ProductMode{memory::data_type::bf16, 1} : ProductMode{};
     if (p == LinearPrecision::kHigh) {
-      return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), {memory::data_type::bf16, 1});
+      return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), wide);
     }
     // kNoInt8 (the FFN down projection) as plain bf16: in s8 it alone costs
     // the real all-MiniLM-L6-v2 0.005 of cosine on 4-token texts (min 0.988
     // with it, 0.994 without). FLOE_CPU_INT8_FFN_OUT=s8 restores it.
     if (p == LinearPrecision::kNoInt8) {
-      return ParseMode(std::getenv("FLOE_CPU_INT8_FFN_OUT"),
-                       {memory::data_type::bf16, 1});
+      return ParseMode(std::getenv("FLOE_CPU_INT8_FFN_OUT"), wide);
     }
     return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"), {memory::data_type::s8, 0});
   }
@@ -110,7 +113,10 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
     const ProductMode mode = ModeFor(spec.precision);
     const int64_t k_eff = spec.in_features * std::max(1, mode.parts);
     const bool s8 = mode.dt == memory::data_type::s8;
-    // Symmetric per output channel: W[n] ~ wscale[n] * q[n], |q| <= 127.
+    // Symmetric per output channel: W[n] ~ wscale[n] * q[n], |q| <= qmax:
+    // 127, or 63 without VNNI, where oneDNN's u8 x s8 pairs (vpmaddubsw)
+    // saturate at int16 (255 * 127 * 2 > 32767; 255 * 63 * 2 is not).
+    const float qmax = RunIsa().avx512_vnni || RunIsa().avx_vnni ? 127.f : 63.f;
     std::vector<float> wscale;
     std::vector<int8_t> q;
     if (s8) {
@@ -121,11 +127,10 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
         const float* w = spec.weight + n * K;
         float mx = 0.f;
         for (int64_t i = 0; i < K; ++i) mx = std::max(mx, std::fabs(w[i]));
-        wscale[n] = mx > 0.f ? mx / 127.f : 1.f;
+        wscale[n] = mx > 0.f ? mx / qmax : 1.f;
         const float inv = 1.f / wscale[n];
         for (int64_t i = 0; i < K; ++i) {
-          q[n * K + i] =
-              static_cast<int8_t>(std::lrint(std::clamp(w[i] * inv, -127.f, 127.f)));
+          q[n * K + i] = static_cast<int8_t>(std::lrint(std::clamp(w[i] * inv, -qmax, qmax)));
         }
       }
     }

@@ -4,31 +4,64 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <cctype>
+#include <initializer_list>
+#include <utility>
+
+#include <cpuid.h>
 
 #include "core/half.h"
 
 namespace floe::cpu {
 
 namespace {
-bool DetectAvx512() {
-  const char* off = std::getenv("FLOE_NO_AVX512");
-  if (off != nullptr && std::strcmp(off, "0") != 0 && off[0] != '\0') return false;
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
+bool EnvSet(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
 }
-const bool kAvx512 = DetectAvx512();
-}  // namespace
 
-bool UsingAvx512() { return kAvx512; }
+// Features as bits, for the caps.
+constexpr unsigned kBitAvx2 = 1, kBitFma = 2, kBitAvxVnni = 4, kBitAvx512 = 8,
+                   kBitAvx512Vnni = 16, kBitAvx512Bf16 = 32, kBitAmx = 64, kBitAll = 127;
+unsigned Bits(const CpuIsa& i) {
+  return (i.avx2 ? kBitAvx2 : 0u) | (i.fma ? kBitFma : 0u) | (i.avx_vnni ? kBitAvxVnni : 0u) |
+         (i.avx512f ? kBitAvx512 : 0u) | (i.avx512_vnni ? kBitAvx512Vnni : 0u) |
+         (i.avx512_bf16 ? kBitAvx512Bf16 : 0u) | (i.amx ? kBitAmx : 0u);
+}
+// What each of oneDNN's ONEDNN_MAX_CPU_ISA values leaves (dnnl_cpu_isa_t:
+// avx2_vnni is not below avx512_core).
+unsigned CapBits(const std::string& cap) {
+  std::string v = cap.substr(cap.find('=') + 1);
+  for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const unsigned core = kBitAvx2 | kBitFma | kBitAvx512;
+  if (v == "SSE41" || v == "AVX") return 0;
+  if (v == "AVX2" || v == "AVX512_MIC" || v == "AVX512_MIC_4OPS") return kBitAvx2 | kBitFma;
+  if (v == "AVX2_VNNI") return kBitAvx2 | kBitFma | kBitAvxVnni;
+  if (v == "AVX512_CORE") return core;
+  if (v == "AVX512_CORE_VNNI") return core | kBitAvx512Vnni;
+  if (v == "AVX512_CORE_BF16") return core | kBitAvx512Vnni | kBitAvx512Bf16;
+  if (v == "AVX512_CORE_AMX") return core | kBitAvx512Vnni | kBitAvx512Bf16 | kBitAmx;
+  return kBitAll;  // ALL, or a name oneDNN ignores
+}
+}  // namespace
 
 CpuIsa DetectCpuIsa() {
   CpuIsa isa;
-  const char* off = std::getenv("FLOE_NO_AVX512");
-  isa.avx512_forced_off = off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0;
+  isa.avx512_forced_off = EnvSet("FLOE_NO_AVX512");
   __builtin_cpu_init();
-  isa.avx512f = __builtin_cpu_supports("avx512f");
+  isa.avx2 = __builtin_cpu_supports("avx2");
+  isa.fma = __builtin_cpu_supports("fma");
+  isa.avx512f = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   isa.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
   isa.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+  // GCC 12 knows neither avxvnni nor amx-* here: CPUID leaf 7 directly
+  // (AMX also needs the kernel's permission, which oneDNN asks for itself).
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) isa.avx_vnni = (a >> 4) & 1;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    isa.amx = ((d >> 22) & 1) && ((d >> 24) & 1) && ((d >> 25) & 1);  // bf16, tile, int8
+  }
   for (const char* name : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"}) {
     const char* cap = std::getenv(name);
     if (cap != nullptr && cap[0] != '\0' && isa.onednn_cap.empty()) {
@@ -38,6 +71,71 @@ CpuIsa DetectCpuIsa() {
   return isa;
 }
 
+CpuIsa CappedIsa(const CpuIsa& isa) {
+  unsigned keep = Bits(isa);
+  if (isa.avx512_forced_off) keep &= kBitAvx2 | kBitFma;
+  if (!isa.onednn_cap.empty()) keep &= CapBits(isa.onednn_cap);
+  CpuIsa out = isa;
+  out.avx2 = keep & kBitAvx2;
+  out.fma = keep & kBitFma;
+  out.avx_vnni = keep & kBitAvxVnni;
+  out.avx512f = keep & kBitAvx512;
+  out.avx512_vnni = keep & kBitAvx512Vnni;
+  out.avx512_bf16 = keep & kBitAvx512Bf16;
+  out.amx = keep & kBitAmx;
+  return out;
+}
+
+std::string IsaClassName(const CpuIsa& c) {
+  if (c.avx512f && c.avx512_vnni && c.avx512_bf16 && c.amx) return "avx512_core_amx";
+  if (c.avx512f && c.avx512_vnni && c.avx512_bf16) return "avx512_core_bf16";
+  if (c.avx512f && c.avx512_vnni) return "avx512_core_vnni";
+  if (c.avx512f) return "avx512_core";
+  if (c.avx2 && c.fma && c.avx_vnni) return "avx2_vnni";
+  if (c.avx2 && c.fma) return "avx2";
+  return "sse41";
+}
+
+std::string IsaSummary(const CpuIsa& isa) {
+  const CpuIsa c = CappedIsa(isa);
+  std::string have;
+  const std::pair<bool, const char*> names[] = {
+      {isa.avx2, "avx2"},           {isa.fma, "fma"},
+      {isa.avx_vnni, "avx_vnni"},   {isa.avx512f, "avx512f/dq/bw/vl"},
+      {isa.avx512_vnni, "avx512_vnni"}, {isa.avx512_bf16, "avx512_bf16"},
+      {isa.amx, "amx_tile/bf16/int8"}};
+  for (const auto& [on, name] : names) {
+    if (on) have += std::string(have.empty() ? "" : " ") + name;
+  }
+  std::string cap = isa.onednn_cap;
+  if (isa.avx512_forced_off) cap += std::string(cap.empty() ? "" : ", ") + "FLOE_NO_AVX512";
+  return "cpu: " + (have.empty() ? std::string("none of avx2..amx") : have) +
+         "; runs as " + IsaClassName(c) + (cap.empty() ? "" : " (capped by " + cap + ")") +
+         "; floe kernels " + (c.avx512f ? "avx512" : "generic");
+}
+
+namespace {
+// The clause for one missing feature of the capped set.
+std::string Missing(const CpuIsa& isa, std::initializer_list<std::pair<bool, const char*>> cpu,
+                    std::initializer_list<bool> capped) {
+  std::string lacks, off;
+  auto on = capped.begin();
+  for (const auto& [has, name] : cpu) {
+    const bool left = *on++;
+    if (!has) {
+      lacks += std::string(lacks.empty() ? "" : " and ") + name;
+    } else if (!left) {
+      off += std::string(off.empty() ? "" : " and ") + name;
+    }
+  }
+  if (!lacks.empty()) return "; this CPU lacks " + lacks;
+  if (off.empty()) return "";
+  std::string why = isa.onednn_cap;
+  if (isa.avx512_forced_off) why += std::string(why.empty() ? "" : " and ") + "FLOE_NO_AVX512=1";
+  return "; the CPU has " + off + ", but " + why + " turns that off";
+}
+}  // namespace
+
 std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni) {
   if (isa.avx512_forced_off) return "; AVX-512 is off (FLOE_NO_AVX512 is set)";
   if (!isa.avx512f) return "; this CPU has no AVX-512";
@@ -45,10 +143,30 @@ std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni) {
   if (needs_vnni && !isa.avx512_vnni) missing = "AVX512_VNNI";
   if (!isa.avx512_bf16) missing += std::string(missing.empty() ? "" : " and ") + "AVX512_BF16";
   if (!missing.empty()) return "; this CPU lacks " + missing;
-  // The CPU has it all: oneDNN was held below it.
+  // The CPU has it all: the cap holds floe and oneDNN below it.
+  const CpuIsa c = CappedIsa(isa);
+  std::string off = Missing(isa, {{isa.avx512f, "AVX-512"}, {isa.avx512_bf16, "AVX512_BF16"}},
+                            {c.avx512f, c.avx512_bf16});
+  if (!off.empty()) return off;
   return "; this CPU has them, but oneDNN does not use them" +
          (isa.onednn_cap.empty() ? std::string() : " (" + isa.onednn_cap + ")");
 }
+
+std::string Int8Shortfall(const CpuIsa& isa) {
+  const CpuIsa c = CappedIsa(isa);
+  return Missing(isa, {{isa.avx2, "AVX2"}, {isa.fma, "FMA"}}, {c.avx2, c.fma});
+}
+
+const CpuIsa& RunIsa() {
+  static const CpuIsa isa = CappedIsa(DetectCpuIsa());
+  return isa;
+}
+
+namespace {
+const bool kAvx512 = RunIsa().avx512f;
+}  // namespace
+
+bool UsingAvx512() { return kAvx512; }
 
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   if (kAvx512) return avx512::SoftmaxRows(x, rows, cols, ld);

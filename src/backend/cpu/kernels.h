@@ -44,24 +44,54 @@ float QuantizeS8(const float* src, int64_t n, int8_t* dst);
 // float(bf16(x)), rounded to nearest even.
 float Bf16RoundTrip(float x);
 
-// Whether the AVX-512 kernels are in use (false with FLOE_NO_AVX512=1 in the
-// environment, or on a CPU without AVX-512F).
+// Whether the AVX-512 kernels are in use: the CPU has AVX-512 F/DQ/BW/VL and
+// no cap below AVX512_CORE is set (FLOE_NO_AVX512=1, ONEDNN_MAX_CPU_ISA).
 bool UsingAvx512();
 
-// What the CPU offers the bfloat16 and int8 paths, for their error messages.
+// The instruction sets floe and oneDNN use, per feature: what the CPU has
+// (cpuid) and what the cap leaves. One variable selects a class of x86 CPU:
+// ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) = AVX2, AVX2_VNNI, AVX512_CORE,
+// AVX512_CORE_VNNI, AVX512_CORE_BF16, AVX512_CORE_AMX or ALL (oneDNN's own
+// names and classes; below AVX2 nothing of these is left), and FLOE_NO_AVX512=1
+// is the cap AVX2. floe then claims the lesser of the CPU and the cap, for its
+// own kernels and for the dtype checks, as oneDNN does for its primitives.
 struct CpuIsa {
   bool avx512_forced_off = false;  // FLOE_NO_AVX512 is set (and not "0")
-  bool avx512f = false;
-  bool avx512_bf16 = false;
+  // What the CPU has.
+  bool avx2 = false;
+  bool fma = false;
+  bool avx_vnni = false;
+  bool avx512f = false;  // with DQ, BW and VL (AVX512_CORE)
   bool avx512_vnni = false;
-  std::string onednn_cap;  // $ONEDNN_MAX_CPU_ISA or $DNNL_MAX_CPU_ISA, "" when unset
+  bool avx512_bf16 = false;
+  bool amx = false;  // AMX-TILE, AMX-BF16 and AMX-INT8
+  std::string onednn_cap;  // "ONEDNN_MAX_CPU_ISA=AVX2", "" when unset
 };
 CpuIsa DetectCpuIsa();
+
+// The features of `isa` that its cap leaves (FLOE_NO_AVX512: AVX2;
+// onednn_cap: that class; an unknown cap name leaves all, as in oneDNN).
+CpuIsa CappedIsa(const CpuIsa& isa);
+
+// CappedIsa(DetectCpuIsa()) of this process, read once: what floe runs on.
+const CpuIsa& RunIsa();
+
+// The features floe uses, as oneDNN names its classes: "avx512_core_bf16",
+// "avx2_vnni", "avx2", ... ("sse41" below AVX2).
+std::string IsaClassName(const CpuIsa& capped);
+
+// One line for the log: the CPU's features, the cap, floe's kernels and the
+// class floe runs as.
+std::string IsaSummary(const CpuIsa& isa);
 
 // Why the CPU cannot run a dtype that needs AVX512_BF16 (and AVX512_VNNI when
 // `needs_vnni`), as a clause for an error message: "; this CPU lacks ...".
 // Names FLOE_NO_AVX512 only when it is set.
 std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni);
+
+// Why int8 cannot run (it needs AVX2 and FMA for oneDNN's u8 x s8 products):
+// "; this CPU lacks AVX2" or "; AVX2 is off (ONEDNN_MAX_CPU_ISA=AVX)".
+std::string Int8Shortfall(const CpuIsa& isa);
 
 namespace generic {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
