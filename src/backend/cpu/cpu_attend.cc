@@ -61,12 +61,7 @@ Status CpuBackend::Attend(const float* qkv, const PackedBatch& batch,
     table = RotaryTable(*spec.rotary, H, batch.max_seqlen + offset);
   }
   const int32_t* cu = batch.cu_seqlens_host;
-  // Longest sequences first so that the dynamic schedule ends evenly.
-  std::vector<int32_t> order(batch.num_seqs);
-  for (int64_t b = 0; b < batch.num_seqs; ++b) order[b] = static_cast<int32_t>(b);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return cu[a + 1] - cu[a] > cu[b + 1] - cu[b];
-  });
+  const std::vector<int32_t> order = LongestFirst(batch);
   const int64_t jobs = batch.num_seqs * N;
   const int64_t max_len = batch.max_seqlen;
   int error = 0;

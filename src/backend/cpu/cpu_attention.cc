@@ -7,6 +7,16 @@
 
 namespace floe::cpu {
 
+std::vector<int32_t> LongestFirst(const PackedBatch& batch) {
+  const int32_t* cu = batch.cu_seqlens_host;
+  std::vector<int32_t> order(batch.num_seqs);
+  for (int64_t b = 0; b < batch.num_seqs; ++b) order[b] = static_cast<int32_t>(b);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return cu[a + 1] - cu[a] > cu[b + 1] - cu[b];
+  });
+  return order;
+}
+
 // One job per (sequence, head): S = scale * Q K^T, softmax rows, O = S V.
 // S and, in float32, O are single-threaded oneDNN sgemm calls (each runs
 // on one thread inside an OpenMP parallel region) reading Q, K, V in place
@@ -20,12 +30,7 @@ Status CpuBackend::Attention(const float* qkv, const PackedBatch& batch,
   const int64_t D = num_heads * head_size;
   const int64_t ld_qkv = 3 * D;
   const int32_t* cu = batch.cu_seqlens_host;
-  // Longest sequences first so that the dynamic schedule ends evenly.
-  std::vector<int32_t> order(batch.num_seqs);
-  for (int64_t b = 0; b < batch.num_seqs; ++b) order[b] = static_cast<int32_t>(b);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return cu[a + 1] - cu[a] > cu[b + 1] - cu[b];
-  });
+  const std::vector<int32_t> order = LongestFirst(batch);
   const int64_t jobs = batch.num_seqs * num_heads;
   const int64_t max_len = batch.max_seqlen;
   const bool bf16_values = bf16_attention_ && max_len >= kBf16ValueMinLen;

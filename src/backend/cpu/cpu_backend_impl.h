@@ -28,6 +28,9 @@ void RmsNormRow(const float* x, int64_t n, const float* w, const float* b, float
 // Rotates the first `dims` floats of one head of x by the (cos, sin) pairs
 // cs[0 .. dims) of its position (cpu_rotary.cc).
 void RotateHead(float* x, const float* cs, int64_t dims, RotaryLayout layout);
+// The batch's sequences, longest first, so that a dynamic schedule over
+// them ends evenly (cpu_attention.cc).
+std::vector<int32_t> LongestFirst(const PackedBatch& batch);
 
 class CpuBackend : public Backend {
  public:
