@@ -180,6 +180,11 @@ class RerankStreamReactor final : public grpc::ServerReadReactor<Raw> {
       raw_ = req.raw_scores();
       return_text_ = req.return_text();
     }
+    const size_t max_batch = static_cast<size_t>(c_->frontend->options().max_client_batch_size);
+    if (s.ok() && spec_.texts.size() >= max_batch) {
+      s = InvalidArgumentError("batch size over the maximum allowed batch size " +
+                               std::to_string(max_batch));
+    }
     if (!s.ok()) {
       End(TeiStatus(s));
       return;

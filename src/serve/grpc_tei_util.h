@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -193,7 +194,10 @@ class OrderedStream final : public Bidi {
       }
     }
     if (failed_ || cancelled_) {
-      answers_.clear();
+      // Drops the unwritten answers; the one being written stays until its write is done.
+      for (auto it = answers_.begin(); it != answers_.end();) {
+        it = writing_ && it->first == write_seq_ ? std::next(it) : answers_.erase(it);
+      }
       std::map<uint64_t, std::shared_ptr<EmbedJob>> jobs;
       jobs.swap(jobs_);
       if (!jobs.empty()) {

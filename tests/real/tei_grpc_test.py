@@ -288,6 +288,8 @@ def rerank_server(url, target):
            pb.RerankRequest(query=query, texts=["x"] * 9), metadata=MD)
     expect(C.INVALID_ARGUMENT, "RerankStream of no messages", rr.RerankStream, iter([]),
            metadata=MD)
+    expect(C.INVALID_ARGUMENT, "RerankStream over max_client_batch_size", rr.RerankStream,
+           iter([pb.RerankStreamRequest(query=query, text="x")] * 9), metadata=MD)
     expect(C.INVALID_ARGUMENT, "PredictPair of three inputs", pr.PredictPair,
            pb.PredictPairRequest(inputs=["a", "b", "c"]), metadata=MD)
     expect(C.INVALID_ARGUMENT, "Predict of an empty input", pr.Predict,
