@@ -1,5 +1,6 @@
 // The CPU backend's activations and gated FFN activations (SwiGLU, GeGLU).
 #include <cmath>
+#include <type_traits>
 
 #include "backend/cpu/cpu_backend_impl.h"
 
@@ -40,27 +41,29 @@ void Gated(const float* x, int64_t rows, int64_t inner, float* out) {
   }
 }
 
+// Calls f(std::integral_constant<Activation, act>{}); nothing for kNone.
+template <typename F>
+void WithActivation(Activation act, F&& f) {
+  switch (act) {
+    case Activation::kSilu:
+      return f(std::integral_constant<Activation, Activation::kSilu>{});
+    case Activation::kGeluErf:
+      return f(std::integral_constant<Activation, Activation::kGeluErf>{});
+    case Activation::kGeluTanh:
+      return f(std::integral_constant<Activation, Activation::kGeluTanh>{});
+    case Activation::kRelu:
+      return f(std::integral_constant<Activation, Activation::kRelu>{});
+    case Activation::kNone:
+      return;
+  }
+}
+
 }  // namespace
 
 Status CpuBackend::Activate(float* x, int64_t n, Activation act) {
   if (Status s = CheckActivate(x, n, act); !s.ok()) return s;
   UseThreads();
-  switch (act) {
-    case Activation::kSilu:
-      ActivateAll<Activation::kSilu>(x, n);
-      break;
-    case Activation::kGeluErf:
-      ActivateAll<Activation::kGeluErf>(x, n);
-      break;
-    case Activation::kGeluTanh:
-      ActivateAll<Activation::kGeluTanh>(x, n);
-      break;
-    case Activation::kRelu:
-      ActivateAll<Activation::kRelu>(x, n);
-      break;
-    case Activation::kNone:
-      break;
-  }
+  WithActivation(act, [&](auto a) { ActivateAll<decltype(a)::value>(x, n); });
   return OkStatus();
 }
 
@@ -68,22 +71,7 @@ Status CpuBackend::GatedActivation(const float* x, int64_t rows, int64_t inner,
                                    Activation act, float* out) {
   if (Status s = CheckGatedActivation(x, rows, inner, act, out); !s.ok()) return s;
   UseThreads();
-  switch (act) {
-    case Activation::kSilu:
-      Gated<Activation::kSilu>(x, rows, inner, out);
-      break;
-    case Activation::kGeluErf:
-      Gated<Activation::kGeluErf>(x, rows, inner, out);
-      break;
-    case Activation::kGeluTanh:
-      Gated<Activation::kGeluTanh>(x, rows, inner, out);
-      break;
-    case Activation::kRelu:
-      Gated<Activation::kRelu>(x, rows, inner, out);
-      break;
-    case Activation::kNone:
-      break;
-  }
+  WithActivation(act, [&](auto a) { Gated<decltype(a)::value>(x, rows, inner, out); });
   return OkStatus();
 }
 
