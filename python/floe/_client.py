@@ -65,8 +65,13 @@ class _Http:
         except urllib.error.HTTPError as e:
             raw = e.read()
             try:
-                err = json.loads(raw).get("error", {})
-                message, code = err.get("message") or raw.decode(), str(err.get("code") or "")
+                body = json.loads(raw)
+                err = body.get("error", {})
+                if isinstance(err, str):  # TEI's routes: {"error": ..., "error_type": ...}
+                    message, code = err, str(body.get("error_type") or "")
+                else:  # OpenAI's: {"error": {"message": ..., "code": ...}}
+                    message = err.get("message") or raw.decode()
+                    code = str(err.get("code") or "")
             except (ValueError, AttributeError):
                 message, code = raw.decode(errors="replace") or e.reason, ""
             raise FloeError(message, status=e.code, code=code) from None
@@ -86,6 +91,13 @@ class _Http:
 
     def info(self):
         return self.request("GET", "/info")
+
+    def rerank(self, query, texts, model, raw_scores):
+        body: Dict[str, Any] = {"query": query, "texts": texts, "raw_scores": raw_scores}
+        if model is not None:
+            body["model"] = model
+        return [(int(r["index"]), float(r["score"]))
+                for r in self.request("POST", "/rerank", body)]
 
     def tokenize(self, texts, model, prompt_name):
         body: Dict[str, Any] = {"input": texts}
@@ -145,6 +157,12 @@ class _Grpc:
                            for x in r.replicas]
         return out
 
+    def rerank(self, query, texts, model, raw_scores):
+        r = self.call(self.stub.Rerank, self.pb.RerankRequest(
+            request_id=str(uuid.uuid4()), model=model or "", query=query, texts=texts,
+            raw_scores=raw_scores))
+        return [(int(x.index), float(x.score)) for x in r.ranks]
+
     def tokenize(self, texts, model, prompt_name):
         r = self.call(self.stub.Tokenize, self.pb.TokenizeRequest(
             model=model or "", texts=texts, prompt_name=prompt_name or ""))
@@ -201,6 +219,24 @@ class Client:
         if out.shape[0] != len(items):
             raise FloeError(f"server returned {out.shape[0]} vectors for {len(items)} texts")
         return out[0] if single else out
+
+    def rerank(self, query: str, documents: Sequence[str], top_k: Optional[int] = None,
+               return_documents: bool = False, raw_scores: bool = False):
+        """The documents by a served cross-encoder's score for `query`, best first, as
+        floe.Reranker.rank: [{"corpus_id": i, "score": s, ("text": documents[i])}].
+        Scores are the sigmoid of the logit (raw_scores: the logit). HTTP: TEI's
+        /rerank; gRPC: floe.v1 Rerank."""
+        _, docs = _as_list(list(documents))
+        if not isinstance(query, str):
+            raise TypeError(f"query is {type(query).__name__}, not str")
+        ranks = self._t.rerank(query, docs, self.model, bool(raw_scores)) if docs else []
+        out = []
+        for i, score in ranks[:top_k]:
+            row: Dict[str, Any] = {"corpus_id": i, "score": score}
+            if return_documents:
+                row["text"] = docs[i]
+            out.append(row)
+        return out
 
     def tokenize(self, texts: Texts, prompt_name: Optional[str] = None):
         """Token ids as the server would embed them: one list for a string, a list of
