@@ -59,7 +59,43 @@ void RunWhitespaceSplit(std::string_view in, bool first,
   if (start < in.size()) emit(in.substr(start), first && start == 0);
 }
 
+// Split, behavior Isolated: matches and the text between them, in order.
+void RunSplit(SplitPattern pattern, std::string_view in, bool first,
+              const std::function<void(std::string_view, bool)>& emit) {
+  std::vector<std::pair<size_t, size_t>> m;
+  FindMatches(pattern, in, &m);
+  size_t at = 0;
+  for (const auto& [s, e] : m) {
+    if (s > at) emit(in.substr(at, s - at), first && at == 0);
+    emit(in.substr(s, e - s), first && s == 0);
+    at = e;
+  }
+  if (at < in.size()) emit(in.substr(at), first && at == 0);
+}
+
 }  // namespace
+
+void PreTokenizerChain::RunByteLevel(const Step& st, std::string_view in, bool first,
+                                     const std::function<void(std::string_view, bool)>& emit) {
+  std::string prefixed;
+  if (st.add_prefix_space && (in.empty() || in[0] != ' ')) {
+    prefixed.reserve(in.size() + 1);
+    prefixed.push_back(' ');
+    prefixed.append(in);
+    in = prefixed;
+  }
+  std::string mapped;
+  auto out = [&](std::string_view piece, bool f) {
+    mapped.clear();
+    AppendByteLevel(piece, &mapped);
+    emit(mapped, f);
+  };
+  if (st.use_regex) {
+    RunSplit(SplitPattern::kGpt2, in, first, out);
+  } else {
+    out(in, first);
+  }
+}
 
 StatusOr<MetaspaceOptions> ParseMetaspace(const json& j, const std::string& name) {
   MetaspaceOptions ms;
@@ -104,12 +140,29 @@ StatusOr<PreTokenizerChain> PreTokenizerChain::Parse(const json& j, const std::s
     const std::string type = JsonTypeName(*p);
     Step s;
     if (type == "Metaspace") {
-      s.metaspace = true;
+      s.kind = Step::kMetaspace;
       FLOE_ASSIGN_OR_RETURN(s.ms, ParseMetaspace(*p, name));
+    } else if (type == "Split") {
+      s.kind = Step::kSplit;
+      const json& pat = p->at("pattern");
+      const std::string regex = pat.contains("Regex") ? pat["Regex"].get<std::string>() : "";
+      if (!RecognizeSplitPattern(regex, &s.pattern)) {
+        return UnimplementedError(name + ": Split pattern " + pat.dump() +
+                                  " is not supported (GPT-2's and Qwen2's regexes)");
+      }
+      const std::string behavior = p->value("behavior", std::string("Isolated"));
+      if (behavior != "Isolated" || p->value("invert", false)) {
+        return UnimplementedError(name + ": Split behavior '" + behavior +
+                                  "' / invert is not supported (Isolated, invert false)");
+      }
+    } else if (type == "ByteLevel") {
+      s.kind = Step::kByteLevel;
+      s.add_prefix_space = p->value("add_prefix_space", true);
+      s.use_regex = p->value("use_regex", true);
     } else if (type != "WhitespaceSplit") {
       return UnimplementedError(name + ": pre_tokenizer '" + type +
-                                "' is not supported with a Unigram model (Metaspace, "
-                                "WhitespaceSplit, Sequence of them)");
+                                "' is not supported (Metaspace, WhitespaceSplit, Split, "
+                                "ByteLevel, Sequence of them)");
     }
     c.steps_.push_back(std::move(s));
   }
@@ -133,12 +186,23 @@ void PreTokenizerChain::Run(std::string_view piece, bool first,
       return;
     }
     auto next = [&](std::string_view s, bool sf) { run(k + 1, s, sf); };
-    if (steps_[k].metaspace) {
-      // Each step's buffer must outlive its splits: nested calls use their own.
-      std::string buf;
-      RunMetaspace(steps_[k].ms, in, f, k == 0 ? &(*scratch)[0] : &buf, next);
-    } else {
-      RunWhitespaceSplit(in, f, next);
+    const Step& st = steps_[k];
+    switch (st.kind) {
+      case Step::kMetaspace: {
+        // Each step's buffer must outlive its splits: nested calls use their own.
+        std::string buf;
+        RunMetaspace(st.ms, in, f, k == 0 ? &(*scratch)[0] : &buf, next);
+        break;
+      }
+      case Step::kWhitespaceSplit:
+        RunWhitespaceSplit(in, f, next);
+        break;
+      case Step::kSplit:
+        RunSplit(st.pattern, in, f, next);
+        break;
+      case Step::kByteLevel:
+        RunByteLevel(st, in, f, next);
+        break;
     }
   };
   run(0, piece, first);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "text/byte_level.h"
 
 namespace floe::text {
 
@@ -41,9 +42,14 @@ class PreTokenizerChain {
 
  private:
   struct Step {
-    bool metaspace = false;  // else WhitespaceSplit
+    enum Kind { kMetaspace, kWhitespaceSplit, kSplit, kByteLevel } kind = kWhitespaceSplit;
     MetaspaceOptions ms;
+    SplitPattern pattern = SplitPattern::kGpt2;  // kSplit; kByteLevel with use_regex
+    bool add_prefix_space = false;               // kByteLevel
+    bool use_regex = true;                       // kByteLevel
   };
+  static void RunByteLevel(const Step& st, std::string_view in, bool first,
+                           const std::function<void(std::string_view, bool)>& emit);
   std::vector<Step> steps_;
 };
 

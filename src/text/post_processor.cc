@@ -45,9 +45,24 @@ StatusOr<PostProcessor> PostProcessor::Parse(
     const json& j, const std::string& name,
     const std::function<int32_t(const std::string&)>& lookup) {
   PostProcessor pp;
+  const std::string outer =
+      j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
+                                                                    : "";
+  if (outer == "ByteLevel") return Parse(json(), name, lookup);  // offsets only
+  if (outer == "Sequence") {
+    // ByteLevel (offsets only) and at most one template-adding processor.
+    const json* adding = nullptr;
+    for (const json& p : j.at("processors")) {
+      if (p.is_object() && p.value("type", std::string()) == "ByteLevel") continue;
+      if (adding) {
+        return UnimplementedError(name + ": a post_processor Sequence of two templates");
+      }
+      adding = &p;
+    }
+    return Parse(adding ? *adding : json(), name, lookup);
+  }
   if (!j.is_null()) {
-    const std::string type =
-        j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "";
+    const std::string type = outer;
     if (type == "RobertaProcessing" || type == "BertProcessing") {
       // {"cls": ["<s>", 0], "sep": ["</s>", 2]}
       const int32_t cls = j.at("cls").at(1).get<int32_t>();

@@ -145,7 +145,9 @@ StatusOr<std::unique_ptr<Tokenizer>> FromJsonImpl(std::string_view json_text,
     return InvalidArgumentError(name + ": not valid JSON");
   }
   if (!j.contains("model")) return InvalidArgumentError(name + ": no \"model\"");
-  if (TypeOf(j["model"]) == "Unigram") return text::UnigramTokenizerFromJson(j, name);
+  if (TypeOf(j["model"]) == "Unigram" || TypeOf(j["model"]) == "BPE") {
+    return text::UnigramTokenizerFromJson(j, name);
+  }
   BertOptions opt;
   FLOE_RETURN_IF_ERROR(ParseModel(j["model"], name, &opt));
   FLOE_RETURN_IF_ERROR(

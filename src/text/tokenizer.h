@@ -27,8 +27,8 @@ struct TokenOffset {
 class Tokenizer {
  public:
   // Loads tokenizer.json from `folder`, or vocab.txt + tokenizer_config.json
-  // when tokenizer.json is absent. Models WordPiece and Unigram (see
-  // text/unigram_tokenizer.h); unsupported model types (BPE),
+  // when tokenizer.json is absent. Models WordPiece, Unigram and BPE (see
+  // text/unigram_tokenizer.h); unsupported model types,
   // normalizers or pre-tokenizers give UNIMPLEMENTED naming them.
   static StatusOr<std::unique_ptr<Tokenizer>> FromFolder(const std::string& folder);
   // From tokenizer.json text (for tests/fuzzing); `name` for messages.

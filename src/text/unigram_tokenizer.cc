@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "text/added_tokens.h"
+#include "text/bpe.h"
+#include "text/byte_level.h"
 #include "text/json_type.h"
 #include "text/metaspace.h"
 #include "text/normalizers.h"
@@ -24,7 +26,7 @@ const json& Field(const json& j, const char* key) {
 
 // One step of tokenizer.json's decoder, on the list of token strings.
 struct DecodeStep {
-  enum Kind { kMetaspace, kByteFallback, kFuse, kReplace, kStrip } kind;
+  enum Kind { kMetaspace, kByteFallback, kFuse, kReplace, kStrip, kByteLevel } kind;
   MetaspaceOptions ms;
   std::string pattern, content;
   size_t start = 0, stop = 0;
@@ -45,6 +47,8 @@ Status ParseDecoder(const json& j, const std::string& name, std::vector<DecodeSt
     s.kind = DecodeStep::kByteFallback;
   } else if (type == "Fuse") {
     s.kind = DecodeStep::kFuse;
+  } else if (type == "ByteLevel") {
+    s.kind = DecodeStep::kByteLevel;
   } else if (type == "Replace" && j.at("pattern").contains("String")) {
     s.kind = DecodeStep::kReplace;
     s.pattern = j["pattern"]["String"].get<std::string>();
@@ -111,6 +115,9 @@ void RunDecodeStep(const DecodeStep& s, std::vector<std::string>* tokens) {
       flush();
       break;
     }
+    case DecodeStep::kByteLevel:
+      out.push_back(ByteLevelDecode(*tokens));
+      break;
     case DecodeStep::kFuse: {
       std::string all;
       for (const std::string& t : *tokens) all += t;
@@ -154,6 +161,10 @@ class UnigramTokenizer final : public Tokenizer {
   UnigramTokenizer() = default;
 
   Status Init(const json& j, const std::string& name);
+  Status InitUnigram(const nlohmann::json& m, const std::string& name);
+  Status InitBpe(const nlohmann::json& m, const std::string& name);
+  // Normalizer, pre-tokenizer, added tokens, post-processor and decoder.
+  Status InitPipeline(const nlohmann::json& j, const std::string& name);
 
   StatusOr<std::vector<int32_t>> Encode(std::string_view text,
                                         size_t max_length) const override {
@@ -202,7 +213,7 @@ class UnigramTokenizer final : public Tokenizer {
   int32_t cls_id() const override { return cls_id_; }
   int32_t sep_id() const override { return sep_id_; }
   int32_t pad_id() const override { return pad_id_; }
-  int32_t unk_id() const override { return model_.unk_id(); }
+  int32_t unk_id() const override { return bpe_ ? bpe_model_.unk_id() : model_.unk_id(); }
   size_t vocab_size() const override { return id_to_token_.size(); }
   std::string_view IdToToken(int32_t id) const override {
     if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) return {};
@@ -218,6 +229,10 @@ class UnigramTokenizer final : public Tokenizer {
   NormalizerChain normalizer_;
   PreTokenizerChain pre_;
   UnigramModel model_;
+  bool bpe_ = false;  // the model is bpe_model_, not model_
+  BpeModel bpe_model_;
+  size_t bpe_vocab_size_ = 0;             // entries of the BPE vocab
+  std::vector<std::string> model_tokens_;  // the model's id -> token, until Init ends
   PostProcessor post_;
   std::vector<DecodeStep> decoder_;
   Status decoder_status_;
@@ -235,11 +250,20 @@ int32_t UnigramTokenizer::Lookup(const std::string& token) const {
   for (const AddedToken& t : added_) {
     if (t.content == token) return t.id;
   }
-  return model_.Find(token);
+  return bpe_ ? bpe_model_.Find(token) : model_.Find(token);
 }
 
 Status UnigramTokenizer::Init(const json& j, const std::string& name) {
   const json& m = j.at("model");
+  if (JsonTypeName(m) == "BPE") {
+    FLOE_RETURN_IF_ERROR(InitBpe(m, name));
+  } else {
+    FLOE_RETURN_IF_ERROR(InitUnigram(m, name));
+  }
+  return InitPipeline(j, name);
+}
+
+Status UnigramTokenizer::InitUnigram(const json& m, const std::string& name) {
   if (!m.contains("vocab") || !m["vocab"].is_array()) {
     return InvalidArgumentError(name + ": Unigram model without a vocab array");
   }
@@ -257,21 +281,84 @@ Status UnigramTokenizer::Init(const json& j, const std::string& name) {
   auto model = UnigramModel::Build(std::move(vocab), unk_id, m.value("byte_fallback", false));
   if (!model.ok()) return model.status().WithPrefix(name);
   model_ = std::move(model).value();
+  model_tokens_.resize(model_.size());
+  for (size_t i = 0; i < model_.size(); ++i) {
+    model_tokens_[i] = std::string(model_.Piece(static_cast<int32_t>(i)));
+  }
+  return OkStatus();
+}
 
+Status UnigramTokenizer::InitBpe(const json& m, const std::string& name) {
+  if (!m.contains("vocab") || !m["vocab"].is_object()) {
+    return InvalidArgumentError(name + ": BPE model without a vocab object");
+  }
+  if (!Field(m, "dropout").is_null()) {
+    return UnimplementedError(name + ": BPE dropout is not supported (null only)");
+  }
+  BpeOptions o;
+  o.vocab.reserve(m["vocab"].size());
+  for (const auto& [token, id] : m["vocab"].items()) {
+    if (!id.is_number_integer()) {
+      return InvalidArgumentError(name + ": vocab id of '" + token + "' is not an integer");
+    }
+    o.vocab.emplace_back(token, id.get<int32_t>());
+  }
+  const json& merges = Field(m, "merges");
+  if (!merges.is_null() && !merges.is_array()) {
+    return InvalidArgumentError(name + ": BPE merges is not an array");
+  }
+  for (const json& e : merges.is_array() ? merges : json::array()) {
+    if (e.is_string()) {  // "a b"
+      const std::string v = e.get<std::string>();
+      const size_t sp = v.find(' ');
+      if (sp == std::string::npos || v.find(' ', sp + 1) != std::string::npos) {
+        return InvalidArgumentError(name + ": BPE merge '" + v + "' is not two tokens");
+      }
+      o.merges.emplace_back(v.substr(0, sp), v.substr(sp + 1));
+    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+      o.merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+    } else {
+      return InvalidArgumentError(name + ": BPE merge " + e.dump() + " is not a pair");
+    }
+  }
+  auto str = [&](const char* key) {
+    const json& v = Field(m, key);
+    return v.is_string() ? v.get<std::string>() : std::string();
+  };
+  o.unk_token = str("unk_token");
+  o.continuing_subword_prefix = str("continuing_subword_prefix");
+  o.end_of_word_suffix = str("end_of_word_suffix");
+  auto flag = [&](const char* key) {
+    const json& v = Field(m, key);
+    return v.is_boolean() && v.get<bool>();
+  };
+  o.fuse_unk = flag("fuse_unk");
+  o.byte_fallback = flag("byte_fallback");
+  o.ignore_merges = flag("ignore_merges");
+  auto model = BpeModel::Build(std::move(o));
+  if (!model.ok()) return model.status().WithPrefix(name);
+  bpe_model_ = std::move(model).value();
+  bpe_ = true;
+  bpe_vocab_size_ = m["vocab"].size();
+  model_tokens_ = bpe_model_.tokens();
+  return OkStatus();
+}
+
+Status UnigramTokenizer::InitPipeline(const json& j, const std::string& name) {
   FLOE_ASSIGN_OR_RETURN(normalizer_, NormalizerChain::Parse(Field(j, "normalizer"), name));
   FLOE_ASSIGN_OR_RETURN(pre_, PreTokenizerChain::Parse(Field(j, "pre_tokenizer"), name));
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
     // Ids as the crate assigns them on load (the file's "id" is only checked
     // there): the vocabulary's id when the content is a piece, else the next
     // id past the vocabulary and the tokens added so far.
-    int64_t next = static_cast<int64_t>(model_.size());
+    int64_t next = static_cast<int64_t>(bpe_ ? bpe_vocab_size_ : model_.size());
     for (const json& t : j["added_tokens"]) {
       AddedToken a = ParseAddedToken(t);
       if (a.content.empty()) return InvalidArgumentError(name + ": empty added token");
       bool seen = false;
       for (const AddedToken& e : added_) seen = seen || e.content == a.content;
       if (seen) continue;
-      const int32_t piece = model_.Find(a.content);
+      const int32_t piece = bpe_ ? bpe_model_.Find(a.content) : model_.Find(a.content);
       a.id = piece >= 0 ? piece : static_cast<int32_t>(next++);
       added_.push_back(std::move(a));
     }
@@ -296,13 +383,11 @@ Status UnigramTokenizer::Init(const json& j, const std::string& name) {
   raw_matcher_.Build(raw_added_);
   normalized_matcher_.Build(normalized_added_);
 
-  int32_t max_id = static_cast<int32_t>(model_.size()) - 1;
+  int32_t max_id = static_cast<int32_t>(model_tokens_.size()) - 1;
   for (const AddedToken& t : added_) max_id = std::max(max_id, t.id);
+  id_to_token_ = std::move(model_tokens_);
   id_to_token_.resize(static_cast<size_t>(max_id) + 1);
   special_id_.assign(id_to_token_.size(), false);
-  for (size_t i = 0; i < model_.size(); ++i) {
-    id_to_token_[i] = std::string(model_.Piece(static_cast<int32_t>(i)));
-  }
   for (const AddedToken& t : added_) {
     id_to_token_[t.id] = t.content;
     if (t.special) special_id_[t.id] = true;
@@ -329,7 +414,11 @@ Status UnigramTokenizer::EncodeSequence(std::string_view text, std::vector<int32
   std::vector<std::string> pre_scratch;
   std::string norm;
   const std::function<void(std::string_view)> on_split = [&](std::string_view s) {
-    if (status.ok()) status = model_.Encode(s, scratch, out);
+    if (bpe_) {
+      bpe_model_.Encode(s, out);
+    } else if (status.ok()) {
+      status = model_.Encode(s, scratch, out);
+    }
   };
   auto on_token = [&](int32_t id, size_t, size_t) { out->push_back(id); };
   auto on_raw_piece = [&](std::string_view piece, size_t offset) {

@@ -1,7 +1,9 @@
 // A tokenizer.json with a Unigram model (SentencePiece models as converted by
-// transformers: XLM-RoBERTa, bge-m3, multilingual-e5): added tokens, then the
-// normalizer chain, then the pre-tokenizers, then Viterbi, then the
-// post-processor's template; ids identical to the Rust `tokenizers` crate.
+// transformers: XLM-RoBERTa, bge-m3, multilingual-e5) or a BPE model
+// (byte-level: Qwen3-Embedding, ModernBERT, GTE-multilingual; text/bpe.h):
+// added tokens, then the normalizer chain, then the pre-tokenizers, then
+// Viterbi or the merges, then the post-processor's template; ids identical
+// to the Rust `tokenizers` crate.
 // Immutable after FromJson; Encode/EncodePair/Decode may run on any thread.
 #pragma once
 
@@ -14,7 +16,7 @@
 
 namespace floe::text {
 
-// `j` is the parsed tokenizer.json (its model's type is "Unigram"); `name`
+// `j` is the parsed tokenizer.json (its model's type is "Unigram" or "BPE"); `name`
 // prefixes error messages.
 StatusOr<std::unique_ptr<Tokenizer>> UnigramTokenizerFromJson(const nlohmann::json& j,
                                                               const std::string& name);
