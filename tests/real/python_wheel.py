@@ -128,7 +128,7 @@ def repack_installed(name, out_dir):
     out = os.path.join(out_dir, "%s-%s-%s.whl" % (info[:-len("-" + dist.version + ".dist-info")],
                                                  dist.version, tags[0]))
     record = []
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:  # a local file: no need to compress
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:  # local: no compression
         for f in dist.files:
             rel = str(f)
             if rel.startswith("..") or "__pycache__" in rel or rel.endswith(".dist-info/RECORD"):
