@@ -53,8 +53,13 @@ class EmbedderImpl final : public Embedder {
     info_.model_type = model_->config.model_type;
     info_.hidden_size = model_->config.hidden_size;
     info_.max_tokens = st.max_seq_length > 0
-                           ? std::min(st.max_seq_length, model_->config.max_position_embeddings)
-                           : model_->config.max_position_embeddings;
+                           ? std::min(st.max_seq_length, model_->config.max_tokens())
+                           : model_->config.max_tokens();
+    if (model_->config.classifier()) {
+      info_.task = "classify";
+      info_.num_labels = model_->config.num_labels;
+      info_.labels = model_->config.labels;
+    }
     info_.pooling = std::string(PoolingModeName(st.pooling));
     info_.normalize = st.normalize;
     for (const auto& [name, text] : st.prompts) info_.prompt_names.push_back(name);
@@ -158,12 +163,33 @@ class EmbedderImpl final : public Embedder {
   StatusOr<std::vector<std::vector<float>>> Classify(
       const std::vector<std::vector<int32_t>>& ids,
       const std::vector<int32_t>& type1_from) override {
-    (void)ids, (void)type1_from;
     if (info_.task != "classify") {
       return FailedPreconditionError("the model at " + info_.path +
                                      " is an embedding model, not a classifier");
     }
-    return UnimplementedError("Classify is not implemented yet");
+    if (!type1_from.empty() && type1_from.size() != ids.size()) {
+      return InvalidArgumentError("type1_from has " + std::to_string(type1_from.size()) +
+                                  " entries for " + std::to_string(ids.size()) + " inputs");
+    }
+    if (!engine_) {
+      return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
+    }
+    // Over-long inputs are cut as EmbedTokens cuts them (keeping the last
+    // id, </s> or [SEP]); a type1_from past the cut means none.
+    const std::vector<std::vector<int32_t>>* run = &ids;
+    std::vector<std::vector<int32_t>> cut;
+    CutToMaxTokens(ids, &cut, &run);
+    const size_t labels = static_cast<size_t>(info_.num_labels);
+    std::vector<float> logits(ids.size() * labels);
+    if (!ids.empty()) {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      FLOE_RETURN_IF_ERROR(engine_->Classify(*run, logits.data(), type1_from));
+    }
+    std::vector<std::vector<float>> out(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      out[i].assign(logits.begin() + i * labels, logits.begin() + (i + 1) * labels);
+    }
+    return out;
   }
 
   StatusOr<std::vector<int32_t>> Tokenize(std::string_view text,
@@ -245,17 +271,9 @@ class EmbedderImpl final : public Embedder {
                                     std::to_string(info_.max_tokens));
       }
     }
-    // Token inputs over the limit are truncated keeping the last id ([SEP]).
     const std::vector<std::vector<int32_t>>* run = &ids;
     std::vector<std::vector<int32_t>> cut;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (static_cast<int>(ids[i].size()) > info_.max_tokens) {
-        if (cut.empty()) cut = ids;
-        cut[i].resize(info_.max_tokens);
-        cut[i].back() = ids[i].back();
-        run = &cut;
-      }
-    }
+    CutToMaxTokens(ids, &cut, &run);
     std::vector<float> pooled;
     FLOE_RETURN_IF_ERROR(RunEngine(*run, pool_skip, &pooled));
     std::vector<std::vector<float>> out(ids.size());
@@ -302,8 +320,29 @@ class EmbedderImpl final : public Embedder {
     return static_cast<int32_t>(ids.size()) - (special ? 1 : 0);
   }
 
+  // Token inputs over the limit are truncated keeping the last id ([SEP]):
+  // *run points at ids, or at *cut when one was cut.
+  void CutToMaxTokens(const std::vector<std::vector<int32_t>>& ids,
+                      std::vector<std::vector<int32_t>>* cut,
+                      const std::vector<std::vector<int32_t>>** run) const {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (static_cast<int>(ids[i].size()) > info_.max_tokens) {
+        if (cut->empty()) *cut = ids;
+        (*cut)[i].resize(info_.max_tokens);
+        (*cut)[i].back() = ids[i].back();
+        *run = cut;
+      }
+    }
+  }
+
   Status RunEngine(const std::vector<std::vector<int32_t>>& ids,
                    const std::vector<int32_t>& pool_skip, std::vector<float>* pooled) {
+    if (info_.task == "classify") {
+      return FailedPreconditionError(
+          "the model at " + info_.path + " is a classifier (" + info_.model_type + ", " +
+          std::to_string(info_.num_labels) +
+          " labels): it scores inputs (Classify, /rerank, /predict) and has no embeddings");
+    }
     if (!engine_) {
       return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
     }

@@ -57,6 +57,23 @@ struct PackedBatch {
   // that is not below its sequence's length counts as 0.
   const int32_t* pool_skip_host = nullptr;
   const int32_t* pool_skip_device = nullptr;
+  // Per sequence, the index from which its tokens take token type 1 (a
+  // cross-encoder's second segment), [B]; null = every token type 0. An
+  // entry not below its sequence's length means none.
+  const int32_t* type1_from_host = nullptr;
+  const int32_t* type1_from_device = nullptr;
+};
+
+// The tables of EmbedLayerNorm (device memory, float32).
+struct EmbeddingTables {
+  const float* word = nullptr;        // [V, D]
+  const float* position = nullptr;    // [P, D]
+  const float* token_type = nullptr;  // [types, D]: row 0, row 1 with batch.type1_from
+  const float* gamma = nullptr;       // [D]
+  const float* beta = nullptr;        // [D]
+  // Token t of a sequence (t from 0) takes position row t + position_offset
+  // (the RoBERTa family starts at pad_token_id + 1). >= 0.
+  int64_t position_offset = 0;
 };
 
 // Device memory owned by a backend. Freed on destruction.
@@ -125,14 +142,14 @@ class Backend {
 
   virtual StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) = 0;
 
-  // out[t] = LayerNorm(word[ids[t]] + position[t - start of its sequence]
-  //                    + token_type0) with gamma, beta.
-  // ids: [T]; word: [V, D], position:
-  // [P, D], token_type0: [D]. Ids and lengths were checked by the caller.
+  // out[t] = LayerNorm(word[ids[t]] + position[i + position_offset]
+  //                    + token_type[type]) with gamma, beta, where i is t's
+  // index in its sequence and type is 1 when i >= batch.type1_from[its
+  // sequence], else 0. ids: [T]. Ids, lengths (+ offset < P) and types were
+  // checked by the caller.
   virtual Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
-                                const float* word, const float* position,
-                                const float* token_type0, const float* gamma, const float* beta,
-                                int64_t hidden, float eps, float* out) = 0;
+                                const EmbeddingTables& tables, int64_t hidden, float eps,
+                                float* out) = 0;
 
   // x[r] = LayerNorm(x[r]) * gamma + beta for r < rows, in place.
   virtual Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "model/bert_weights.h"
 
 namespace floe {
 
@@ -48,9 +49,9 @@ StatusOr<std::unique_ptr<DeviceBuffer>> Upload(Backend* backend, const std::vect
 }
 
 StatusOr<std::unique_ptr<DeviceBuffer>> LoadToDevice(Backend* backend, const WeightStore& w,
-                                                     const std::string& name,
-                                                     const std::vector<int64_t>& shape) {
-  FLOE_ASSIGN_OR_RETURN(std::vector<float> host, w.LoadFloat(name, shape));
+                                                     const BertConfig& c, BertTensor t,
+                                                     int layer = 0) {
+  FLOE_ASSIGN_OR_RETURN(std::vector<float> host, LoadBertTensor(w, c, t, layer));
   return Upload(backend, host);
 }
 
@@ -63,20 +64,24 @@ Activation ActivationFor(HiddenAct a) {
   return Activation::kGeluErf;
 }
 
+// The Linear of a weight tensor and the bias tensor that follows it in the
+// table (BertTensor lists every weight just before its bias).
 StatusOr<std::unique_ptr<LinearOp>> LoadLinear(Backend* backend, const WeightStore& w,
-                                               const std::string& scope, int64_t in, int64_t out,
-                                               Activation act, bool accumulate,
+                                               const BertConfig& c, BertTensor weight_tensor,
+                                               int layer, Activation act, bool accumulate,
                                                LinearPrecision precision = LinearPrecision::kDefault) {
-  FLOE_ASSIGN_OR_RETURN(std::vector<float> weight, w.LoadFloat(scope + ".weight", {out, in}));
-  FLOE_ASSIGN_OR_RETURN(std::vector<float> bias, w.LoadFloat(scope + ".bias", {out}));
+  const BertTensor bias_tensor = static_cast<BertTensor>(static_cast<int>(weight_tensor) + 1);
+  const BertTensorSpec spec_w = BertTensorFor(c, weight_tensor, layer);
+  FLOE_ASSIGN_OR_RETURN(std::vector<float> weight, w.LoadFloat(spec_w.name, spec_w.shape));
+  FLOE_ASSIGN_OR_RETURN(std::vector<float> bias, LoadBertTensor(w, c, bias_tensor, layer));
   LinearSpec spec;
   spec.weight = weight.data();
   spec.bias = bias.data();
-  spec.in_features = in;
-  spec.out_features = out;
+  spec.in_features = spec_w.shape[1];
+  spec.out_features = spec_w.shape[0];
   spec.activation = act;
   spec.accumulate = accumulate;
-  spec.name = scope;
+  spec.name = spec_w.name.substr(0, spec_w.name.rfind('.'));
   spec.precision = precision;
   return backend->CreateLinear(spec);
 }
@@ -88,8 +93,9 @@ StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Create(const ModelFolder& mo
   const BertConfig& c = model.config;
   if (c.hidden_size <= 0 || c.num_attention_heads <= 0 ||
       c.hidden_size % c.num_attention_heads != 0 || c.num_hidden_layers <= 0 ||
-      c.intermediate_size <= 0 || c.vocab_size <= 0 || c.max_position_embeddings <= 0 ||
-      c.type_vocab_size <= 0) {
+      c.intermediate_size <= 0 || c.vocab_size <= 0 || c.max_tokens() <= 0 ||
+      c.position_offset < 0 || c.type_vocab_size <= 0 ||
+      (c.classifier() && c.num_labels <= 0)) {
     return InvalidArgumentError(model.path + ": config.json: inconsistent sizes (hidden_size " +
                                 std::to_string(c.hidden_size) + ", num_attention_heads " +
                                 std::to_string(c.num_attention_heads) + ")");
@@ -101,37 +107,27 @@ StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Create(const ModelFolder& mo
   enc->backend_ = backend;
   const char* prof = std::getenv("FLOE_PROFILE");
   enc->profile_ = prof != nullptr && prof[0] != '\0' && prof[0] != '0';
-  const int64_t D = c.hidden_size, I = c.intermediate_size;
+  const int64_t D = c.hidden_size;
 
-  FLOE_ASSIGN_OR_RETURN(enc->word_, LoadToDevice(backend, w, "embeddings.word_embeddings.weight",
-                                                 {c.vocab_size, D}));
-  FLOE_ASSIGN_OR_RETURN(enc->position_,
-                        LoadToDevice(backend, w, "embeddings.position_embeddings.weight",
-                                     {c.max_position_embeddings, D}));
-  {
-    FLOE_ASSIGN_OR_RETURN(std::vector<float> tt,
-                          w.LoadFloat("embeddings.token_type_embeddings.weight",
-                                      {c.type_vocab_size, D}));
-    tt.resize(D);  // every token is type 0
-    FLOE_ASSIGN_OR_RETURN(enc->token_type0_, Upload(backend, tt));
-  }
-  FLOE_ASSIGN_OR_RETURN(enc->emb_gamma_,
-                        LoadToDevice(backend, w, "embeddings.LayerNorm.weight", {D}));
-  FLOE_ASSIGN_OR_RETURN(enc->emb_beta_, LoadToDevice(backend, w, "embeddings.LayerNorm.bias", {D}));
+  using BT = BertTensor;
+  FLOE_ASSIGN_OR_RETURN(enc->word_, LoadToDevice(backend, w, c, BT::kWord));
+  FLOE_ASSIGN_OR_RETURN(enc->position_, LoadToDevice(backend, w, c, BT::kPosition));
+  FLOE_ASSIGN_OR_RETURN(enc->token_type_, LoadToDevice(backend, w, c, BT::kTokenType));
+  FLOE_ASSIGN_OR_RETURN(enc->emb_gamma_, LoadToDevice(backend, w, c, BT::kEmbNormWeight));
+  FLOE_ASSIGN_OR_RETURN(enc->emb_beta_, LoadToDevice(backend, w, c, BT::kEmbNormBias));
 
   const Activation act = ActivationFor(c.hidden_act);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
     auto layer = std::make_unique<Layer>();
     {
       // Q, K and V as one [3D, D] weight: one GEMM instead of three.
       std::vector<float> weight, bias;
       weight.reserve(3 * D * D);
       bias.reserve(3 * D);
-      for (const char* part : {"query", "key", "value"}) {
-        const std::string scope = p + "attention.self." + part;
-        FLOE_ASSIGN_OR_RETURN(std::vector<float> wp, w.LoadFloat(scope + ".weight", {D, D}));
-        FLOE_ASSIGN_OR_RETURN(std::vector<float> bp, w.LoadFloat(scope + ".bias", {D}));
+      for (BT part : {BT::kQueryWeight, BT::kKeyWeight, BT::kValueWeight}) {
+        FLOE_ASSIGN_OR_RETURN(std::vector<float> wp, LoadBertTensor(w, c, part, i));
+        FLOE_ASSIGN_OR_RETURN(std::vector<float> bp,
+                              LoadBertTensor(w, c, static_cast<BT>(static_cast<int>(part) + 1), i));
         weight.insert(weight.end(), wp.begin(), wp.end());
         bias.insert(bias.end(), bp.begin(), bp.end());
       }
@@ -140,30 +136,32 @@ StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Create(const ModelFolder& mo
       spec.bias = bias.data();
       spec.in_features = D;
       spec.out_features = 3 * D;
-      spec.name = p + "attention.self.{query,key,value}";
+      spec.name = "encoder.layer." + std::to_string(i) + ".attention.self.{query,key,value}";
       // Q and K make the attention scores, which softmax amplifies most
       // (about 0.02 of cosine at 254 tokens on a random base-sized model in
       // plain bfloat16, against 0.003 for any other product).
       spec.precision = LinearPrecision::kHigh;
       FLOE_ASSIGN_OR_RETURN(layer->qkv, backend->CreateLinear(spec));
     }
-    FLOE_ASSIGN_OR_RETURN(layer->attn_out, LoadLinear(backend, w, p + "attention.output.dense", D,
-                                                      D, Activation::kNone, true));
-    FLOE_ASSIGN_OR_RETURN(layer->attn_ln_gamma,
-                          LoadToDevice(backend, w, p + "attention.output.LayerNorm.weight", {D}));
-    FLOE_ASSIGN_OR_RETURN(layer->attn_ln_beta,
-                          LoadToDevice(backend, w, p + "attention.output.LayerNorm.bias", {D}));
+    FLOE_ASSIGN_OR_RETURN(layer->attn_out, LoadLinear(backend, w, c, BT::kAttnOutWeight, i,
+                                                      Activation::kNone, true));
+    FLOE_ASSIGN_OR_RETURN(layer->attn_ln_gamma, LoadToDevice(backend, w, c, BT::kAttnNormWeight, i));
+    FLOE_ASSIGN_OR_RETURN(layer->attn_ln_beta, LoadToDevice(backend, w, c, BT::kAttnNormBias, i));
     FLOE_ASSIGN_OR_RETURN(layer->ffn_in,
-                          LoadLinear(backend, w, p + "intermediate.dense", D, I, act, false));
+                          LoadLinear(backend, w, c, BT::kFfnInWeight, i, act, false));
     // int8 rounds its GELU inputs too coarsely (docs/cpu-performance.md).
-    FLOE_ASSIGN_OR_RETURN(layer->ffn_out, LoadLinear(backend, w, p + "output.dense", I, D,
+    FLOE_ASSIGN_OR_RETURN(layer->ffn_out, LoadLinear(backend, w, c, BT::kFfnOutWeight, i,
                                                      Activation::kNone, true,
                                                      LinearPrecision::kNoInt8));
-    FLOE_ASSIGN_OR_RETURN(layer->out_ln_gamma,
-                          LoadToDevice(backend, w, p + "output.LayerNorm.weight", {D}));
-    FLOE_ASSIGN_OR_RETURN(layer->out_ln_beta,
-                          LoadToDevice(backend, w, p + "output.LayerNorm.bias", {D}));
+    FLOE_ASSIGN_OR_RETURN(layer->out_ln_gamma, LoadToDevice(backend, w, c, BT::kOutNormWeight, i));
+    FLOE_ASSIGN_OR_RETURN(layer->out_ln_beta, LoadToDevice(backend, w, c, BT::kOutNormBias, i));
     enc->layers_.push_back(std::move(layer));
+  }
+  if (c.classifier()) {
+    FLOE_ASSIGN_OR_RETURN(enc->head_dense_, LoadLinear(backend, w, c, BT::kHeadDenseWeight, 0,
+                                                       Activation::kNone, false));
+    FLOE_ASSIGN_OR_RETURN(enc->head_out_weight_, LoadBertTensor(w, c, BT::kHeadOutWeight));
+    FLOE_ASSIGN_OR_RETURN(enc->head_out_bias_, LoadBertTensor(w, c, BT::kHeadOutBias));
   }
   return enc;
 }
@@ -180,9 +178,19 @@ Status BertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
     capacity_rows_ = rows;
   }
   if (seqs > capacity_seqs_) {
+    // pooled_ is the head's Linear input: room for RoundUpRows(seqs) rows,
+    // the padding ones zero.
+    const int64_t seq_rows = backend_->RoundUpRows(seqs);
     FLOE_ASSIGN_OR_RETURN(cu_seqlens_, backend_->Allocate((seqs + 1) * sizeof(int32_t)));
     FLOE_ASSIGN_OR_RETURN(pool_skip_, backend_->Allocate(seqs * sizeof(int32_t)));
-    FLOE_ASSIGN_OR_RETURN(pooled_, backend_->Allocate(seqs * D * sizeof(float)));
+    FLOE_ASSIGN_OR_RETURN(type1_from_, backend_->Allocate(seqs * sizeof(int32_t)));
+    FLOE_ASSIGN_OR_RETURN(pooled_, backend_->Allocate(seq_rows * D * sizeof(float)));
+    const std::vector<float> zeros(seq_rows * D, 0.f);
+    FLOE_RETURN_IF_ERROR(
+        backend_->CopyToDevice(zeros.data(), zeros.size() * sizeof(float), pooled_->data()));
+    if (head_dense_) {
+      FLOE_ASSIGN_OR_RETURN(head_hidden_, backend_->Allocate(seq_rows * D * sizeof(float)));
+    }
     capacity_seqs_ = seqs;
   }
   return OkStatus();
@@ -190,11 +198,59 @@ Status BertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
 
 Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
                             float* pooled_host, std::vector<float>* hidden_host,
-                            std::span<const int32_t> pool_skip) {
+                            std::span<const int32_t> pool_skip,
+                            std::span<const int32_t> type1_from) {
   const int64_t B = static_cast<int64_t>(seqs.size());
   if (B == 0) return OkStatus();
+  int64_t T = 0;
+  FLOE_RETURN_IF_ERROR(Run(seqs, pool, pool_skip, type1_from, &T));
+  const int64_t D = config_.hidden_size;
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), pooled_host));
+  if (hidden_host != nullptr) {
+    hidden_host->resize(T * D);
+    FLOE_RETURN_IF_ERROR(
+        backend_->CopyToHost(hidden_->data(), T * D * sizeof(float), hidden_host->data()));
+  }
+  return OkStatus();
+}
+
+Status BertEncoder::Classify(std::span<const std::vector<int32_t>* const> seqs,
+                             float* logits_host, std::span<const int32_t> type1_from) {
+  if (!head_dense_) {
+    return FailedPreconditionError("the model has no classifier head");
+  }
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  if (B == 0) return OkStatus();
+  int64_t T = 0;
+  FLOE_RETURN_IF_ERROR(Run(seqs, PoolKind::kCls, {}, type1_from, &T));
+  const int64_t D = config_.hidden_size, L = config_.num_labels;
+  FLOE_RETURN_IF_ERROR(head_dense_->Forward(pooled_->f32(), B, head_hidden_->f32()));
+  std::vector<float> x(B * D);
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(head_hidden_->data(), B * D * sizeof(float), x.data()));
+  // tanh, then out: [B, D] x [L, D]^T + bias, accumulated in double.
+  for (float& v : x) v = std::tanh(v);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t l = 0; l < L; ++l) {
+      const float* wrow = head_out_weight_.data() + l * D;
+      const float* xrow = x.data() + b * D;
+      double acc = head_out_bias_[l];
+      for (int64_t i = 0; i < D; ++i) acc += static_cast<double>(wrow[i]) * xrow[i];
+      logits_host[b * L + l] = static_cast<float>(acc);
+    }
+  }
+  return OkStatus();
+}
+
+Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
+                        std::span<const int32_t> pool_skip, std::span<const int32_t> type1_from,
+                        int64_t* total_tokens) {
+  const int64_t B = static_cast<int64_t>(seqs.size());
   if (!pool_skip.empty() && static_cast<int64_t>(pool_skip.size()) != B) {
     return InvalidArgumentError("pool_skip has " + std::to_string(pool_skip.size()) +
+                                " entries for " + std::to_string(B) + " sequences");
+  }
+  if (!type1_from.empty() && static_cast<int64_t>(type1_from.size()) != B) {
+    return InvalidArgumentError("type1_from has " + std::to_string(type1_from.size()) +
                                 " entries for " + std::to_string(B) + " sequences");
   }
   const int64_t D = config_.hidden_size;
@@ -211,6 +267,7 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
     ids.insert(ids.end(), s.begin(), s.end());
   }
   const int64_t T = cu[B];
+  *total_tokens = T;
   FLOE_RETURN_IF_ERROR(EnsureCapacity(T, B));
   FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(ids.data(), T * sizeof(int32_t), ids_->data()));
   FLOE_RETURN_IF_ERROR(
@@ -226,6 +283,20 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
         backend_->CopyToDevice(pool_skip.data(), B * sizeof(int32_t), pool_skip_->data()));
     batch.pool_skip_host = pool_skip.data();
     batch.pool_skip_device = pool_skip_->i32();
+  }
+  bool any_type1 = false;
+  for (size_t b = 0; b < type1_from.size(); ++b) {
+    any_type1 |= type1_from[b] >= 0 && type1_from[b] < cu[b + 1] - cu[b];
+  }
+  if (any_type1) {
+    if (config_.type_vocab_size < 2) {
+      return InvalidArgumentError("token type 1 asked for, but the model has " +
+                                  std::to_string(config_.type_vocab_size) + " token type");
+    }
+    FLOE_RETURN_IF_ERROR(
+        backend_->CopyToDevice(type1_from.data(), B * sizeof(int32_t), type1_from_->data()));
+    batch.type1_from_host = type1_from.data();
+    batch.type1_from_device = type1_from_->i32();
   }
 
   // Padding rows (T .. RoundUpRows(T)) go through the products too; start
@@ -248,9 +319,14 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
     last = now;
   };
   const float eps = config_.layer_norm_eps;
-  FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, word_->f32(),
-                                                position_->f32(), token_type0_->f32(),
-                                                emb_gamma_->f32(), emb_beta_->f32(), D, eps, h));
+  EmbeddingTables tables;
+  tables.word = word_->f32();
+  tables.position = position_->f32();
+  tables.token_type = token_type_->f32();
+  tables.gamma = emb_gamma_->f32();
+  tables.beta = emb_beta_->f32();
+  tables.position_offset = config_.position_offset;
+  FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, tables, D, eps, h));
   mark(0);
   const float scale = 1.f / std::sqrt(static_cast<float>(H));
   for (const auto& layer : layers_) {
@@ -274,11 +350,6 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
   FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, D, pool, pooled_->f32()));
   mark(7);
   profiled_tokens_ += T;
-  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), pooled_host));
-  if (hidden_host != nullptr) {
-    hidden_host->resize(T * D);
-    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, T * D * sizeof(float), hidden_host->data()));
-  }
   return OkStatus();
 }
 

@@ -39,26 +39,86 @@ class EngineImpl : public Engine {
 
   Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
                      std::span<const int32_t> pool_skip) override {
-    const BertConfig& c = encoder_->config();
-    if (!pool_skip.empty() && pool_skip.size() != seqs.size()) {
-      return InvalidArgumentError("pool_skip has " + std::to_string(pool_skip.size()) +
-                                  " entries for " + std::to_string(seqs.size()) + " sequences");
+    if (encoder_->config().classifier()) {
+      return FailedPreconditionError(
+          "the model is a classifier (a ...ForSequenceClassification head with " +
+          std::to_string(num_labels()) + " labels): it gives scores, not embeddings");
     }
-    for (size_t i = 0; i < pool_skip.size(); ++i) {
-      if (pool_skip[i] < 0) {
-        return InvalidArgumentError("sequence " + std::to_string(i) + ": pool_skip " +
-                                    std::to_string(pool_skip[i]) + " is negative");
+    FLOE_RETURN_IF_ERROR(CheckPerSeq(seqs, pool_skip, "pool_skip"));
+    FLOE_RETURN_IF_ERROR(CheckSeqs(seqs));
+    const size_t hidden = static_cast<size_t>(encoder_->config().hidden_size);
+    return InPasses(seqs, [&](auto pass, size_t first) {
+      const auto skip = pool_skip.empty() ? pool_skip : pool_skip.subspan(first, pass.size());
+      return encoder_->Forward(pass, pool_, out + first * hidden, nullptr, skip);
+    });
+  }
+
+  Status Classify(const std::vector<std::vector<int32_t>>& seqs, float* out,
+                  std::span<const int32_t> type1_from) override {
+    const BertConfig& c = encoder_->config();
+    if (!c.classifier()) {
+      return FailedPreconditionError(
+          "the model is an embedding model (no ...ForSequenceClassification head in "
+          "config.json's architectures): it cannot classify or rerank");
+    }
+    FLOE_RETURN_IF_ERROR(CheckPerSeq(seqs, type1_from, "type1_from"));
+    FLOE_RETURN_IF_ERROR(CheckSeqs(seqs));
+    if (c.type_vocab_size < 2) {
+      for (size_t i = 0; i < type1_from.size(); ++i) {
+        if (static_cast<size_t>(type1_from[i]) < seqs[i].size()) {
+          return InvalidArgumentError(
+              "sequence " + std::to_string(i) + ": type1_from " + std::to_string(type1_from[i]) +
+              " asks for token type 1, but the model (" + c.model_type +
+              ") has one token type; pass its length or no type1_from");
+        }
       }
     }
+    const size_t labels = static_cast<size_t>(c.num_labels);
+    return InPasses(seqs, [&](auto pass, size_t first) {
+      const auto types = type1_from.empty() ? type1_from : type1_from.subspan(first, pass.size());
+      return encoder_->Classify(pass, out + first * labels, types);
+    });
+  }
+
+  int num_labels() const override {
+    return encoder_->config().classifier() ? encoder_->config().num_labels : 0;
+  }
+
+  int hidden_size() const override { return encoder_->config().hidden_size; }
+  std::string device() const override { return backend_->device(); }
+  std::string dtype() const override {
+    return std::string(ComputeTypeName(backend_->compute_type()));
+  }
+
+ private:
+  // `per_seq` is empty or one non-negative entry per sequence.
+  static Status CheckPerSeq(const std::vector<std::vector<int32_t>>& seqs,
+                            std::span<const int32_t> per_seq, const char* what) {
+    if (!per_seq.empty() && per_seq.size() != seqs.size()) {
+      return InvalidArgumentError(std::string(what) + " has " + std::to_string(per_seq.size()) +
+                                  " entries for " + std::to_string(seqs.size()) + " sequences");
+    }
+    for (size_t i = 0; i < per_seq.size(); ++i) {
+      if (per_seq[i] < 0) {
+        return InvalidArgumentError("sequence " + std::to_string(i) + ": " + what + " " +
+                                    std::to_string(per_seq[i]) + " is negative");
+      }
+    }
+    return OkStatus();
+  }
+
+  Status CheckSeqs(const std::vector<std::vector<int32_t>>& seqs) const {
+    const BertConfig& c = encoder_->config();
+    const size_t max_tokens = static_cast<size_t>(c.max_tokens());
     for (size_t i = 0; i < seqs.size(); ++i) {
       const auto& s = seqs[i];
       if (s.empty()) {
         return InvalidArgumentError("sequence " + std::to_string(i) + " is empty");
       }
-      if (s.size() > static_cast<size_t>(c.max_position_embeddings)) {
+      if (s.size() > max_tokens) {
         return InvalidArgumentError("sequence " + std::to_string(i) + " has " +
                                     std::to_string(s.size()) + " tokens, more than the model's " +
-                                    std::to_string(c.max_position_embeddings) + " positions");
+                                    std::to_string(max_tokens) + " positions");
       }
       for (size_t j = 0; j < s.size(); ++j) {
         if (s[j] < 0 || s[j] >= c.vocab_size) {
@@ -69,17 +129,22 @@ class EngineImpl : public Engine {
         }
       }
     }
-    // Greedy passes in request order, each within the token budget; a
-    // sequence over the budget on its own still runs (alone).
-    const int hidden = c.hidden_size;
+    return OkStatus();
+  }
+
+  // Greedy passes in request order, each within the token budget; a
+  // sequence over the budget on its own still runs (alone). run(pass, first)
+  // gets the pass's sequences and the index of its first one.
+  template <typename Run>
+  Status InPasses(const std::vector<std::vector<int32_t>>& seqs, Run run) const {
     std::vector<const std::vector<int32_t>*> pass;
     size_t first = 0, tokens = 0;
     for (size_t i = 0; i <= seqs.size(); ++i) {
       const bool flush = i == seqs.size() ||
                          (!pass.empty() && tokens + seqs[i].size() > max_batch_tokens_);
       if (flush && !pass.empty()) {
-        const auto skip = pool_skip.empty() ? pool_skip : pool_skip.subspan(first, pass.size());
-        FLOE_RETURN_IF_ERROR(encoder_->Forward(pass, pool_, out + first * hidden, nullptr, skip));
+        FLOE_RETURN_IF_ERROR(
+            run(std::span<const std::vector<int32_t>* const>(pass.data(), pass.size()), first));
         pass.clear();
         tokens = 0;
         first = i;
@@ -91,13 +156,6 @@ class EngineImpl : public Engine {
     return OkStatus();
   }
 
-  int hidden_size() const override { return encoder_->config().hidden_size; }
-  std::string device() const override { return backend_->device(); }
-  std::string dtype() const override {
-    return std::string(ComputeTypeName(backend_->compute_type()));
-  }
-
- private:
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<BertEncoder> encoder_;
   PoolKind pool_;
@@ -126,10 +184,6 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelFolder& model,
   // GPU backends plan their scratch for a full pass and check it at load.
   bo.max_batch_tokens = static_cast<int64_t>(options.max_batch_tokens);
   bo.gpu_memory_utilization = options.gpu_memory_fraction;
-  if (model.config.model_type != "bert") {
-    return UnimplementedError(model.path + ": model_type \"" + model.config.model_type +
-                              "\" is not supported (bert only)");
-  }
   FLOE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(bo));
   FLOE_ASSIGN_OR_RETURN(std::unique_ptr<BertEncoder> encoder,
                         BertEncoder::Create(model, backend.get()));

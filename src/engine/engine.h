@@ -1,4 +1,5 @@
-// The embedding engine: token ids in, pooled vectors out, on one device.
+// The embedding engine: token ids in, pooled vectors (or a classifier's
+// logits) out, on one device.
 #pragma once
 
 #include <cstddef>
@@ -36,7 +37,8 @@ class Engine {
 
   // Pooled, NOT normalized vectors: out has seqs.size() * hidden_size()
   // floats, row i for seqs[i]. Each seq is token ids incl. [CLS]/[SEP];
-  // non-empty; length <= max_position_embeddings; ids in [0, vocab_size)
+  // non-empty; length <= the position table (max_position_embeddings less
+  // the RoBERTa family's pad_token_id + 1); ids in [0, vocab_size)
   // (else INVALID_ARGUMENT naming the index, and nothing is computed).
   // Splits into forward passes of <= max_batch_tokens tokens (a single
   // sequence longer than max_batch_tokens still runs alone). pool_skip is
@@ -44,8 +46,19 @@ class Engine {
   // out (a prompt, when the folder's pooling has include_prompt false; see
   // Backend::Pool); a negative entry is INVALID_ARGUMENT. Not thread-safe:
   // one caller at a time.
+  // FAILED_PRECONDITION on a classifier model (num_labels() > 0).
   virtual Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
                              std::span<const int32_t> pool_skip = {}) = 0;
+  // Classifier models (config.json's ...ForSequenceClassification): raw
+  // logits, out has seqs.size() * num_labels() floats, row i for seqs[i].
+  // Checks and passes as EmbedPooled. type1_from is empty (every token type
+  // 0) or has one entry per seq: tokens at index >= it take token type 1
+  // (>= the length: none; negative is INVALID_ARGUMENT, and so is type 1 on
+  // a model with one token type). FAILED_PRECONDITION on an embedding model.
+  virtual Status Classify(const std::vector<std::vector<int32_t>>& seqs, float* out,
+                          std::span<const int32_t> type1_from = {}) = 0;
+  // Logits per input of a classifier; 0 for an embedding model.
+  virtual int num_labels() const = 0;
   virtual int hidden_size() const = 0;
   virtual std::string device() const = 0;
   virtual std::string dtype() const = 0;

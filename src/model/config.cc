@@ -148,6 +148,106 @@ Status ReadPoolingConfig(const std::string& path, const BertConfig& bert,
   return OkStatus();
 }
 
+constexpr std::string_view kSupportedTypes = "bert, xlm-roberta, roberta, camembert";
+
+bool IsRobertaFamily(const std::string& model_type) {
+  return model_type == "xlm-roberta" || model_type == "roberta" || model_type == "camembert";
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(),
+                                                suffix.data(), suffix.size()) == 0;
+}
+
+// The head from "architectures" (the first entry): ...ForSequenceClassification
+// is a classifier; ...Model and the pre-training heads (ForMaskedLM,
+// ForPreTraining) are run as bare encoders; other task heads are refused.
+Status ParseHead(const json& j, const std::string& path,
+                 const std::vector<std::string>& architectures, bool roberta, BertConfig* c) {
+  if (architectures.empty()) return OkStatus();
+  const std::string& arch = architectures.front();
+  if (!EndsWith(arch, "ForSequenceClassification")) {
+    for (const char* task : {"ForTokenClassification", "ForQuestionAnswering",
+                             "ForMultipleChoice", "ForCausalLM", "ForNextSentencePrediction"}) {
+      if (EndsWith(arch, task)) {
+        return UnimplementedError(path + ": architecture '" + arch +
+                                  "' is not supported (supported: the bare encoder, e.g. " +
+                                  (roberta ? "XLMRobertaModel" : "BertModel") +
+                                  ", and ...ForSequenceClassification)");
+      }
+    }
+    return OkStatus();
+  }
+  c->head = roberta ? ClassifierHead::kRobertaHead : ClassifierHead::kBertPooler;
+  std::map<int, std::string> by_id;
+  if (auto it = j.find("id2label"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return InvalidArgumentError(path + ": \"id2label\" is not an object");
+    for (auto e = it->begin(); e != it->end(); ++e) {
+      int id = -1;
+      try {
+        size_t used = 0;
+        id = std::stoi(e.key(), &used);
+        if (used != e.key().size()) id = -1;
+      } catch (const std::exception&) {
+        id = -1;
+      }
+      if (id < 0 || !e.value().is_string()) {
+        return InvalidArgumentError(path + ": id2label entry \"" + e.key() +
+                                    "\" is not a label id (0, 1, ...) with a string name");
+      }
+      by_id[id] = e.value().get<std::string>();
+    }
+  }
+  int num_labels = by_id.empty() ? 2 : static_cast<int>(by_id.size());
+  if (by_id.empty()) FLOE_RETURN_IF_ERROR(GetInt(j, "num_labels", path, false, 1, &num_labels));
+  if (!by_id.empty() && by_id.rbegin()->first != num_labels - 1) {
+    return InvalidArgumentError(path + ": id2label's ids are not 0 .. " +
+                                std::to_string(num_labels - 1));
+  }
+  c->num_labels = num_labels;
+  for (int i = 0; i < num_labels; ++i) {
+    auto it = by_id.find(i);
+    c->labels.push_back(it != by_id.end() ? it->second : "LABEL_" + std::to_string(i));
+  }
+  return OkStatus();
+}
+
+// Max length, as sentence-transformers cuts: sentence_bert_config.json's
+// max_seq_length when stated (it wins over tokenizer_config.json), else
+// tokenizer_config.json's model_max_length; never past the position table.
+// Fills st->max_seq_length and returns *st.
+StatusOr<SentenceTransformersConfig> LoadMaxLength(const std::string& folder,
+                                                   const BertConfig& bert,
+                                                   SentenceTransformersConfig* st) {
+  int max_len = bert.max_tokens();
+  const std::string sbert_path = Join(folder, "sentence_bert_config.json");
+  FLOE_ASSIGN_OR_RETURN(std::optional<json> sbert, ReadJsonIfPresent(sbert_path));
+  int sbert_len = 0;
+  if (sbert) {
+    if (!sbert->is_object())
+      return InvalidArgumentError(sbert_path + ": not a JSON object");
+    FLOE_RETURN_IF_ERROR(GetInt(*sbert, "max_seq_length", sbert_path, false, 1, &sbert_len));
+    if (sbert_len > 0) max_len = std::min(max_len, sbert_len);
+  }
+  const std::string tok_path = Join(folder, "tokenizer_config.json");
+  FLOE_ASSIGN_OR_RETURN(std::optional<json> tok, ReadJsonIfPresent(tok_path));
+  if (sbert_len <= 0 && tok && tok->is_object()) {
+    auto it = tok->find("model_max_length");
+    if (it != tok->end() && it->is_number()) {
+      double v = it->get<double>();
+      if (v >= 1 && v <= kSaneMaxLength) max_len = std::min(max_len, static_cast<int>(v));
+    }
+  }
+  if (!sbert && !tok) {
+    LogOnce(LogLevel::kInfo, "maxlen-default:" + folder,
+            folder +
+                ": no sentence_bert_config.json or tokenizer_config.json; max length " +
+                std::to_string(max_len) + " (the position table)");
+  }
+  st->max_seq_length = max_len;
+  return *st;
+}
+
 }  // namespace
 
 std::string_view PoolingModeName(PoolingMode m) {
@@ -172,21 +272,30 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text,
 
   std::string model_type;
   FLOE_ASSIGN_OR_RETURN(model_type, GetString(j, "model_type", path, ""));
-  if (model_type.empty()) {
-    // Old configs may lack model_type; trust "architectures" then.
-    if (auto it = j.find("architectures"); it != j.end() && it->is_array()) {
-      for (const json& a : *it) {
-        if (a.is_string() && a.get<std::string>().rfind("Bert", 0) == 0)
-          model_type = "bert";
-      }
-    }
-    if (model_type.empty()) {
-      return InvalidArgumentError(path + ": no \"model_type\" (supported: bert)");
+  std::vector<std::string> architectures;
+  if (auto it = j.find("architectures"); it != j.end() && it->is_array()) {
+    for (const json& a : *it) {
+      if (a.is_string()) architectures.push_back(a.get<std::string>());
     }
   }
-  if (model_type != "bert") {
+  if (model_type.empty()) {
+    // Old configs may lack model_type; trust "architectures" then.
+    for (const std::string& a : architectures) {
+      if (a.rfind("Bert", 0) == 0) model_type = "bert";
+      if (a.rfind("XLMRoberta", 0) == 0) model_type = "xlm-roberta";
+      if (a.rfind("Roberta", 0) == 0) model_type = "roberta";
+      if (a.rfind("Camembert", 0) == 0) model_type = "camembert";
+    }
+    if (model_type.empty()) {
+      return InvalidArgumentError(path + ": no \"model_type\" (supported: " +
+                                  std::string(kSupportedTypes) + ")");
+    }
+  }
+  const bool roberta = IsRobertaFamily(model_type);
+  if (model_type != "bert" && !roberta) {
     return UnimplementedError(path + ": model_type '" + model_type +
-                              "' is not supported (supported: bert)");
+                              "' is not supported (supported: " + std::string(kSupportedTypes) +
+                              ")");
   }
   c.model_type = model_type;
 
@@ -200,8 +309,16 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text,
   FLOE_RETURN_IF_ERROR(GetInt(j, "vocab_size", path, true, 1, &c.vocab_size));
   FLOE_RETURN_IF_ERROR(
       GetInt(j, "max_position_embeddings", path, false, 1, &c.max_position_embeddings));
+  if (roberta) c.pad_token_id = 1;  // transformers' RobertaConfig default
   FLOE_RETURN_IF_ERROR(GetInt(j, "type_vocab_size", path, false, 1, &c.type_vocab_size));
   FLOE_RETURN_IF_ERROR(GetInt(j, "pad_token_id", path, false, 0, &c.pad_token_id));
+  if (roberta) c.position_offset = c.pad_token_id + 1;
+  if (c.max_tokens() < 1) {
+    return InvalidArgumentError(
+        path + ": max_position_embeddings " + std::to_string(c.max_position_embeddings) +
+        " leaves no position after the " + std::to_string(c.position_offset) +
+        " that model_type '" + model_type + "' reserves (pad_token_id + 1)");
+  }
   if (c.hidden_size % c.num_attention_heads != 0) {
     return InvalidArgumentError(path + ": hidden_size " + std::to_string(c.hidden_size) +
                                 " is not a multiple of num_attention_heads " +
@@ -243,12 +360,25 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text,
     return UnimplementedError(path + ": position_embedding_type '" + pos +
                               "' is not supported (supported: absolute)");
   }
+  for (const char* key : {"is_decoder", "add_cross_attention"}) {
+    if (auto it = j.find(key); it != j.end() && it->is_boolean() && it->get<bool>()) {
+      return UnimplementedError(path + ": \"" + key +
+                                "\": true is not supported (floe runs encoders only)");
+    }
+  }
+  FLOE_RETURN_IF_ERROR(ParseHead(j, path, architectures, roberta, &c));
   return c;
 }
 
 StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
     const std::string& folder, const BertConfig& bert) {
   SentenceTransformersConfig st;
+  if (bert.classifier()) {
+    // A cross-encoder: its head takes the first token; no pooling, no
+    // normalization, no prompts. Only the max length below applies.
+    st.normalize = false;
+    return LoadMaxLength(folder, bert, &st);
+  }
 
   // modules.json: the pipeline. Only Transformer -> Pooling -> [Normalize].
   const std::string modules_path = Join(folder, "modules.json");
@@ -333,35 +463,7 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
     }
   }
 
-  // Max length, as sentence-transformers cuts: sentence_bert_config.json's
-  // max_seq_length when stated (it wins over tokenizer_config.json), else
-  // tokenizer_config.json's model_max_length; never past the position table.
-  int max_len = bert.max_position_embeddings;
-  const std::string sbert_path = Join(folder, "sentence_bert_config.json");
-  FLOE_ASSIGN_OR_RETURN(std::optional<json> sbert, ReadJsonIfPresent(sbert_path));
-  int sbert_len = 0;
-  if (sbert) {
-    if (!sbert->is_object())
-      return InvalidArgumentError(sbert_path + ": not a JSON object");
-    FLOE_RETURN_IF_ERROR(GetInt(*sbert, "max_seq_length", sbert_path, false, 1, &sbert_len));
-    if (sbert_len > 0) max_len = std::min(max_len, sbert_len);
-  }
-  const std::string tok_path = Join(folder, "tokenizer_config.json");
-  FLOE_ASSIGN_OR_RETURN(std::optional<json> tok, ReadJsonIfPresent(tok_path));
-  if (sbert_len <= 0 && tok && tok->is_object()) {
-    auto it = tok->find("model_max_length");
-    if (it != tok->end() && it->is_number()) {
-      double v = it->get<double>();
-      if (v >= 1 && v <= kSaneMaxLength) max_len = std::min(max_len, static_cast<int>(v));
-    }
-  }
-  if (!sbert && !tok) {
-    LogOnce(LogLevel::kInfo, "maxlen-default:" + folder,
-            folder +
-                ": no sentence_bert_config.json or tokenizer_config.json; max length " +
-                std::to_string(max_len) + " (max_position_embeddings)");
-  }
-  st.max_seq_length = max_len;
+  FLOE_RETURN_IF_ERROR(LoadMaxLength(folder, bert, &st).status());
   return st;
 }
 
@@ -385,13 +487,15 @@ StatusOr<std::unique_ptr<ModelFolder>> ModelFolder::Open(const std::string& path
   FLOE_ASSIGN_OR_RETURN(folder->weights, WeightStore::Open(path));
   FLOE_RETURN_IF_ERROR(CheckBertWeights(*folder->weights, folder->config));
   const BertConfig& c = folder->config;
-  FLOE_LOG(kInfo) << "model " << path << ": bert, " << c.num_hidden_layers
+  const std::string task =
+      c.classifier() ? "classifier head, " + std::to_string(c.num_labels) + " labels"
+                     : "pooling " + std::string(PoolingModeName(folder->st.pooling)) +
+                           (folder->st.normalize ? ", normalized" : "");
+  FLOE_LOG(kInfo) << "model " << path << ": " << c.model_type << ", " << c.num_hidden_layers
                   << " layers, hidden " << c.hidden_size << ", " << c.num_attention_heads
                   << " heads, " << DTypeName(folder->weights->dominant_dtype())
                   << " weights (" << folder->weights->total_bytes() / (1 << 20)
-                  << " MiB), pooling " << PoolingModeName(folder->st.pooling)
-                  << (folder->st.normalize ? ", normalized" : "") << ", max length "
-                  << folder->st.max_seq_length;
+                  << " MiB), " << task << ", max length " << folder->st.max_seq_length;
   return folder;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "model/safetensors.h"
@@ -17,7 +18,16 @@ enum class PoolingMode { kCls, kMean, kMax, kLastToken };
 
 std::string_view PoolingModeName(PoolingMode m);
 
+// The classification head of a ...ForSequenceClassification checkpoint: on
+// the first token ([CLS], <s>), dense [D, D] + tanh, then out [num_labels, D]
+// (BERT: pooler.dense then classifier; RoBERTa family: classifier.dense then
+// classifier.out_proj). Names in model/bert_weights.h.
+enum class ClassifierHead { kNone, kBertPooler, kRobertaHead };
+
 struct BertConfig {
+  // "bert", or one of the RoBERTa family ("xlm-roberta", "roberta",
+  // "camembert"): the same graph, whose position ids start at
+  // pad_token_id + 1 (position_offset).
   std::string model_type = "bert";
   int hidden_size = 0;
   int num_hidden_layers = 0;
@@ -29,10 +39,26 @@ struct BertConfig {
   float layer_norm_eps = 1e-12f;
   HiddenAct hidden_act = HiddenAct::kGeluErf;
   int pad_token_id = 0;
+  // Position row of token t of a sequence: t + position_offset (0 for BERT,
+  // pad_token_id + 1 for the RoBERTa family, as transformers'
+  // create_position_ids_from_input_ids numbers unpadded input).
+  int position_offset = 0;
+  // architectures[0] ends in ForSequenceClassification: a cross-encoder or
+  // classifier with num_labels logits (id2label's size, else num_labels,
+  // else 2 as transformers defaults); labels by id (LABEL_<i> when unnamed).
+  ClassifierHead head = ClassifierHead::kNone;
+  int num_labels = 0;
+  std::vector<std::string> labels;
+
+  // Longest sequence the position table holds.
+  int max_tokens() const { return max_position_embeddings - position_offset; }
+  bool classifier() const { return head != ClassifierHead::kNone; }
 };
 
 // Parses config.json text. Unsupported model_type / hidden_act /
-// position_embedding_type give UNIMPLEMENTED naming the value; missing or
+// position_embedding_type / is_decoder / add_cross_attention / an
+// architectures head floe does not run give UNIMPLEMENTED naming the value;
+// missing or
 // inconsistent sizes give INVALID_ARGUMENT. `path` is for messages.
 StatusOr<BertConfig> ParseBertConfig(std::string_view json_text, const std::string& path);
 

@@ -339,7 +339,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kPrefix = "bert.";
+// Base-model prefixes of task checkpoints (BertForSequenceClassification's
+// bert., the RoBERTa family's roberta.), stripped to the bare name.
+constexpr std::string_view kPrefixes[] = {"bert.", "roberta."};
+
+// The prefix `name` starts with, or "".
+std::string_view PrefixOf(std::string_view name) {
+  for (std::string_view p : kPrefixes) {
+    if (name.substr(0, p.size()) == p) return p;
+  }
+  return {};
+}
 
 bool FileExists(const std::string& p) {
   std::error_code ec;
@@ -433,7 +443,7 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
                          ": no model.safetensors or model.safetensors.index.json");
   }
 
-  // Index bare names. Exact unprefixed names win over `bert.`-prefixed ones,
+  // Index bare names. Exact unprefixed names win over prefixed ones,
   // and both over legacy gamma/beta aliases; a name in two shards is an error.
   std::map<std::string, std::string, std::less<>> owner;  // full name -> file
   for (const auto& f : store->files_) {
@@ -449,8 +459,9 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
     for (const auto& f : store->files_) {
       for (const auto& [name, info] : f->tensors()) {
         std::string_view bare = name;
-        bool prefixed = bare.substr(0, kPrefix.size()) == kPrefix;
-        if (prefixed) bare.remove_prefix(kPrefix.size());
+        const size_t plen = PrefixOf(bare).size();
+        const bool prefixed = plen > 0;
+        bare.remove_prefix(plen);
         if (pass == 0 && !prefixed) store->index_.emplace(std::string(bare), &info);
         if (pass == 1 && prefixed) store->index_.emplace(std::string(bare), &info);
         if (pass == 2) {
@@ -466,8 +477,8 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::Open(const std::string& fold
 const TensorInfo* WeightStore::Find(std::string_view name) const {
   auto it = index_.find(name);
   if (it != index_.end()) return it->second;
-  if (name.substr(0, kPrefix.size()) == kPrefix) {
-    it = index_.find(name.substr(kPrefix.size()));
+  if (const size_t plen = PrefixOf(name).size(); plen > 0) {
+    it = index_.find(name.substr(plen));
     if (it != index_.end()) return it->second;
   }
   return nullptr;
@@ -478,7 +489,9 @@ StatusOr<std::vector<float>> WeightStore::LoadFloat(
   const TensorInfo* t = Find(name);
   if (t == nullptr) {
     for (const auto& f : files_) {
-      for (const std::string& n : {std::string(name), std::string(kPrefix) + std::string(name)}) {
+      std::vector<std::string> names = {std::string(name)};
+      for (std::string_view p : kPrefixes) names.push_back(std::string(p) + std::string(name));
+      for (const std::string& n : names) {
         auto u = f->unread().find(n);
         if (u != f->unread().end()) {
           return UnimplementedError(f->path() + ": tensor '" + u->first + "' has dtype " +

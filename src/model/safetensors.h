@@ -65,9 +65,10 @@ class SafetensorsFile {
 };
 
 // A model's weights: one model.safetensors or a sharded set described by
-// model.safetensors.index.json. Names are looked up with and without a `bert.`
-// prefix, so callers always use the bare name ("encoder.layer.0..."). Old
-// checkpoints' LayerNorm `gamma`/`beta` are also found as `weight`/`bias`.
+// model.safetensors.index.json. Names are looked up with and without a
+// `bert.` or `roberta.` prefix, so callers always use the bare name
+// ("encoder.layer.0..."). Old checkpoints' LayerNorm `gamma`/`beta` are also
+// found as `weight`/`bias`.
 // Immutable after Open: safe to read from any thread.
 class WeightStore {
  public:
@@ -78,7 +79,7 @@ class WeightStore {
   // Tensor `name` as float32, checked against `expected_shape`.
   StatusOr<std::vector<float>> LoadFloat(
       std::string_view name, const std::vector<int64_t>& expected_shape) const;
-  // nullptr when absent (after trying the `bert.` prefix).
+  // nullptr when absent (after trying the `bert.` / `roberta.` prefixes).
   const TensorInfo* Find(std::string_view name) const;
   // The dtype of most weights (for /info).
   DType dominant_dtype() const;

@@ -148,12 +148,15 @@ TEST_P(CudaOpsTest, ResidualLinearAloneAndFusedWithLayerNormMatchesCpu) {
 }
 
 TEST_P(CudaOpsTest, EmbedLayerNormMatchesCpu) {
-  const int64_t V = 50, P = 64, D = 96;
+  // Lengths 5, 32, 1, 62 with positions from 2 (the RoBERTa family's offset)
+  // use rows up to 63 of P = 64; token type 1 from index 2, none, 0, 30.
+  const int64_t V = 50, P = 64, D = 96, kOffset = 2;
   auto batch = MakeBatch(cpu_.get(), gpu_.get(), {0, 5, 37, 38, 100});
   const int64_t T = batch.cu.back();
   std::vector<int32_t> ids(T);
   for (int64_t t = 0; t < T; ++t) ids[t] = static_cast<int32_t>((t * 7919) % V);
-  const auto word = Random(V * D, 11), pos = Random(P * D, 12), tt = Random(D, 13);
+  const std::vector<int32_t> type1 = {2, 40, 0, 30};
+  const auto word = Random(V * D, 11), pos = Random(P * D, 12), tt = Random(2 * D, 13);
   const auto gamma = Random(D, 14), beta = Random(D, 15);
   std::unique_ptr<DeviceBuffer> c[6], g[6];
   const std::vector<float>* host[5] = {&word, &pos, &tt, &gamma, &beta};
@@ -161,14 +164,24 @@ TEST_P(CudaOpsTest, EmbedLayerNormMatchesCpu) {
     c[i] = Upload(cpu_.get(), *host[i]);
     g[i] = Upload(gpu_.get(), *host[i]);
   }
+  auto tc = Upload(cpu_.get(), type1), tg = Upload(gpu_.get(), type1);
+  batch.cpu.type1_from_host = batch.gpu.type1_from_host = type1.data();
+  batch.cpu.type1_from_device = tc->i32();
+  batch.gpu.type1_from_device = tg->i32();
   auto ic = Upload(cpu_.get(), ids), ig = Upload(gpu_.get(), ids);
   auto oc = Alloc(cpu_.get(), T * D * 4), og = Alloc(gpu_.get(), T * D * 4);
-  ASSERT_TRUE(cpu_->EmbedLayerNorm(ic->i32(), batch.cpu, c[0]->f32(), c[1]->f32(), c[2]->f32(),
-                                   c[3]->f32(), c[4]->f32(), D, 1e-12f, oc->f32())
-                  .ok());
-  const Status s = gpu_->EmbedLayerNorm(ig->i32(), batch.gpu, g[0]->f32(), g[1]->f32(),
-                                        g[2]->f32(), g[3]->f32(), g[4]->f32(), D, 1e-12f,
-                                        og->f32());
+  const auto tables = [&](std::unique_ptr<DeviceBuffer>* b) {
+    EmbeddingTables e;
+    e.word = b[0]->f32();
+    e.position = b[1]->f32();
+    e.token_type = b[2]->f32();
+    e.gamma = b[3]->f32();
+    e.beta = b[4]->f32();
+    e.position_offset = kOffset;
+    return e;
+  };
+  ASSERT_TRUE(cpu_->EmbedLayerNorm(ic->i32(), batch.cpu, tables(c), D, 1e-12f, oc->f32()).ok());
+  const Status s = gpu_->EmbedLayerNorm(ig->i32(), batch.gpu, tables(g), D, 1e-12f, og->f32());
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_LE(Nmse(Download(gpu_.get(), og->data(), T * D), Download(cpu_.get(), oc->data(), T * D)),
             tol());

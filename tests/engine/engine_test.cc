@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -15,8 +16,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "engine/bert_encoder.h"
 #include "backend/cpu/kernels.h"
+#include "engine/bert_encoder.h"
 #include "engine/postprocess.h"
 #include "model/config.h"
 
@@ -116,7 +117,113 @@ TEST_P(GoldenTest, EveryCaseMatchesFloat64ReferenceAloneAndBatched) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
-                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16"));
+                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16", "xlmr-tiny"));
+
+// Cross-encoders against transformers' ...ForSequenceClassification in
+// float64 (tests/data/models/make_tiny_models.py): pairs tokenized by
+// `tokenizers`, token types from its type_ids.
+struct ClassifierCase {
+  std::vector<int32_t> ids;
+  int32_t type1_from = 0;
+  std::vector<double> logits;
+};
+
+std::vector<ClassifierCase> LoadClassifierGolden(const std::string& name) {
+  std::ifstream in(std::string(FLOE_TEST_DATA) + "/golden/" + name + ".jsonl");
+  std::vector<ClassifierCase> cases;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    cases.push_back({j.at("ids").get<std::vector<int32_t>>(), j.at("type1_from").get<int32_t>(),
+                     j.at("logits").get<std::vector<double>>()});
+  }
+  return cases;
+}
+
+class ClassifierGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ClassifierGoldenTest, LogitsMatchTransformersAloneAndBatched) {
+  auto model = OpenModel(GetParam());
+  ASSERT_TRUE(model);
+  auto engine = MakeEngine(*model);
+  ASSERT_TRUE(engine);
+  ASSERT_EQ(engine->num_labels(), 1);
+  const auto cases = LoadClassifierGolden(GetParam());
+  ASSERT_GE(cases.size(), 8u);
+  std::vector<std::vector<int32_t>> all;
+  std::vector<int32_t> types;
+  double worst = 0;
+  for (const auto& c : cases) {
+    float logit = 0;
+    const std::vector<int32_t> t = {c.type1_from};
+    ASSERT_TRUE(engine->Classify({c.ids}, &logit, t).ok());
+    EXPECT_NEAR(logit, c.logits[0], 1e-4);
+    worst = std::max(worst, std::abs(logit - c.logits[0]));
+    all.push_back(c.ids);
+    types.push_back(c.type1_from);
+  }
+  std::printf("[ %s ] %zu pairs, max |logit - transformers float64| %.3g\n", GetParam().c_str(),
+              cases.size(), worst);
+  std::vector<float> batch(all.size());
+  ASSERT_TRUE(engine->Classify(all, batch.data(), types).ok());
+  double moved = 0;  // how far token type 0 everywhere moves the scores
+  std::vector<float> type0(all.size());
+  ASSERT_TRUE(engine->Classify(all, type0.data()).ok());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_NEAR(batch[i], cases[i].logits[0], 1e-4) << "pair " << i;
+    moved = std::max(moved, std::abs(type0[i] - cases[i].logits[0]));
+  }
+  if (model->config.type_vocab_size > 1) {
+    EXPECT_GT(moved, 1e-3) << "token types should matter to a BERT cross-encoder";
+  } else {
+    EXPECT_LT(moved, 1e-4);  // XLM-R: one token type, every pair all type 0
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ClassifierGoldenTest,
+                         ::testing::Values("rerank-bert-tiny", "rerank-xlmr-tiny"));
+
+TEST(ClassifierTest, EmbeddingAndClassifierCallsRefuseTheOtherKindOfModel) {
+  auto rerank = OpenModel("rerank-xlmr-tiny");
+  auto embed = OpenModel("xlmr-tiny");
+  ASSERT_TRUE(rerank && embed);
+  auto r = MakeEngine(*rerank), e = MakeEngine(*embed);
+  ASSERT_TRUE(r && e);
+  EXPECT_EQ(e->num_labels(), 0);
+  std::vector<float> out(64);
+  const std::vector<int32_t> ids = {0, 4, 3989, 2};
+  Status s = r->EmbedPooled({ids}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("classifier"), std::string::npos) << s.message();
+  s = e->Classify({ids}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("embedding model"), std::string::npos) << s.message();
+  // One token type: type 1 is refused, a type1_from at the length is none.
+  s = r->Classify({ids}, out.data(), std::vector<int32_t>{2});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("one token type"), std::string::npos) << s.message();
+  EXPECT_TRUE(r->Classify({ids}, out.data(), std::vector<int32_t>{4}).ok());
+  s = r->Classify({ids, ids}, out.data(), std::vector<int32_t>{4});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  s = r->Classify({ids}, out.data(), std::vector<int32_t>{-1});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+}
+
+// XLM-R's 514 positions hold 512 tokens: positions start at pad_token_id + 1.
+TEST(ClassifierTest, RobertaPositionTableHoldsItsSizeLessTheOffset) {
+  auto model = OpenModel("xlmr-tiny");
+  ASSERT_TRUE(model);
+  auto engine = MakeEngine(*model);
+  ASSERT_TRUE(engine);
+  std::vector<float> out(engine->hidden_size());
+  std::vector<int32_t> longest(512, 100);
+  EXPECT_TRUE(engine->EmbedPooled({longest}, out.data()).ok());
+  longest.push_back(100);
+  const Status s = engine->EmbedPooled({longest}, out.data());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("512 positions"), std::string::npos) << s.message();
+}
 
 // Whether this process runs as on a CPU without AVX-512 (see
 // PortableIsaTest below).

@@ -85,9 +85,85 @@ TEST(BertConfigTest, MapsActivations) {
 
 TEST(BertConfigTest, RejectsUnsupportedModelTypeNamingIt) {
   json j = TinyConfig();
-  j["model_type"] = "xlm-roberta";
+  j["model_type"] = "deberta-v2";
   ExpectError(Parse(j), StatusCode::kUnimplemented,
-              "model_type 'xlm-roberta' is not supported (supported: bert)");
+              "model_type 'deberta-v2' is not supported (supported: bert, xlm-roberta, "
+              "roberta, camembert)");
+}
+
+// The RoBERTa family: BERT's graph with positions from pad_token_id + 1.
+TEST(BertConfigTest, RobertaFamilyOffsetsPositionsByPadPlusOne) {
+  for (const char* type : {"xlm-roberta", "roberta", "camembert"}) {
+    json j = TinyConfig();
+    j["model_type"] = type;
+    j["max_position_embeddings"] = 8194;
+    j["type_vocab_size"] = 1;
+    j["pad_token_id"] = 1;
+    auto r = Parse(j);
+    ASSERT_TRUE(r.ok()) << type << ": " << r.status().ToString();
+    EXPECT_EQ(r->model_type, type);
+    EXPECT_EQ(r->position_offset, 2) << type;
+    EXPECT_EQ(r->max_tokens(), 8192) << type;
+    EXPECT_EQ(r->type_vocab_size, 1);
+    EXPECT_FALSE(r->classifier());
+    j.erase("pad_token_id");  // RobertaConfig's default: 1
+    EXPECT_EQ(Parse(j)->position_offset, 2) << type;
+    j["pad_token_id"] = 5;
+    EXPECT_EQ(Parse(j)->position_offset, 6) << type;
+  }
+  json j = TinyConfig();
+  EXPECT_EQ(Parse(j)->position_offset, 0);
+  EXPECT_EQ(Parse(j)->max_tokens(), 512);
+  j["model_type"] = "xlm-roberta";
+  j["max_position_embeddings"] = 2;
+  j["pad_token_id"] = 1;
+  ExpectError(Parse(j), StatusCode::kInvalidArgument, "leaves no position");
+  j.erase("model_type");
+  j["architectures"] = {"XLMRobertaModel"};
+  j["max_position_embeddings"] = 514;
+  EXPECT_EQ(Parse(j)->model_type, "xlm-roberta");
+}
+
+TEST(BertConfigTest, SequenceClassificationGivesTheHeadAndLabels) {
+  json j = TinyConfig();
+  j["architectures"] = {"BertForSequenceClassification"};
+  auto r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->head, ClassifierHead::kBertPooler);
+  EXPECT_EQ(r->num_labels, 2);  // transformers' default without id2label
+  EXPECT_EQ(r->labels, (std::vector<std::string>{"LABEL_0", "LABEL_1"}));
+  j["id2label"] = {{"0", "LABEL_0"}};
+  EXPECT_EQ(Parse(j)->num_labels, 1);
+  j["id2label"] = {{"2", "neutral"}, {"0", "negative"}, {"1", "positive"}};
+  r = Parse(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->num_labels, 3);
+  EXPECT_EQ(r->labels, (std::vector<std::string>{"negative", "positive", "neutral"}));
+  j["id2label"] = {{"0", "a"}, {"2", "c"}};
+  ExpectError(Parse(j), StatusCode::kInvalidArgument, "id2label");
+  j["id2label"] = {{"x", "a"}};
+  ExpectError(Parse(j), StatusCode::kInvalidArgument, "id2label entry \"x\"");
+  j.erase("id2label");
+  j["num_labels"] = 1;
+  EXPECT_EQ(Parse(j)->num_labels, 1);
+
+  j["model_type"] = "xlm-roberta";
+  j["architectures"] = {"XLMRobertaForSequenceClassification"};
+  EXPECT_EQ(Parse(j)->head, ClassifierHead::kRobertaHead);
+  j["architectures"] = {"XLMRobertaForMaskedLM"};  // run as the bare encoder
+  EXPECT_FALSE(Parse(j)->classifier());
+}
+
+TEST(BertConfigTest, RefusesHeadsAndDecoderOptionsItDoesNotRunNamingThem) {
+  json j = TinyConfig();
+  j["architectures"] = {"BertForTokenClassification"};
+  ExpectError(Parse(j), StatusCode::kUnimplemented, "BertForTokenClassification");
+  j["architectures"] = {"BertModel"};
+  j["is_decoder"] = true;
+  ExpectError(Parse(j), StatusCode::kUnimplemented, "\"is_decoder\"");
+  j["is_decoder"] = false;
+  j["add_cross_attention"] = true;
+  ExpectError(Parse(j), StatusCode::kUnimplemented, "\"add_cross_attention\"");
 }
 
 TEST(BertConfigTest, AcceptsMissingModelTypeForBertArchitectures) {
@@ -296,6 +372,25 @@ TEST(SentenceTransformersConfigTest, MaxLengthIsSentenceBertsOverTokenizerConfig
   WriteFile(dir.File("tokenizer_config.json"),
             R"({"model_max_length": 1000000000000000019884624838656})");
   EXPECT_EQ(LoadSentenceTransformersConfig(dir.path(), TinyBert())->max_seq_length, 512);
+}
+
+// A cross-encoder folder has no Pooling module (or no modules.json): its head
+// takes the first token; only the max length applies.
+TEST(SentenceTransformersConfigTest, ClassifierNeedsNoPoolingAndIsNotNormalized) {
+  TempDir dir;
+  json m = json::array();
+  m.push_back({{"idx", 0}, {"name", "0"}, {"path", ""},
+               {"type", "sentence_transformers.models.Transformer"}});
+  WriteJson(dir.File("modules.json"), m);
+  WriteJson(dir.File("tokenizer_config.json"), {{"model_max_length", 300}});
+  BertConfig c = TinyBert();
+  EXPECT_FALSE(LoadSentenceTransformersConfig(dir.path(), c).ok());
+  c.head = ClassifierHead::kBertPooler;
+  c.num_labels = 1;
+  auto r = LoadSentenceTransformersConfig(dir.path(), c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->normalize);
+  EXPECT_EQ(r->max_seq_length, 300);
 }
 
 TEST(SentenceTransformersConfigTest, RejectsMalformedFilesNamingThem) {

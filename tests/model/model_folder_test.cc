@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,58 @@ TEST(ModelFolderTest, OpensClsFixture) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ExpectFixture(**r, PoolingMode::kCls, DType::kF32);
   EXPECT_EQ((*r)->weights->total_bytes(), 4049552u - 8 - 4104);
+}
+
+// tests/data/models/make_tiny_models.py's folders (transformers' classes).
+TEST(ModelFolderTest, OpensXlmRobertaEmbeddingFixture) {
+  auto r = ModelFolder::Open(FixtureModel("xlmr-tiny"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const ModelFolder& m = **r;
+  EXPECT_EQ(m.config.model_type, "xlm-roberta");
+  EXPECT_EQ(m.config.vocab_size, 8002);
+  EXPECT_EQ(m.config.type_vocab_size, 1);
+  EXPECT_EQ(m.config.position_offset, 2);
+  EXPECT_EQ(m.config.max_tokens(), 512);
+  EXPECT_FLOAT_EQ(m.config.layer_norm_eps, 1e-5f);
+  EXPECT_FALSE(m.config.classifier());
+  EXPECT_EQ(m.st.pooling, PoolingMode::kMean);
+  EXPECT_TRUE(m.st.normalize);
+  EXPECT_EQ(m.weights->dominant_dtype(), DType::kF16);
+}
+
+TEST(ModelFolderTest, OpensCrossEncoderFixturesWithTheirHeads) {
+  struct Case {
+    const char* folder;
+    ClassifierHead head;
+    const char* dense;  // the head's dense weight, as stored
+    const char* out;
+  };
+  const Case cases[] = {
+      {"rerank-bert-tiny", ClassifierHead::kBertPooler, "bert.pooler.dense.weight",
+       "classifier.weight"},
+      {"rerank-xlmr-tiny", ClassifierHead::kRobertaHead, "classifier.dense.weight",
+       "classifier.out_proj.weight"},
+  };
+  for (const Case& c : cases) {
+    auto r = ModelFolder::Open(FixtureModel(c.folder));
+    ASSERT_TRUE(r.ok()) << c.folder << ": " << r.status().ToString();
+    const ModelFolder& m = **r;
+    EXPECT_EQ(m.config.head, c.head) << c.folder;
+    EXPECT_EQ(m.config.num_labels, 1) << c.folder;
+    EXPECT_EQ(m.config.labels, std::vector<std::string>{"LABEL_0"}) << c.folder;
+    EXPECT_FALSE(m.st.normalize) << c.folder;
+    const BertTensorSpec dense = BertTensorFor(m.config, BertTensor::kHeadDenseWeight);
+    const BertTensorSpec out = BertTensorFor(m.config, BertTensor::kHeadOutWeight);
+    ASSERT_NE(m.weights->Find(dense.name), nullptr) << c.folder;
+    EXPECT_EQ(m.weights->Find(dense.name)->name, c.dense);
+    EXPECT_EQ(m.weights->Find(out.name)->name, c.out);
+    EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 32}));
+  }
+  // The XLM-R checkpoint's encoder is under roberta.
+  auto r = ModelFolder::Open(FixtureModel("rerank-xlmr-tiny"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->weights->Find("embeddings.word_embeddings.weight")->name,
+            "roberta.embeddings.word_embeddings.weight");
 }
 
 TEST(ModelFolderTest, OpensMeanBf16FixtureWithPrefix) {
@@ -291,10 +344,10 @@ TEST(ModelFolderTest, RejectsPathThatIsNotAModelFolder) {
 TEST(ModelFolderTest, RejectsUnsupportedArchitectureNamingIt) {
   FolderCopy f("bert-tiny-cls");
   json j = json::parse(ReadFile(f.File("config.json")));
-  j["model_type"] = "xlm-roberta";
+  j["model_type"] = "deberta-v2";
   WriteFile(f.File("config.json"), j.dump());
   ExpectOpenFails(f.path(), StatusCode::kUnimplemented,
-                  {"xlm-roberta", "supported: bert"});
+                  {"deberta-v2", "supported: bert, xlm-roberta"});
 }
 
 TEST(ModelFolderTest, ListsEveryEncoderTensor) {
@@ -306,6 +359,24 @@ TEST(ModelFolderTest, ListsEveryEncoderTensor) {
   c.vocab_size = 30522;
   auto specs = BertTensorSpecs(c);
   EXPECT_EQ(specs.size(), 5u + 2u * 16u);
+}
+
+TEST(ModelFolderTest, CrossEncoderWithoutItsHeadNamesTheTensor) {
+  FolderCopy f("rerank-xlmr-tiny");
+  f.WriteSingle();
+  const std::string config = ReadFile(f.File("config.json"));
+  json cfg = json::parse(config);
+  cfg["id2label"] = {{"0", "a"}, {"1", "b"}};  // the stored out_proj has 1 row
+  WriteFile(f.File("config.json"), cfg.dump());
+  ExpectOpenFails(f.path(), StatusCode::kInvalidArgument,
+                  {"classifier.out_proj.weight", "[1, 32]", "[2, 32]"});
+  WriteFile(f.File("config.json"), config);
+  auto& t = f.tensors();
+  t.erase(std::remove_if(t.begin(), t.end(),
+                         [](const TensorBytes& x) { return x.name == "classifier.dense.weight"; }),
+          t.end());
+  f.WriteSingle();
+  ExpectOpenFails(f.path(), StatusCode::kNotFound, {"'classifier.dense.weight' not found"});
 }
 
 }  // namespace

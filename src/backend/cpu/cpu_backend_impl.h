@@ -79,9 +79,9 @@ class CpuBackend : public Backend {
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
 
   // cpu_embed.cc
-  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
-                        const float* position, const float* token_type0, const float* gamma,
-                        const float* beta, int64_t hidden, float eps, float* out) override;
+  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
+                        const EmbeddingTables& tables, int64_t hidden, float eps,
+                        float* out) override;
 
   // cpu_norm.cc
   Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,

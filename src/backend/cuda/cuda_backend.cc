@@ -280,9 +280,8 @@ StatusOr<std::unique_ptr<LinearOp>> CudaBackend::CreateLinear(const LinearSpec& 
   return CreateCudaLinear(this, spec);
 }
 
-Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
-                                   const float* position, const float* token_type0,
-                                   const float* gamma, const float* beta, int64_t hidden, float eps,
+Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
+                                   const EmbeddingTables& tables, int64_t hidden, float eps,
                                    float* out) {
   const std::string op = "EmbedLayerNorm";
   FLOE_RETURN_IF_ERROR(Enter(op));
@@ -292,18 +291,32 @@ Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
     return InvalidArgumentError(op + ": hidden " + std::to_string(hidden) + " outside [1, " +
                                 std::to_string(kMaxRowHidden) + "]");
   }
+  if (tables.position_offset < 0) {
+    return InvalidArgumentError(op + ": position_offset " +
+                                std::to_string(tables.position_offset) + " is negative");
+  }
   const int64_t T = batch.total_tokens;
   const size_t row = hidden * sizeof(float);
+  const bool type1 = batch.type1_from_device != nullptr;
   FLOE_RETURN_IF_ERROR(CheckMemory(ids, T * sizeof(int32_t), op, "ids", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(word, row, op, "word", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(position, batch.max_seqlen * row, op, "position", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(token_type0, row, op, "token_type0", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(gamma, row, op, "gamma", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(beta, row, op, "beta", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.word, row, op, "word", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.position,
+                                   (batch.max_seqlen + tables.position_offset) * row, op,
+                                   "position", false));
+  FLOE_RETURN_IF_ERROR(
+      CheckMemory(tables.token_type, (type1 ? 2 : 1) * row, op, "token_type", false));
+  if (type1) {
+    FLOE_RETURN_IF_ERROR(CheckMemory(batch.type1_from_device, batch.num_seqs * sizeof(int32_t),
+                                     op, "type1_from", false));
+  }
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.gamma, row, op, "gamma", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.beta, row, op, "beta", false));
   FLOE_RETURN_IF_ERROR(CheckMemory(out, T * hidden * DTypeSize(dt_), op, "out", false));
   FLOE_CUDA_RETURN_IF_ERROR(
-      LaunchEmbedLayerNorm(dt_, ids, batch.cu_seqlens_device, batch.num_seqs, T, word, position,
-                           token_type0, gamma, beta, hidden, eps, out, stream_),
+      LaunchEmbedLayerNorm(dt_, ids, batch.cu_seqlens_device, batch.num_seqs, T, tables.word,
+                           tables.position, tables.token_type, batch.type1_from_device,
+                           tables.position_offset, tables.gamma, tables.beta, hidden, eps, out,
+                           stream_),
       op);
   MarkActivations(out, true);
   return OkStatus();

@@ -61,9 +61,9 @@ class CudaBackend : public Backend {
   Status CopyToDevice(const void* host, size_t bytes, void* device) override;
   Status CopyToHost(const void* device, size_t bytes, void* host) override;
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
-  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch, const float* word,
-                        const float* position, const float* token_type0, const float* gamma,
-                        const float* beta, int64_t hidden, float eps, float* out) override;
+  Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
+                        const EmbeddingTables& tables, int64_t hidden, float eps,
+                        float* out) override;
   Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma, const float* beta,
                    float eps) override;
   Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,

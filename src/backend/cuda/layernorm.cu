@@ -29,16 +29,20 @@ __device__ void NormalizeRow(const float* v, int hidden, const float* gamma, con
 
 template <typename T>
 __global__ void EmbedLayerNormKernel(const int32_t* ids, const int32_t* cu, int num_seqs,
-                                     const float* word, const float* position, const float* tt0,
-                                     const float* gamma, const float* beta, int hidden, float eps,
-                                     T* out) {
+                                     const float* word, const float* position,
+                                     const float* token_type, const int32_t* type1_from,
+                                     int position_offset, const float* gamma, const float* beta,
+                                     int hidden, float eps, T* out) {
   extern __shared__ float row[];  // [hidden]
   __shared__ float scratch[32];
   const int t = blockIdx.x;
-  const int pos = t - cu[SeqOfRow(cu, num_seqs, t)];
+  const int seq = SeqOfRow(cu, num_seqs, t);
+  const int index = t - cu[seq];
+  const int type = type1_from != nullptr && index >= type1_from[seq] ? 1 : 0;
   const float* w = word + static_cast<int64_t>(ids[t]) * hidden;
-  const float* p = position + static_cast<int64_t>(pos) * hidden;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = w[i] + p[i] + tt0[i];
+  const float* p = position + static_cast<int64_t>(index + position_offset) * hidden;
+  const float* tt = token_type + static_cast<int64_t>(type) * hidden;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = w[i] + p[i] + tt[i];
   // NormalizeRow's first BlockSum synchronises before anyone reads row[].
   NormalizeRow(row, hidden, gamma, beta, eps, scratch, out + static_cast<int64_t>(t) * hidden);
 }
@@ -66,10 +70,12 @@ bool RowShapeOk(int64_t rows, int64_t hidden) {
 
 cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu_seqlens,
                                  int64_t num_seqs, int64_t tokens, const float* word,
-                                 const float* position, const float* tt0, const float* gamma,
-                                 const float* beta, int64_t hidden, float eps, void* out,
-                                 cudaStream_t stream) {
-  if (!RowShapeOk(tokens, hidden) || num_seqs < 1 || num_seqs > 0x7fffffffLL) {
+                                 const float* position, const float* token_type,
+                                 const int32_t* type1_from, int64_t position_offset,
+                                 const float* gamma, const float* beta, int64_t hidden, float eps,
+                                 void* out, cudaStream_t stream) {
+  if (!RowShapeOk(tokens, hidden) || num_seqs < 1 || num_seqs > 0x7fffffffLL ||
+      position_offset < 0 || position_offset > 0x7fffffffLL) {
     return cudaErrorInvalidValue;
   }
   const int threads = RowThreads(hidden);
@@ -77,8 +83,9 @@ cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu
   return DispatchDType(dt, [&](auto tag) {
     using T = decltype(tag);
     EmbedLayerNormKernel<T><<<static_cast<unsigned>(tokens), threads, smem, stream>>>(
-        ids, cu_seqlens, static_cast<int>(num_seqs), word, position, tt0, gamma, beta,
-        static_cast<int>(hidden), eps, static_cast<T*>(out));
+        ids, cu_seqlens, static_cast<int>(num_seqs), word, position, token_type, type1_from,
+        static_cast<int>(position_offset), gamma, beta, static_cast<int>(hidden), eps,
+        static_cast<T*>(out));
     return cudaGetLastError();
   });
 }

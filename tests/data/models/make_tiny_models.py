@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the tiny random-weight XLM-R and cross-encoder test folders.
+"""Writes the tiny random-weight XLM-R and cross-encoder test folders, and
+their goldens.
 
   $(scripts/python-env.sh test)/bin/python tests/data/models/make_tiny_models.py
 
@@ -10,6 +11,11 @@ writes, next to this script:
                     bert-base-uncased tokenizer of bert-tiny-cls
   rerank-xlmr-tiny  XLMRobertaForSequenceClassification, num_labels 1, the
                     Unigram tokenizer
+
+and ../golden/xlmr-tiny.jsonl (texts, ids, float64 reference vectors: the
+engine tests' golden format), ../golden/rerank-bert-tiny.jsonl and
+../golden/rerank-xlmr-tiny.jsonl (text pairs, ids, type1_from, float64
+logits), all computed with transformers' classes on the saved folders.
 
 Made with transformers' own classes (save_pretrained, safetensors). Weights are
 random (seeded) and larger than the default init (std 0.1, layer norms and
@@ -23,6 +29,7 @@ import os
 import shutil
 import sys
 
+import tokenizers
 import torch
 import transformers
 
@@ -117,6 +124,80 @@ def sentence_transformers_files(folder, dim):
     })
 
 
+TEXTS = [
+    "Hello world",
+    "The quick brown fox jumps over the lazy dog.",
+    "query: how much protein should a female eat",
+    "Le renard brun rapide saute par-dessus le chien paresseux.",
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "El zorro marrón rápido salta sobre el perro perezoso.",
+    "Быстрая коричневая лиса прыгает через ленивую собаку.",
+    "敏捷的棕色狐狸跳过了懒狗。",
+    "素早い茶色の狐が怠け者の犬を飛び越える。",
+    "빠른 갈색 여우가 게으른 개를 뛰어넘는다.",
+    "الثعلب البني السريع يقفز فوق الكلب الكسول.",
+    "तेज़ भूरी लोमड़ी आलसी कुत्ते के ऊपर कूदती है।",
+    "Η γρήγορη καφέ αλεπού πηδάει πάνω από το τεμπέλικο σκυλί.",
+    "a",
+    "   spaces   and\ttabs\n",
+    "Numbers 12345 and symbols !@#$%^&*() mixed in.",
+]
+PAIRS = [
+    ("what is a fox", "The quick brown fox jumps over the lazy dog."),
+    ("what is a fox", "Paris is the capital of France."),
+    ("wo liegt Berlin?", "Berlin ist die Hauptstadt Deutschlands."),
+    ("capital of France", "Paris est la capitale de la France."),
+    ("a", "b"),
+    ("how to bake bread", "Mix flour, water, salt and yeast; knead, let it rise, then bake."),
+    ("猫", "猫は小さな肉食の哺乳類です。"),
+    ("long query " * 20, "long document " * 40),
+]
+
+
+def rounded(v):
+    return [round(float(x), 9) for x in v]
+
+
+def write_jsonl(path, rows):
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def embedding_goldens(folder, out_path):
+    tok = tokenizers.Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    model = transformers.AutoModel.from_pretrained(folder, dtype=torch.float32).double().eval()
+    texts = TEXTS + [" ".join(TEXTS) * 4]  # a long one, cut to 512 tokens
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tok.encode(text).ids
+            if len(ids) > 512:
+                ids = ids[:511] + [ids[-1]]
+            h = model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+            raw = h.mean(dim=0)
+            rows.append({"text": text, "ids": ids, "embedding": rounded(raw / raw.norm()),
+                         "embedding_raw": rounded(raw)})
+    write_jsonl(out_path, rows)
+
+
+def classifier_goldens(folder, out_path):
+    tok = tokenizers.Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        folder, dtype=torch.float32).double().eval()
+    rows = []
+    with torch.no_grad():
+        for a, b in PAIRS:
+            enc = tok.encode(a, b)
+            types = enc.type_ids
+            type1_from = types.index(1) if 1 in types else len(types)
+            logits = model(input_ids=torch.tensor([enc.ids]),
+                           token_type_ids=torch.tensor([types])).logits[0]
+            rows.append({"text": a, "text_pair": b, "ids": enc.ids, "type1_from": type1_from,
+                         "logits": rounded(logits)})
+    write_jsonl(out_path, rows)
+
+
 def main():
     with open(UNIGRAM) as f:
         unigram_vocab = len(json.load(f)["model"]["vocab"])
@@ -149,6 +230,10 @@ def main():
     save(model, folder)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(os.path.join(BERT_TOK, name), os.path.join(folder, name))
+    golden = os.path.join(DATA, "golden")
+    embedding_goldens(os.path.join(HERE, "xlmr-tiny"), os.path.join(golden, "xlmr-tiny.jsonl"))
+    for name in ("rerank-bert-tiny", "rerank-xlmr-tiny"):
+        classifier_goldens(os.path.join(HERE, name), os.path.join(golden, name + ".jsonl"))
     print("wrote xlmr-tiny, rerank-xlmr-tiny, rerank-bert-tiny under", HERE,
           "with transformers", transformers.__version__, file=sys.stderr)
 
