@@ -11,9 +11,9 @@
 Integrations (imported on use): floe.langchain.FloeEmbeddings,
 floe.llama_index.FloeEmbedding, floe.ray.embed_dataset.
 """
-from ._client import Client, FloeError
+from ._client import AsyncClient, Client, FloeError
 from ._embedder import Embedder
 from ._reranker import Reranker
 
-__all__ = ["Client", "Embedder", "FloeError", "Reranker"]
+__all__ = ["AsyncClient", "Client", "Embedder", "FloeError", "Reranker"]
 __version__ = "0.1.0"

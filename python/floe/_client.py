@@ -268,3 +268,50 @@ class Client:
     def __repr__(self) -> str:
         return f"floe.Client({self.url!r})"
 
+
+
+class AsyncClient:
+    """floe.Client for asyncio: the same constructor and methods, as coroutines. Each
+    call runs the blocking client in the event loop's default thread pool (HTTP: one
+    connection per call; gRPC: one shared channel), so many calls can be in flight:
+
+        async with floe.AsyncClient("http://127.0.0.1:8080") as c:
+            a, b = await asyncio.gather(c.embed(["x"]), c.embed(["y"]))
+    """
+
+    def __init__(self, url: str, **kwargs: Any):
+        self._sync = Client(url, **kwargs)
+
+    @property
+    def transport(self) -> str:
+        return self._sync.transport
+
+    async def _run(self, fn, *args, **kwargs):
+        import asyncio
+        import functools
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    async def embed(self, texts: Texts, **kwargs: Any):
+        return await self._run(self._sync.embed, texts, **kwargs)
+
+    async def tokenize(self, texts: Texts, **kwargs: Any):
+        return await self._run(self._sync.tokenize, texts, **kwargs)
+
+    async def rerank(self, query: str, documents: Sequence[str], **kwargs: Any):
+        return await self._run(self._sync.rerank, query, documents, **kwargs)
+
+    async def info(self) -> Dict[str, Any]:
+        return await self._run(self._sync.info)
+
+    async def close(self) -> None:
+        self._sync.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"floe.AsyncClient({self._sync.url!r})"

@@ -8,6 +8,7 @@ in-process floe.Embedder of the same folder:
       normalize_embeddings; info() and tokenize() say what the server says;
   (b) gRPC (floe.v1, stubs generated from proto/ at build time): the same vectors,
       dimensions, normalize, info, tokenize;
+  (b') floe.AsyncClient: concurrent embeds with asyncio.gather over both transports;
   (c) errors: the server's message (unknown prompt, bad dimensions) as floe.FloeError
       over both transports; an unreachable server is a FloeError too;
   (d) LangChain: floe.langchain.FloeEmbeddings (a langchain_core Embeddings) in-process
@@ -78,6 +79,23 @@ def main():
         with floe.Client("grpc://" + target) as grpc_client:
             check(grpc_client.transport == "grpc", "(b) %r speaks gRPC" % grpc_client)
             check_client(floe, grpc_client, "b", texts, ref, model)
+        # (b') asyncio: several calls in flight on both transports.
+        async def many(target_url):
+            async with floe.AsyncClient(target_url) as c:
+                parts = await asyncio.gather(*[c.embed(texts[i:i + 10])
+                                               for i in range(0, len(texts), 10)])
+                return np.concatenate(parts), await c.info()
+
+        for name, u in (("http", url), ("grpc", "grpc://" + target)):
+            got, info = asyncio.run(many(u))
+            close(got, ref, "(b') AsyncClient over %s: %d concurrent embeds" % (
+                name, (len(texts) + 9) // 10))
+            check(info["dimension"] == 384, "(b') AsyncClient.info over %s" % name)
+        try:
+            asyncio.run(floe.AsyncClient(url).embed(["x"], prompt_name="q2"))
+            fail("(c) AsyncClient: an unknown prompt was accepted")
+        except floe.FloeError as err:
+            check("q2" in err.message, "(c) AsyncClient raises FloeError: %s" % err)
         e = expect_floe_error(floe, lambda: floe.Client(url).embed(["x"], prompt_name="q1"),
                               "HTTP status", "q1")
         check(e.status == 400, "(c) HTTP status 400 kept (%d)" % e.status)
