@@ -51,7 +51,58 @@ TEST_P(EmbedderGoldenTest, TextToVectorMatchesFloat64Reference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FixtureModels, EmbedderGoldenTest,
-                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16"));
+                         ::testing::Values("bert-tiny-cls", "bert-tiny-mean-bf16", "xlmr-tiny"));
+
+// Text pairs through TokenizePair and Classify against transformers'
+// ...ForSequenceClassification on `tokenizers`' pair encoding (float64).
+class EmbedderClassifyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EmbedderClassifyTest, PairsToLogitsMatchTransformers) {
+  auto e = Embedder::Open(kData + "/models/" + GetParam());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const ModelInfo& info = (*e)->info();
+  EXPECT_EQ(info.task, "classify");
+  EXPECT_EQ(info.num_labels, 1);
+  EXPECT_EQ(info.labels, std::vector<std::string>{"LABEL_0"});
+  auto golden = ReadJsonl(kData + "/golden/" + GetParam() + ".jsonl");
+  ASSERT_GE(golden.size(), 8u);
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<int32_t> types;
+  for (const auto& g : golden) {
+    auto pair = (*e)->TokenizePair(g["text"].get<std::string>(), g["text_pair"].get<std::string>());
+    ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+    EXPECT_EQ(pair->ids, g["ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(pair->type1_from, g["type1_from"].get<int32_t>());
+    ids.push_back(pair->ids);
+    types.push_back(pair->type1_from);
+  }
+  auto logits = (*e)->Classify(ids, types);
+  ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+  ASSERT_EQ(logits->size(), golden.size());
+  for (size_t i = 0; i < golden.size(); ++i) {
+    ASSERT_EQ((*logits)[i].size(), 1u);
+    EXPECT_NEAR((*logits)[i][0], golden[i]["logits"][0].get<double>(), 1e-4) << "pair " << i;
+  }
+  // Embeddings are not what a classifier gives.
+  auto v = (*e)->Embed({{"x", {}}});
+  EXPECT_EQ(v.status().code(), StatusCode::kFailedPrecondition) << v.status().ToString();
+  EXPECT_NE(v.status().message().find("classifier"), std::string::npos);
+  EXPECT_EQ((*e)->EmbedTokens({ids[0]}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*e)->Classify(ids, {1}).status().code(), StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(FixtureModels, EmbedderClassifyTest,
+                         ::testing::Values("rerank-bert-tiny", "rerank-xlmr-tiny"));
+
+TEST(EmbedderTest, ClassifyOnAnEmbeddingModelIsFailedPrecondition) {
+  auto e = Embedder::Open(kData + "/models/xlmr-tiny");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->info().task, "embed");
+  EXPECT_EQ((*e)->info().model_type, "xlm-roberta");
+  EXPECT_EQ((*e)->info().max_tokens, 512);
+  auto r = (*e)->Classify({{0, 5, 2}});
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+}
 
 TEST(EmbedderTest, InfoDescribesTheModel) {
   auto e = Embedder::Open(kData + "/models/bert-tiny-mean-bf16");
