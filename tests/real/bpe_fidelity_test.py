@@ -1,6 +1,6 @@
 """floe's byte-level BPE tokenizer against Hugging Face `tokenizers`, line by line over
 the multilingual corpus (scripts/build-corpus.py), single texts and pairs, untruncated
-and truncated.
+and truncated (tests/real/unigram_fidelity_test.py's run_folder).
 
 BPE models are trained here, in FLOE_SCRATCH, by `tokenizers`' BpeTrainer (vocab 5,000)
 in two published configurations, then varied:
@@ -22,9 +22,8 @@ import sys
 import time
 
 from realutil import check
-from unigram_fidelity_test import compare, floe_tokenize, load_corpus, train_texts
+from unigram_fidelity_test import load_corpus, run_folder, train_texts
 
-SCRATCH = os.environ["FLOE_SCRATCH"]
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+"
                r"[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
@@ -94,32 +93,6 @@ def folders(texts):
     t.add_tokens([AddedToken("hello world", normalized=True)])
     out["gpt2-prefix-strings"] = json.loads(t.to_str())
     return out
-
-
-def run_folder(name, tj, texts, pairs, max_len):
-    from tokenizers import Tokenizer
-    folder = os.path.join(SCRATCH, name)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8") as f:
-        json.dump(tj, f, ensure_ascii=False)
-    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
-    n = 0
-    got, floe_secs = floe_tokenize(folder, [{"text": t} for t in texts])
-    start = time.perf_counter()
-    want = [e.ids for e in tok.encode_batch(texts)]
-    hf_secs = time.perf_counter() - start
-    n += compare(name, got, want, texts, "single")
-    got, _ = floe_tokenize(folder, [{"text": a, "text_pair": b} for a, b in pairs])
-    want = [(e.ids, e.type_ids) for e in tok.encode_batch(pairs)]
-    n += compare(name, got, want, pairs, "pairs (ids, type ids)")
-    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump({"model_max_length": max_len}, f)
-    tok.enable_truncation(max_len, strategy="longest_first")
-    short = texts[:5000]
-    got, _ = floe_tokenize(folder, [{"text": t} for t in short])
-    n += compare(name, got, [e.ids for e in tok.encode_batch(short)], short,
-                 f"single truncated to {max_len}")
-    return n, floe_secs, hf_secs
 
 
 def main():
