@@ -19,6 +19,7 @@
 #   scripts/cpu-targets.sh [--quick] [--models "base minilm"] [--floe BIN] [--out DIR]
 #                          [--dtypes "float32 bfloat16 int8"] [--no-peers]
 #   scripts/cpu-targets.sh --table-only DIR
+#   scripts/cpu-targets.sh [MODEL_DIR] [FLOE_BINARY]   (one model folder, as before)
 #
 # --quick: a smoke test of every path (64 x 4 and 32 x 4 instead of 512 x 16 and 50 x 64,
 # 2 iterations, 2 calibration batches): minutes, figures meaningless. The full run takes
@@ -40,7 +41,9 @@ while [ $# -gt 0 ]; do
     --dtypes) dtypes="$2"; shift 2 ;;
     --no-peers) peers=0; shift ;;
     --table-only) table_only="$2"; shift 2 ;;
-    *) echo "cpu-targets: unknown argument '$1' (--help)" >&2; exit 2 ;;
+    *)  # the older form: cpu-targets.sh [MODEL_DIR] [FLOE_BINARY]
+      if [ -d "$1" ]; then models="$1"; elif [ -x "$1" ] && [ -f "$1" ]; then floe="$1"
+      else echo "cpu-targets: unknown argument '$1' (--help)" >&2; exit 2; fi; shift ;;
   esac
 done
 
