@@ -203,13 +203,19 @@ TEST(Tokenizer, RefusesEmptyUnigramVocabulary) {
   EXPECT_NE(tok.status().message().find("Unigram"), std::string::npos);
 }
 
-TEST(Tokenizer, RefusesBpeModel) {
+TEST(Tokenizer, RefusesEmptyBpeVocabularyAndDropout) {
   json j = SmallTokenizerJson();
   j["model"] = {{"type", "BPE"}, {"vocab", json::object()}, {"merges", json::array()}};
   auto tok = Tokenizer::FromJson(j.dump(), "x.json");
   ASSERT_FALSE(tok.ok());
-  EXPECT_EQ(tok.status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(tok.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(tok.status().message().find("BPE"), std::string::npos);
+  j["model"] = {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", json::array()},
+                {"dropout", 0.1}};
+  tok = Tokenizer::FromJson(j.dump(), "x.json");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_EQ(tok.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(tok.status().message().find("dropout"), std::string::npos);
 }
 
 TEST(Tokenizer, RefusesOtherNormalizersAndPreTokenizers) {

@@ -193,7 +193,11 @@ TEST(Metaspace, SplitsBeforeEachSpaceAndPrependsPerScheme) {
   // After WhitespaceSplit only a split at offset 0 is "first".
   EXPECT_EQ(Splits(seq, "  a\tb", true), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(Splits(seq, "a\tb", true), (std::vector<std::string>{r + "a", "b"}));
-  EXPECT_FALSE(text::PreTokenizerChain::Parse({{"type", "ByteLevel"}}, "t").ok());
+  EXPECT_TRUE(text::PreTokenizerChain::Parse({{"type", "ByteLevel"}}, "t").ok());
+  const json split = {{"type", "Split"}, {"pattern", {{"Regex", "\\w+"}}}, {"behavior", "Isolated"}};
+  EXPECT_EQ(text::PreTokenizerChain::Parse(split, "t").status().code(),
+            StatusCode::kUnimplemented);
+  EXPECT_FALSE(text::PreTokenizerChain::Parse({{"type", "Digits"}}, "t").ok());
 }
 
 TEST(Metaspace, DecoderDropsReplacementsOfTheFirstTokenOnly) {
