@@ -50,7 +50,7 @@ done
 table() {  # ROWS.jsonl
 /usr/bin/python3 - "$1" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def find(model, run, engine, dtype, kind=None):
     for r in rows:
         if (r.get("model"), r.get("run"), r["engine"], r["dtype"]) == (model, run, engine, dtype) \
@@ -196,7 +196,8 @@ for label in $models; do
     # The shapes floe bench sent (the same --seed for every dtype).
     shapes=$(ls "$out"/shapes-"$label"-*.jsonl 2>/dev/null | head -1 || true)
     "$peerenv/bin/python" "$here/cpu_peers.py" "$model" --cache "$cache" --label "$label" \
-        ${shapes:+--shapes "$shapes"} $([ "$quick" = 1 ] && echo --quick) 2>>"$out/peers.log" | emit ||
+        ${shapes:+--shapes "$shapes"} $([ "$quick" = 1 ] && echo --quick) 2>>"$out/peers.log" |
+        { grep --line-buffered '^{' || true; } | emit ||
       { echo "cpu-targets: the peers failed; see $out/peers.log" >&2; tail -5 "$out/peers.log" >&2; exit 1; }
   fi
 done

@@ -24,6 +24,7 @@ Usage: cpu_peers.py MODEL_DIR --cache DIR [--shapes SHAPES.jsonl] [--quick]
                     [--engines ort/float32,...] [--runs 512x16,50x64,50x1,mixed]
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -110,8 +111,9 @@ def ov_int8(core, onnx, out, names, calib):
         data = [feeds([128] * 4, names) for _ in range(calib)]
         for i, d in enumerate(data):
             d["input_ids"] = batch(128, 4, seed=100 + i)
-        q = nncf.quantize(core.read_model(onnx), nncf.Dataset(data),
-                          model_type=nncf.ModelType.TRANSFORMER, subset_size=calib)
+        with contextlib.redirect_stdout(sys.stderr):  # its progress bars: not rows
+            q = nncf.quantize(core.read_model(onnx), nncf.Dataset(data),
+                              model_type=nncf.ModelType.TRANSFORMER, subset_size=calib)
         ov.save_model(q, path)
     return path
 
