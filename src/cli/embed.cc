@@ -78,7 +78,8 @@ int RunTokenize(int argc, char** argv) {
                " {\"ids\": [...]}"
                " per line, in order. Ids include [CLS]/[SEP] and are truncated to the model's"
                " maximum length ([SEP] kept last), as the model sees them; a line with"
-               " \"truncate\": false over the limit is an error.",
+               " \"truncate\": false over the limit is an error. Pairs also get \"type1_from\""
+               " (the index of the first token of type 1).",
                "floe tokenize"};
   CommonFlags f;
   AddCommonFlags(app, &f, false);
