@@ -52,7 +52,7 @@ struct PairIds {
 struct TokenSpan {
   int32_t id = 0;
   std::string text;      // the token's piece ("##ing", "\u2581the"); the special's text
-  bool special = false;  // added by the template ([CLS], </s>) or a special added token
+  bool special = false;  // added by the template ([CLS], </s>); a [SEP] typed in the text is not
   size_t start = 0;      // byte offsets into the input text; 0, 0 for template specials
   size_t stop = 0;
 };
