@@ -241,6 +241,26 @@ Status BertEncoder::Classify(std::span<const std::vector<int32_t>* const> seqs,
   return OkStatus();
 }
 
+Status BertEncoder::Attention(const PackedBatch& batch, int64_t heads, int64_t head_size,
+                              float scale) {
+  // Backend::Attention keeps a max_len x max_len score matrix per thread
+  // (256 MiB at 8,192 tokens); Backend::Attend goes in query blocks (memory
+  // linear in the length). Long passes take Attend where the backend has it.
+  if (batch.max_seqlen > kLongSequence && attend_available_) {
+    AttentionSpec spec;
+    spec.num_heads = heads;
+    spec.head_size = head_size;
+    spec.scale = scale;
+    const Status s = backend_->Attend(qkv_->f32(), batch, spec, context_->f32());
+    if (s.code() != StatusCode::kUnimplemented) return s;
+    attend_available_ = false;
+    LogOnce(LogLevel::kInfo, "attend-missing-" + backend_->device(),
+            "sequences over " + std::to_string(kLongSequence) + " tokens on " +
+                backend_->device() + " use the full-score attention (" + s.message() + ")");
+  }
+  return backend_->Attention(qkv_->f32(), batch, heads, head_size, scale, context_->f32());
+}
+
 Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
                         std::span<const int32_t> pool_skip, std::span<const int32_t> type1_from,
                         int64_t* total_tokens) {
@@ -332,7 +352,7 @@ Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolK
   for (const auto& layer : layers_) {
     FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, T, qkv_->f32()));
     mark(1);
-    FLOE_RETURN_IF_ERROR(backend_->Attention(qkv_->f32(), batch, N, H, scale, context_->f32()));
+    FLOE_RETURN_IF_ERROR(Attention(batch, N, H, scale));
     mark(2);
     FLOE_RETURN_IF_ERROR(layer->attn_out->Forward(context_->f32(), T, h));  // h += ...
     mark(3);

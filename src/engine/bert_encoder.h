@@ -55,6 +55,11 @@ class BertEncoder {
   struct Layer;
   BertEncoder() = default;
   Status EnsureCapacity(int64_t tokens, int64_t seqs);
+  // Passes whose longest sequence is over this many tokens run attention in
+  // query blocks (Backend::Attend) when the backend has it.
+  static constexpr int64_t kLongSequence = 2048;
+  Status Attention(const PackedBatch& batch, int64_t heads, int64_t head_size, float scale);
+  bool attend_available_ = true;
   // The graph up to pooled_ (B x D on the device); T tokens.
   Status Run(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
              std::span<const int32_t> pool_skip, std::span<const int32_t> type1_from,
