@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "engine/cpu_isa_reference.h"
 #include "dnnl.hpp"
 
 namespace floe {
@@ -115,16 +116,8 @@ double LinearError(Backend* b) {
     if (!lin.ok()) return 1;
     std::vector<float> y(b->RoundUpRows(m) * N);
     EXPECT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
-    double err = 0, norm = 0;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < N; ++j) {
-        double s = bias[j];
-        for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[i * K + k]) * w[j * K + k];
-        err += (y[i * N + j] - s) * (y[i * N + j] - s);
-        norm += s * s;
-      }
-    }
-    worst = std::max(worst, std::sqrt(err / norm));
+    worst = std::max(
+        worst, RelativeLinearError(x.data(), w.data(), bias.data(), y.data(), m, K, N));
   }
   return worst;
 }
