@@ -148,10 +148,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Refuse(int status, const std::string& detail) {
     if (start_ == Clock::time_point()) start_ = Clock::now();
     const std::string_view target = Sv(parser_->get().target());
-    route_ = HttpRouteLabel(target.substr(0, target.find('?')));
+    const std::string_view path = target.substr(0, target.find('?'));
+    route_ = HttpRouteLabel(path);
     version_ = 11;
     keep_alive_ = head_ = false;
-    OnResponse(HttpTransportError(core_->opt, status, detail));
+    OnResponse(HttpTransportError(core_->opt, status, detail, path));
   }
 
   void Route() {

@@ -279,16 +279,14 @@ std::shared_ptr<EmbedJob> HandleHttp(Frontend* fe, HttpRequest req, HttpRespond 
 }
 
 HttpResponse HttpTransportError(const ServeOptions& options, int status,
-                                const std::string& detail) {
-  if (status == 413) {
-    return {413, OpenAIErrorBody("request body is larger than " +
-                                     std::to_string(options.max_body_bytes) +
-                                     " bytes (--max-body-bytes)",
-                                 "invalid_request_error", "payload_too_large")};
-  }
-  std::string message = "bad request";
-  if (!detail.empty()) message += ": " + detail;
-  return {status, OpenAIErrorBody(message, "invalid_request_error", "invalid_request")};
+                                const std::string& detail, std::string_view path) {
+  std::string message = status == 413 ? "request body is larger than " +
+                                            std::to_string(options.max_body_bytes) +
+                                            " bytes (--max-body-bytes)"
+                                      : "bad request" + (detail.empty() ? "" : ": " + detail);
+  if (IsTeiPostRoute(path)) return TeiRouteError(path, status, message);
+  return {status, OpenAIErrorBody(message, "invalid_request_error",
+                                  status == 413 ? "payload_too_large" : "invalid_request")};
 }
 
 std::string HttpRouteLabel(std::string_view path) {

@@ -43,8 +43,10 @@ std::shared_ptr<EmbedJob> HandleHttp(Frontend* frontend, HttpRequest req,
 
 // The answer to a request the transport refused before routing: 413 (body
 // over --max-body-bytes) or 400 (malformed; `detail` says how).
+// `path`: the request's, when known; TEI's and Cohere's routes get their
+// own error bodies.
 HttpResponse HttpTransportError(const ServeOptions& options, int status,
-                                const std::string& detail);
+                                const std::string& detail, std::string_view path = {});
 
 // The `route` label of floe_requests_total: the path when it is a route,
 // else "other".

@@ -537,6 +537,11 @@ bool IsTeiPostRoute(std::string_view path) {
   return false;
 }
 
+HttpResponse TeiRouteError(std::string_view path, int status, const std::string& message) {
+  return path == "/v1/rerank" || path == "/v2/rerank" ? CohereError(status, message)
+                                                      : TeiError(status, message);
+}
+
 bool IsTeiTokenize(const std::string& body) {
   json j;
   return http::ParseJsonObject(body, &j).ok() && j.contains("inputs");

@@ -26,6 +26,10 @@ bool IsTeiTokenize(const std::string& body);
 // job when one was submitted, for Frontend::Cancel.
 std::shared_ptr<EmbedJob> HandleTei(Frontend* fe, HttpRequest& req, const HttpRespond& respond);
 
+// The error a TEI route (TEI's body) or Cohere's (its {"message"}) answers
+// with `status`, for requests refused before routing (body too large).
+HttpResponse TeiRouteError(std::string_view path, int status, const std::string& message);
+
 // Adds TEI's /info fields (model_id, model_type {...}, max_input_length,
 // ...) to `j`, which holds floe's.
 void AddTeiInfo(Frontend* fe, nlohmann::json* j);

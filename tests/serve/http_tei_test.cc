@@ -17,8 +17,9 @@ std::string RerankerModel() { return std::string(FLOE_TEST_DATA) + "/models/rera
 class TeiTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    embed_ = new ServerProcess({"--max-client-batch-size", "8"});
-    rerank_ = new ServerProcess({"--max-client-batch-size", "8"}, RerankerModel());
+    embed_ = new ServerProcess({"--max-client-batch-size", "8", "--max-body-bytes", "100000"});
+    rerank_ = new ServerProcess({"--max-client-batch-size", "8", "--max-body-bytes", "100000"},
+                                RerankerModel());
     ASSERT_TRUE(embed_->ready()) << "floe serve (embedding model) did not become healthy";
     ASSERT_TRUE(rerank_->ready()) << "floe serve (reranker) did not become healthy";
   }
@@ -168,6 +169,20 @@ TEST_F(TeiTest, BadInputGetsTeiCodes) {
   ExpectTeiError(rerank_, "/rerank",
                  json{{"query", "q"}, {"texts", std::vector<std::string>(9, "a")}}.dump(), 413,
                  "validation");
+}
+
+TEST_F(TeiTest, BodyOverTheLimitGets413WithTheRoutesBody) {
+  const std::string big = json{{"inputs", std::string(200000, 'a')}}.dump();
+  std::string msg = ExpectTeiError(embed_, "/embed", big, 413, "validation");
+  EXPECT_NE(msg.find("--max-body-bytes"), std::string::npos) << msg;
+  auto r = rerank_->Http().Post("/v1/rerank", big, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(json::parse(r->body, nullptr, false)["message"].is_string()) << r->body;
+  r = embed_->Http().Post("/v1/embeddings", big, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body, nullptr, false)["error"]["code"], "payload_too_large") << r->body;
 }
 
 TEST_F(TeiTest, ModelsOfTheWrongKindAnswer424) {
