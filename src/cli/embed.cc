@@ -71,6 +71,56 @@ StatusOr<std::unique_ptr<Embedder>> OpenEmbedder(const CommonFlags& f) {
   return Embedder::Open(f.model, f.options);
 }
 
+// {"<key>": [v...]} and a newline.
+void AppendVectorLine(const char* key, const std::vector<float>& v, std::string* buf) {
+  *buf += "{\"";
+  *buf += key;
+  *buf += "\": [";
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (k) *buf += ", ";
+    AppendFloat(v[k], buf);
+  }
+  *buf += "]}\n";
+}
+
+// floe embed on a classifier (a cross-encoder or a classifier folder): each
+// line's "text" (with "text_pair", the pair template) to {"scores": [...]},
+// the raw logits (num_labels per line; no sigmoid or softmax).
+int RunClassifyLines(Embedder& e, size_t chunk) {
+  auto lines = ReadInputLines(std::cin);
+  if (!lines.ok()) return Fail(lines.status());
+  std::vector<std::vector<int32_t>> ids(lines->size());
+  std::vector<int32_t> type1_from(lines->size());
+  for (size_t i = 0; i < lines->size(); ++i) {
+    const InputLine& l = (*lines)[i];
+    const std::string where = "line " + std::to_string(l.line);
+    if (l.has_pair) {
+      auto p = e.TokenizePair(l.input.text, l.text_pair, l.input.params);
+      if (!p.ok()) return Fail(p.status().WithPrefix(where));
+      ids[i] = std::move(p->ids);
+      type1_from[i] = p->type1_from;
+    } else {
+      auto t = e.Tokenize(l.input.text, l.input.params);
+      if (!t.ok()) return Fail(t.status().WithPrefix(where));
+      ids[i] = std::move(t).value();
+      type1_from[i] = static_cast<int32_t>(ids[i].size());
+    }
+  }
+  std::string buf;
+  for (size_t begin = 0; begin < ids.size(); begin += chunk) {
+    const size_t end = std::min(ids.size(), begin + chunk);
+    auto r = e.Classify({ids.begin() + begin, ids.begin() + end},
+                        {type1_from.begin() + begin, type1_from.begin() + end});
+    if (!r.ok()) {
+      return Fail(r.status().WithPrefix("lines " + std::to_string((*lines)[begin].line) + ".."));
+    }
+    buf.clear();
+    for (const auto& v : *r) AppendVectorLine("scores", v, &buf);
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+  }
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int RunTokenize(int argc, char** argv) {
@@ -144,7 +194,9 @@ int RunTokenize(int argc, char** argv) {
 int RunEmbed(int argc, char** argv) {
   CLI::App app{"Embed JSON lines {\"text\", \"prompt_name\"?, \"dimensions\"?, \"normalize\"?,"
                " \"truncate\"?} from stdin; writes {\"embedding\": [...]} per line, in order."
-               " Every line is checked before anything is written.",
+               " Every line is checked before anything is written. On a classifier"
+               " (...ForSequenceClassification) folder: {\"text\", \"text_pair\"?} per line,"
+               " {\"scores\": [...]} (raw logits) out.",
                "floe embed"};
   CommonFlags f;
   size_t chunk = 256;
@@ -155,6 +207,7 @@ int RunEmbed(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   auto e = OpenEmbedder(f);
   if (!e.ok()) return Fail(e.status());
+  if ((*e)->info().task == "classify") return RunClassifyLines(**e, chunk);
   std::vector<std::vector<int32_t>> ids;
   auto lines = ReadAndCheck(**e, &ids);
   if (!lines.ok()) return Fail(lines.status());
@@ -186,14 +239,7 @@ int RunEmbed(int argc, char** argv) {
       for (size_t g = 0; g < group.size(); ++g) vecs[group[g] - begin] = std::move((*r)[g]);
     }
     buf.clear();
-    for (const auto& v : vecs) {
-      buf += "{\"embedding\": [";
-      for (size_t k = 0; k < v.size(); ++k) {
-        if (k) buf += ", ";
-        AppendFloat(v[k], &buf);
-      }
-      buf += "]}\n";
-    }
+    for (const auto& v : vecs) AppendVectorLine("embedding", v, &buf);
     std::fwrite(buf.data(), 1, buf.size(), stdout);
   }
   return std::fflush(stdout) == 0 ? 0 : 1;
