@@ -170,6 +170,55 @@ def classifier_lines():
               (name, len(got), worst))
 
 
+def multi_label():
+    """num_labels 3 with named labels (XLM-R and BERT heads), made here: floe
+    embed's three logits per pair equal transformers' (float32, 1e-4)."""
+    pairs = [("what is a fox", "a small wild dog"), ("Paris", "la capitale de la France"),
+             ("a", "b")]
+    id2label = {0: "contradiction", 1: "entailment", 2: "neutral"}
+    for kind in ("xlmr", "bert"):
+        folder = os.path.join(SCRATCH, "nli-" + kind)
+        torch.manual_seed(3)
+        if kind == "xlmr":
+            tok_file = UNIGRAM
+            cfg = transformers.XLMRobertaConfig(
+                vocab_size=8002, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, max_position_embeddings=514, type_vocab_size=1,
+                pad_token_id=1, layer_norm_eps=1e-5, id2label=id2label)
+            model = transformers.XLMRobertaForSequenceClassification(cfg)
+        else:
+            tok_file = os.path.join(SOURCE, "tests", "data", "models", "bert-tiny-cls",
+                                    "tokenizer.json")
+            cfg = transformers.BertConfig(
+                vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, id2label=id2label)
+            model = transformers.BertForSequenceClassification(cfg)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        model.save_pretrained(folder)
+        shutil.copy(tok_file, os.path.join(folder, "tokenizer.json"))
+        tok = tokenizers.Tokenizer.from_file(tok_file)
+        want = []
+        with torch.no_grad():
+            for a, b in pairs:
+                enc = tok.encode(a, b)
+                want.append(model.eval()(input_ids=torch.tensor([enc.ids]),
+                                         token_type_ids=torch.tensor([enc.type_ids]))
+                            .logits[0].numpy())
+        inp = "".join(json.dumps({"text": a, "text_pair": b}) + "\n" for a, b in pairs)
+        r = subprocess.run([FLOE, "embed", "--model", folder], input=inp.encode(),
+                           capture_output=True)
+        if r.returncode != 0:
+            fail("floe embed nli-%s: %s" % (kind, r.stderr.decode()[-2000:]))
+        got = np.array([json.loads(l)["scores"] for l in r.stdout.decode().splitlines()])
+        worst = float(np.abs(got - np.array(want)).max())
+        check(got.shape == (3, 3) and worst <= 1e-4,
+              "nli-%s: 3 labels per pair, within %.2g of transformers (bound 1e-4)" %
+              (kind, worst))
+
+
 if __name__ == "__main__":
     classifier_lines()
+    multi_label()
     main()
