@@ -208,6 +208,63 @@ void PreTokenizerChain::Run(std::string_view piece, bool first,
   run(0, piece, first);
 }
 
+StatusOr<const MetaspaceOptions*> PreTokenizerChain::OffsetsMetaspace() const {
+  if (steps_.empty()) return static_cast<const MetaspaceOptions*>(nullptr);
+  if (steps_.size() == 1 && steps_[0].kind == Step::kMetaspace) return &steps_[0].ms;
+  return UnimplementedError("offsets are supported with a Metaspace pre-tokenizer only");
+}
+
+void MetaspaceAligned(const MetaspaceOptions& ms, bool first, AlignedText* t,
+                      const std::function<void(size_t, size_t)>& on_split) {
+  const std::string& rep = ms.replacement;
+  uint32_t rep_cp;
+  DecodeUtf8(reinterpret_cast<const unsigned char*>(rep.data()), &rep_cp);
+  std::vector<CharChange> ch;
+  const auto* p = reinterpret_cast<const unsigned char*>(t->text.data());
+  bool spaces = false;
+  for (size_t i = 0; i < t->text.size();) {
+    uint32_t cp;
+    i += DecodeUtf8(p + i, &cp);
+    if (cp == ' ') {
+      ch.push_back({CharChange::kSkip, 1});
+      ch.push_back({rep_cp, 1});
+      spaces = true;
+    } else {
+      ch.push_back({cp, 0});
+    }
+  }
+  if (spaces) ApplyChanges(ch, 0, t);
+  const std::string_view in(t->text);
+  if (!in.empty() && in.compare(0, rep.size(), rep) != 0 &&
+      (ms.prepend_scheme == PrependScheme::kAlways ||
+       (ms.prepend_scheme == PrependScheme::kFirst && first))) {
+    // The crate's prepend: the replacement takes the first char's place, which
+    // is inserted after it.
+    ch.clear();
+    ch.push_back({rep_cp, 0});
+    p = reinterpret_cast<const unsigned char*>(t->text.data());
+    for (size_t i = 0; i < t->text.size();) {
+      uint32_t cp;
+      i += DecodeUtf8(p + i, &cp);
+      ch.push_back({cp, ch.size() == 1 ? 1 : 0});
+    }
+    ApplyChanges(ch, 0, t);
+  }
+  const std::string_view s(t->text);
+  if (!ms.split) {
+    if (!s.empty()) on_split(0, s.size());
+    return;
+  }
+  size_t start = 0;
+  size_t pos = s.find(rep, 1);
+  while (pos != std::string_view::npos) {
+    on_split(start, pos);
+    start = pos;
+    pos = s.find(rep, pos + rep.size());
+  }
+  if (start < s.size()) on_split(start, s.size());
+}
+
 void MetaspaceDecodeToken(const MetaspaceOptions& ms, size_t index, std::string_view token,
                           std::string* out) {
   const std::string& rep = ms.replacement;

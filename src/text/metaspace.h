@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "text/alignment.h"
 #include "text/byte_level.h"
 
 namespace floe::text {
@@ -40,6 +41,10 @@ class PreTokenizerChain {
            const std::function<void(std::string_view)>& on_split,
            std::vector<std::string>* scratch) const;
 
+  // For offsets: the only step's Metaspace options, nullptr when there are
+  // no steps; UNIMPLEMENTED for other pre-tokenizers.
+  StatusOr<const MetaspaceOptions*> OffsetsMetaspace() const;
+
  private:
   struct Step {
     enum Kind { kMetaspace, kWhitespaceSplit, kSplit, kByteLevel } kind = kWhitespaceSplit;
@@ -52,6 +57,11 @@ class PreTokenizerChain {
                            const std::function<void(std::string_view, bool)>& emit);
   std::vector<Step> steps_;
 };
+
+// Metaspace on aligned `t` (the crate's replace and prepend alignments), in
+// place; calls on_split(start, stop) with each split's byte range in t.text.
+void MetaspaceAligned(const MetaspaceOptions& ms, bool first, AlignedText* t,
+                      const std::function<void(size_t, size_t)>& on_split);
 
 // Metaspace's decoder on token `index` of the decoded sequence: replacements
 // become spaces, except a leading one on token 0 when prepend_scheme is not

@@ -326,4 +326,105 @@ bool NormalizerChain::Apply(std::string_view text, std::string* out) const {
   return kept;
 }
 
+
+namespace {
+
+void PushChars(std::string_view s, int change, std::vector<CharChange>* t) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp;
+    i += DecodeUtf8(p + i, &cp);
+    t->push_back({cp, change});
+  }
+}
+
+size_t CountChars(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char b : s) n += !IsUtf8Continuation(b);
+  return n;
+}
+
+}  // namespace
+
+Status NormalizerChain::ApplyAligned(AlignedText* t) const {
+  std::vector<CharChange> ch;
+  for (const Step& s : steps_) {
+    ch.clear();
+    const std::string& in = t->text;
+    size_t initial = 0;
+    switch (s.kind) {
+      case Kind::kPrecompiled:
+        if (!s.charsmap.NormalizeChanges(in, &ch)) continue;
+        break;
+      case Kind::kReplace:
+      case Kind::kRepeatReplace: {
+        // Each match: its chars dropped, the content inserted after them.
+        size_t pos = 0, copied = 0;
+        bool any = false;
+        while (true) {
+          const size_t hit = in.find(s.pattern, pos);
+          if (hit == std::string::npos) break;
+          size_t end = hit + s.pattern.size();
+          if (s.kind == Kind::kRepeatReplace) {
+            end = hit + CountRunAt(in, hit, s.pattern) * s.pattern.size();
+            if ((end - hit) / s.pattern.size() < s.min_repeat) {
+              pos = end;
+              continue;
+            }
+          }
+          any = true;
+          PushChars(std::string_view(in).substr(copied, hit - copied), 0, &ch);
+          ch.push_back({CharChange::kSkip, static_cast<int>(CountChars(
+                                               std::string_view(in).substr(hit, end - hit)))});
+          PushChars(s.content, 1, &ch);
+          copied = pos = end;
+        }
+        if (!any) continue;
+        PushChars(std::string_view(in).substr(copied), 0, &ch);
+        break;
+      }
+      case Kind::kUnicode:
+        return UnimplementedError(
+            "offsets through a Unicode normal form (NFC/NFD/NFKC/NFKD) are not supported");
+      case Kind::kLowercase: {
+        const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+        for (size_t i = 0; i < in.size();) {
+          uint32_t cp;
+          i += DecodeUtf8(p + i, &cp);
+          uint32_t l[2];
+          const int k = ToLowerFull(cp, l);
+          for (int j = 0; j < k; ++j) ch.push_back({l[j], j > 0 ? 1 : 0});
+        }
+        break;
+      }
+      case Kind::kStrip: {
+        std::string stripped;
+        RunStep(s, in, &stripped);
+        if (stripped.size() == in.size()) continue;
+        // RunStep keeps a substring, which starts with a non-space.
+        const size_t b = stripped.empty() ? in.size() : in.find(stripped);
+        initial = CountChars(std::string_view(in).substr(0, b));
+        PushChars(stripped, 0, &ch);
+        break;
+      }
+      case Kind::kPrepend: {
+        if (in.empty()) continue;
+        uint32_t first;
+        DecodeUtf8(reinterpret_cast<const unsigned char*>(in.data()), &first);
+        PushChars(s.content, 1, &ch);
+        if (!ch.empty()) ch[0].change = 0;
+        ch.push_back({first, 1});
+        PushChars(std::string_view(in).substr(ch.back().cp < 0x80    ? 1
+                                               : ch.back().cp < 0x800 ? 2
+                                               : ch.back().cp < 0x10000 ? 3
+                                                                        : 4),
+                  0, &ch);
+        break;
+      }
+    }
+    ApplyChanges(ch, initial, t);
+  }
+  return OkStatus();
+}
+
 }  // namespace floe::text

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "text/alignment.h"
 #include "text/precompiled_charsmap.h"
 
 namespace floe::text {
@@ -26,6 +27,9 @@ class NormalizerChain {
   // offsets (false when a Strip or an empty Replace removed leading text),
   // which Metaspace's prepend_scheme "first" depends on.
   bool Apply(std::string_view text, std::string* out) const;
+  // Apply with the crate's alignments (for offsets), in place.
+  // UNIMPLEMENTED for the Unicode normal forms.
+  Status ApplyAligned(AlignedText* t) const;
   bool empty() const { return steps_.empty(); }
 
  private:

@@ -114,6 +114,58 @@ void PrecompiledCharsmap::Normalize(std::string_view text, std::string* out) con
     out->append(text);
     return;
   }
+  Walk(text, [out](std::string_view, std::string_view r) { out->append(r); });
+}
+
+namespace {
+
+// The crate's Precompiled `replace`: the new chars replace the old ones one
+// by one; extra new chars are inserted, missing ones come off the last
+// transformation.
+void ReplaceChanges(std::string_view old_part, std::string_view new_part,
+                    std::vector<CharChange>* t) {
+  auto count = [](std::string_view s) {
+    long n = 0;
+    for (unsigned char b : s) n += !IsUtf8Continuation(b);
+    return n;
+  };
+  const long diff = count(new_part) - count(old_part);
+  const auto* p = reinterpret_cast<const unsigned char*>(new_part.data());
+  for (size_t i = 0; i < new_part.size();) {
+    uint32_t cp;
+    i += DecodeUtf8(p + i, &cp);
+    t->push_back({cp, 0});
+  }
+  if (diff > 0) {
+    for (long k = 0; k < diff && k < static_cast<long>(t->size()); ++k) {
+      (*t)[t->size() - 1 - k].change = 1;
+    }
+  } else if (diff < 0 && !t->empty()) {
+    t->back().change += static_cast<int>(diff);
+  }
+}
+
+}  // namespace
+
+bool PrecompiledCharsmap::NormalizeChanges(std::string_view text,
+                                           std::vector<CharChange>* changes) const {
+  if (units_.empty()) return false;
+  bool modified = false;
+  Walk(text, [&](std::string_view old_part, std::string_view r) {
+    if (r.data() == old_part.data()) {
+      uint32_t cp;
+      DecodeUtf8(reinterpret_cast<const unsigned char*>(old_part.data()), &cp);
+      changes->push_back({cp, 0});
+      return;
+    }
+    modified = true;
+    ReplaceChanges(old_part, r, changes);
+  });
+  return modified;
+}
+
+template <typename Emit>
+void PrecompiledCharsmap::Walk(std::string_view text, Emit&& out_piece) const {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   utf8proc_int32_t state = 0;
@@ -126,7 +178,7 @@ void PrecompiledCharsmap::Normalize(std::string_view text, std::string* out) con
     const std::string_view g = text.substr(g_start, g_end - g_start);
     if (g.size() < 6) {
       if (auto r = Transform(g)) {
-        out->append(*r);
+        out_piece(g, *r);
         return;
       }
     }
@@ -136,9 +188,9 @@ void PrecompiledCharsmap::Normalize(std::string_view text, std::string* out) con
       const int len = DecodeUtf8(p + g_start + k, &c);
       const std::string_view one = g.substr(k, len);
       if (auto r = Transform(one)) {
-        out->append(*r);
+        out_piece(one, *r);
       } else {
-        out->append(one);
+        out_piece(one, one);  // kept: the same view
       }
       k += len;
     }

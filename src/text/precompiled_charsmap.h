@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "text/alignment.h"
 
 namespace floe::text {
 
@@ -36,9 +37,18 @@ class PrecompiledCharsmap {
   // Appends the normalized `text` (valid UTF-8) to `out`.
   void Normalize(std::string_view text, std::string* out) const;
 
+  // The crate's transformations of Normalize (for offsets); false when
+  // nothing changed (the crate then leaves the alignments as they are).
+  bool NormalizeChanges(std::string_view text, std::vector<CharChange>* changes) const;
+
   bool empty() const { return units_.empty(); }
 
  private:
+  // Calls emit(old, replacement) per kept char (replacement is old itself) or
+  // replaced cluster/char, in order.
+  template <typename Emit>
+  void Walk(std::string_view text, Emit&& emit) const;
+
   std::vector<uint32_t> units_;
   std::string replacements_;
 };

@@ -203,4 +203,39 @@ Status UnigramModel::Encode(std::string_view split, Scratch& scratch,
   return OkStatus();
 }
 
+Status UnigramModel::EncodeSpans(std::string_view split, Scratch& scratch,
+                                 std::vector<int32_t>* out,
+                                 std::vector<std::pair<uint32_t, uint32_t>>* spans) const {
+  const size_t before = out->size();
+  FLOE_RETURN_IF_ERROR(Encode(split, scratch, out));
+  // Encode left the Viterbi path (start, id), end to begin, in scratch.
+  const auto& path = scratch.path;
+  size_t emitted = before;
+  size_t i = path.size();
+  while (i > 0) {
+    --i;
+    const auto [start, id] = path[i];
+    size_t j = i;
+    if (id == unk_id_) {
+      while (j > 0 && path[j - 1].second == unk_id_) --j;
+    }
+    const size_t stop = j > 0 ? static_cast<size_t>(path[j - 1].first) : split.size();
+    // One id, or the ids AppendUnknown gave the fused run (the same count
+    // Encode emitted: the rest of the path accounts for the others).
+    size_t count = 1;
+    if (id == unk_id_) {
+      std::vector<int32_t> tmp;
+      AppendUnknown(split.substr(start, stop - start), &tmp);
+      count = tmp.size();
+    }
+    for (size_t k = 0; k < count; ++k) {
+      spans->emplace_back(static_cast<uint32_t>(start), static_cast<uint32_t>(stop));
+    }
+    emitted += count;
+    i = j;
+  }
+  if (emitted != out->size()) return InternalError("Unigram spans do not match the ids");
+  return OkStatus();
+}
+
 }  // namespace floe::text

@@ -42,6 +42,11 @@ class UnigramModel {
   // Appends the ids of `split` (valid UTF-8) to `out`.
   Status Encode(std::string_view split, Scratch& scratch, std::vector<int32_t>* out) const;
 
+  // Encode, plus each id's byte range in `split` (one per id appended): the
+  // crate's, where a fused unknown's ids (byte fallback) all get its range.
+  Status EncodeSpans(std::string_view split, Scratch& scratch, std::vector<int32_t>* out,
+                     std::vector<std::pair<uint32_t, uint32_t>>* spans) const;
+
   // Id of a piece, or -1.
   int32_t Find(std::string_view piece) const { return map_.Find(piece); }
   std::string_view Piece(int32_t id) const;

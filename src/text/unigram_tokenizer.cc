@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "text/added_tokens.h"
+#include "text/alignment.h"
 #include "text/bpe.h"
 #include "text/byte_level.h"
 #include "text/json_type.h"
@@ -181,6 +182,22 @@ class UnigramTokenizer final : public Tokenizer {
     return out;
   }
 
+  StatusOr<std::vector<TokenOffset>> EncodeWithOffsets(std::string_view text,
+                                                       size_t max_length) const override {
+    std::vector<TokenOffset> a;
+    FLOE_RETURN_IF_ERROR(EncodeSequenceSpans(text, &a));
+    if (max_length > 0) {
+      FLOE_RETURN_IF_ERROR(CheckRoomForSpecials(max_length, post_.added(false)));
+      const size_t room = max_length - post_.added(false);
+      if (a.size() > room) a.resize(room);
+    }
+    std::vector<TokenOffset> out;
+    for (int32_t id : post_.SinglePrefix()) out.push_back({id, 0, 0, true});
+    out.insert(out.end(), a.begin(), a.end());
+    for (int32_t id : post_.SingleSuffix()) out.push_back({id, 0, 0, true});
+    return out;
+  }
+
   StatusOr<size_t> CountTokens(std::string_view text) const override {
     std::vector<int32_t> a;
     FLOE_RETURN_IF_ERROR(EncodeSequence(text, &a));
@@ -224,6 +241,8 @@ class UnigramTokenizer final : public Tokenizer {
  private:
   // Ids of one sequence, no specials.
   Status EncodeSequence(std::string_view text, std::vector<int32_t>* out) const;
+  // EncodeSequence with the crate's byte offsets (Unigram + Metaspace only).
+  Status EncodeSequenceSpans(std::string_view text, std::vector<TokenOffset>* out) const;
   int32_t Lookup(const std::string& token) const;
 
   NormalizerChain normalizer_;
@@ -436,6 +455,68 @@ Status UnigramTokenizer::EncodeSequence(std::string_view text, std::vector<int32
         on_token);
   };
   raw_matcher_.Split(text, on_raw_piece, on_token);
+  return status;
+}
+
+Status UnigramTokenizer::EncodeSequenceSpans(std::string_view text,
+                                             std::vector<TokenOffset>* out) const {
+  if (bpe_) return UnimplementedError("offsets are not supported with a BPE model");
+  FLOE_ASSIGN_OR_RETURN(const MetaspaceOptions* ms, pre_.OffsetsMetaspace());
+  const size_t bad = FindInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    return InvalidArgumentError("invalid UTF-8 at byte offset " + std::to_string(bad));
+  }
+  Status status;
+  UnigramModel::Scratch scratch;
+  std::vector<int32_t> ids;
+  std::vector<std::pair<uint32_t, uint32_t>> spans;
+  std::string norm;
+  // Splits [s, e) of `t`, whose original is at `base` in text.
+  auto emit_split = [&](const AlignedText& t, size_t s, size_t e, size_t base) {
+    if (!status.ok() || e <= s) return;
+    ids.clear();
+    spans.clear();
+    status = model_.EncodeSpans(std::string_view(t.text).substr(s, e - s), scratch, &ids, &spans);
+    for (size_t k = 0; status.ok() && k < ids.size(); ++k) {
+      const ByteSpan o = t.Original(s + spans[k].first, s + spans[k].second);
+      out->push_back({ids[k], base + o.first, base + o.second, false});
+    }
+  };
+  auto run_pre = [&](AlignedText& t, bool first, size_t base) {
+    if (ms == nullptr) {
+      emit_split(t, 0, t.text.size(), base);
+      return;
+    }
+    MetaspaceAligned(*ms, first, &t, [&](size_t s, size_t e) { emit_split(t, s, e, base); });
+  };
+  auto on_raw_token = [&](int32_t id, size_t start, size_t stop) {
+    out->push_back({id, start, stop, false});
+  };
+  auto on_raw_piece = [&](std::string_view piece, size_t offset) {
+    if (!status.ok()) return;
+    const bool first = normalizer_.Apply(piece, &norm) && offset == 0;
+    AlignedText t = AlignedText::FromOriginal(piece);
+    status = normalizer_.ApplyAligned(&t);
+    if (status.ok() && t.text != norm) status = InternalError("aligned normalization differs");
+    if (!status.ok()) return;
+    if (normalized_matcher_.empty()) {
+      run_pre(t, first, offset);
+      return;
+    }
+    normalized_matcher_.Split(
+        std::string_view(t.text),
+        [&](std::string_view p, size_t off) {
+          AlignedText sub;
+          sub.text.assign(p);
+          sub.align.assign(t.align.begin() + off, t.align.begin() + off + p.size());
+          run_pre(sub, first && off == 0, offset);
+        },
+        [&](int32_t id, size_t s, size_t e) {
+          const ByteSpan o = t.Original(s, e);
+          out->push_back({id, offset + o.first, offset + o.second, false});
+        });
+  };
+  raw_matcher_.Split(text, on_raw_piece, on_raw_token);
   return status;
 }
 
