@@ -14,18 +14,19 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/encoder.h"
 #include "core/status.h"
 #include "model/config.h"
 
 namespace floe {
 
-class BertEncoder {
+class BertEncoder : public Encoder {
  public:
   // Loads and prepares every weight on `backend` (which must outlive the
   // encoder). Errors name the tensor.
   static StatusOr<std::unique_ptr<BertEncoder>> Create(const ModelFolder& model,
                                                        Backend* backend);
-  ~BertEncoder();
+  ~BertEncoder() override;
   BertEncoder(const BertEncoder&) = delete;
   BertEncoder& operator=(const BertEncoder&) = delete;
 
@@ -41,13 +42,13 @@ class BertEncoder {
   Status Forward(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
                  float* pooled_host, std::vector<float>* hidden_host = nullptr,
                  std::span<const int32_t> pool_skip = {},
-                 std::span<const int32_t> type1_from = {});
+                 std::span<const int32_t> type1_from = {}) override;
 
   // Classifier models (config().classifier()): B x num_labels raw logits to
   // logits_host: the head (dense + tanh, then out) on each sequence's first
   // token. type1_from as Forward.
   Status Classify(std::span<const std::vector<int32_t>* const> seqs, float* logits_host,
-                  std::span<const int32_t> type1_from = {});
+                  std::span<const int32_t> type1_from = {}) override;
 
   const BertConfig& config() const { return config_; }
 

@@ -6,7 +6,7 @@
 
 #include "backend/backend.h"
 #include "core/log.h"
-#include "engine/bert_encoder.h"
+#include "engine/encoder.h"
 
 namespace floe {
 
@@ -26,10 +26,11 @@ PoolKind PoolKindFor(PoolingMode m) {
 
 class EngineImpl : public Engine {
  public:
-  EngineImpl(std::unique_ptr<Backend> backend, std::unique_ptr<BertEncoder> encoder,
-             PoolKind pool, size_t max_batch_tokens)
+  EngineImpl(std::unique_ptr<Backend> backend, std::unique_ptr<Encoder> encoder,
+             const BertConfig& config, PoolKind pool, size_t max_batch_tokens)
       : backend_(std::move(backend)),
         encoder_(std::move(encoder)),
+        config_(config),
         pool_(pool),
         max_batch_tokens_(max_batch_tokens) {}
 
@@ -39,23 +40,23 @@ class EngineImpl : public Engine {
 
   Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
                      std::span<const int32_t> pool_skip) override {
-    if (encoder_->config().classifier()) {
+    if (config_.classifier()) {
       return FailedPreconditionError(
           "the model is a classifier (a ...ForSequenceClassification head with " +
           std::to_string(num_labels()) + " labels): it gives scores, not embeddings");
     }
     FLOE_RETURN_IF_ERROR(CheckPerSeq(seqs, pool_skip, "pool_skip"));
     FLOE_RETURN_IF_ERROR(CheckSeqs(seqs));
-    const size_t hidden = static_cast<size_t>(encoder_->config().hidden_size);
+    const size_t hidden = static_cast<size_t>(config_.hidden_size);
     return InPasses(seqs, [&](auto pass, size_t first) {
       const auto skip = pool_skip.empty() ? pool_skip : pool_skip.subspan(first, pass.size());
-      return encoder_->Forward(pass, pool_, out + first * hidden, nullptr, skip);
+      return encoder_->Forward(pass, pool_, out + first * hidden, nullptr, skip, {});
     });
   }
 
   Status Classify(const std::vector<std::vector<int32_t>>& seqs, float* out,
                   std::span<const int32_t> type1_from) override {
-    const BertConfig& c = encoder_->config();
+    const BertConfig& c = config_;
     if (!c.classifier()) {
       return FailedPreconditionError(
           "the model is an embedding model (no ...ForSequenceClassification head in "
@@ -81,10 +82,10 @@ class EngineImpl : public Engine {
   }
 
   int num_labels() const override {
-    return encoder_->config().classifier() ? encoder_->config().num_labels : 0;
+    return config_.classifier() ? config_.num_labels : 0;
   }
 
-  int hidden_size() const override { return encoder_->config().hidden_size; }
+  int hidden_size() const override { return config_.hidden_size; }
   std::string device() const override { return backend_->device(); }
   std::string dtype() const override {
     return std::string(ComputeTypeName(backend_->compute_type()));
@@ -108,7 +109,7 @@ class EngineImpl : public Engine {
   }
 
   Status CheckSeqs(const std::vector<std::vector<int32_t>>& seqs) const {
-    const BertConfig& c = encoder_->config();
+    const BertConfig& c = config_;
     const size_t max_tokens = static_cast<size_t>(c.max_tokens());
     for (size_t i = 0; i < seqs.size(); ++i) {
       const auto& s = seqs[i];
@@ -157,7 +158,8 @@ class EngineImpl : public Engine {
   }
 
   std::unique_ptr<Backend> backend_;
-  std::unique_ptr<BertEncoder> encoder_;
+  std::unique_ptr<Encoder> encoder_;
+  BertConfig config_;  // the common fields (model/architecture.h)
   PoolKind pool_;
   size_t max_batch_tokens_;
 };
@@ -185,10 +187,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelFolder& model,
   bo.max_batch_tokens = static_cast<int64_t>(options.max_batch_tokens);
   bo.gpu_memory_utilization = options.gpu_memory_fraction;
   FLOE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(bo));
-  FLOE_ASSIGN_OR_RETURN(std::unique_ptr<BertEncoder> encoder,
-                        BertEncoder::Create(model, backend.get()));
+  FLOE_ASSIGN_OR_RETURN(std::unique_ptr<Encoder> encoder, CreateEncoder(model, backend.get()));
   return std::unique_ptr<Engine>(new EngineImpl(std::move(backend), std::move(encoder),
-                                                PoolKindFor(model.st.pooling),
+                                                model.config, PoolKindFor(model.st.pooling),
                                                 options.max_batch_tokens));
 }
 

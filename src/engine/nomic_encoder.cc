@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "model/config.h"
+
 namespace floe {
 
 struct NomicBertEncoder::Layer {
@@ -133,52 +135,66 @@ Status NomicBertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
   }
   if (seqs > capacity_seqs_) {
     FLOE_ASSIGN_OR_RETURN(cu_, backend_->Allocate((seqs + 1) * sizeof(int32_t)));
+    FLOE_ASSIGN_OR_RETURN(skip_, backend_->Allocate(seqs * sizeof(int32_t)));
     FLOE_ASSIGN_OR_RETURN(pooled_, backend_->Allocate(seqs * D * sizeof(float)));
     capacity_seqs_ = seqs;
   }
   return OkStatus();
 }
 
-Status NomicBertEncoder::Forward(const std::vector<std::vector<int32_t>>& seqs,
-                                 PoolKind pool, float* out) {
+StatusOr<std::unique_ptr<NomicBertEncoder>> NomicBertEncoder::Create(const ModelFolder& model,
+                                                                     Backend* backend) {
+  FLOE_ASSIGN_OR_RETURN(NomicBertConfig c,
+                        ParseNomicBertConfig(model.config_json, model.path + "/config.json"));
+  return Create(c, *model.weights, backend);
+}
+
+Status NomicBertEncoder::Forward(const std::vector<std::vector<int32_t>>& seqs, PoolKind pool,
+                                 float* out) {
+  std::vector<const std::vector<int32_t>*> ptrs;
+  for (const auto& s : seqs) ptrs.push_back(&s);
+  return Forward(SeqSpan(ptrs.data(), ptrs.size()), pool, out, nullptr, {}, {});
+}
+
+Status NomicBertEncoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
+                                 std::vector<float>* hidden_host,
+                                 std::span<const int32_t> pool_skip,
+                                 std::span<const int32_t> type1_from) {
   const int64_t B = static_cast<int64_t>(seqs.size());
   if (B == 0) return OkStatus();
   const int64_t D = config_.hidden_size, I = config_.intermediate_size;
-  std::vector<int32_t> cu(B + 1, 0);
-  int64_t max_len = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t len = static_cast<int64_t>(seqs[b].size());
+    const int64_t len = static_cast<int64_t>(seqs[b]->size());
     if (len < 1 || len > config_.max_positions) {
       return InvalidArgumentError("nomic_bert: sequence " + std::to_string(b) + " has " +
                                   std::to_string(len) + " tokens (1 to " +
                                   std::to_string(config_.max_positions) + ")");
     }
-    for (int32_t id : seqs[b]) {
+    for (int32_t id : *seqs[b]) {
       if (id < 0 || id >= config_.vocab_size) {
         return InvalidArgumentError(
             "nomic_bert: sequence " + std::to_string(b) + ": id " + std::to_string(id) +
             " is not below the vocabulary size " + std::to_string(config_.vocab_size));
       }
     }
-    cu[b + 1] = static_cast<int32_t>(cu[b] + len);
-    max_len = std::max(max_len, len);
+    if (static_cast<size_t>(b) < type1_from.size() && type1_from[b] >= 0 &&
+        type1_from[b] < len) {
+      return InvalidArgumentError("nomic_bert: sequence " + std::to_string(b) +
+                                  " asks for token type 1; the model embeds type 0 only");
+    }
   }
-  const int64_t T = cu[B];
+  int64_t T = 0;
+  for (int64_t b = 0; b < B; ++b) T += static_cast<int64_t>(seqs[b]->size());
   FLOE_RETURN_IF_ERROR(EnsureCapacity(T, B));
-  FLOE_RETURN_IF_ERROR(
-      backend_->CopyToDevice(cu.data(), (B + 1) * sizeof(int32_t), cu_->data()));
-  PackedBatch batch;
-  batch.cu_seqlens_host = cu.data();
-  batch.cu_seqlens_device = cu_->i32();
-  batch.num_seqs = B;
-  batch.total_tokens = T;
-  batch.max_seqlen = max_len;
+  PackedPass pass;
+  FLOE_RETURN_IF_ERROR(PackPass(backend_, seqs, pool_skip, cu_.get(), skip_.get(), &pass));
+  const PackedBatch& batch = pass.batch;
 
   // Embeddings on the host (word row + token type 0; padding rows zero).
   const int64_t rows = backend_->RoundUpRows(T);
   std::vector<float> emb(rows * D, 0.f);
   for (int64_t b = 0, t = 0; b < B; ++b) {
-    for (int32_t id : seqs[b]) {
+    for (int32_t id : *seqs[b]) {
       const float* wr = word_.data() + static_cast<int64_t>(id) * D;
       for (int64_t i = 0; i < D; ++i) emb[t * D + i] = wr[i] + token_type0_[i];
       ++t;
@@ -213,7 +229,12 @@ Status NomicBertEncoder::Forward(const std::vector<std::vector<int32_t>>& seqs,
         backend_->LayerNorm(h, T, D, layer->norm2_w->f32(), layer->norm2_b->f32(), eps));
   }
   FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, D, pool, pooled_->f32()));
-  return backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), out);
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), out));
+  if (hidden_host != nullptr) {
+    hidden_host->resize(T * D);
+    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, T * D * sizeof(float), hidden_host->data()));
+  }
+  return OkStatus();
 }
 
 }  // namespace floe

@@ -3,15 +3,6 @@
 namespace floe {
 namespace {
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 constexpr BertTensor kEmbeddingTensors[] = {BertTensor::kWord, BertTensor::kPosition,
                                             BertTensor::kTokenType, BertTensor::kEmbNormWeight,
                                             BertTensor::kEmbNormBias};

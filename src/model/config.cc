@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include "model/architecture.h"
+
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -148,7 +150,6 @@ Status ReadPoolingConfig(const std::string& path, const BertConfig& bert,
   return OkStatus();
 }
 
-constexpr std::string_view kSupportedTypes = "bert, xlm-roberta, roberta, camembert";
 
 bool IsRobertaFamily(const std::string& model_type) {
   return model_type == "xlm-roberta" || model_type == "roberta" || model_type == "camembert";
@@ -288,13 +289,13 @@ StatusOr<BertConfig> ParseBertConfig(std::string_view json_text,
     }
     if (model_type.empty()) {
       return InvalidArgumentError(path + ": no \"model_type\" (supported: " +
-                                  std::string(kSupportedTypes) + ")");
+                                  SupportedModelTypes() + ")");
     }
   }
   const bool roberta = IsRobertaFamily(model_type);
   if (model_type != "bert" && !roberta) {
     return UnimplementedError(path + ": model_type '" + model_type +
-                              "' is not supported (supported: " + std::string(kSupportedTypes) +
+                              "' is not supported (supported: " + SupportedModelTypes() +
                               ")");
   }
   c.model_type = model_type;
@@ -482,10 +483,20 @@ StatusOr<std::unique_ptr<ModelFolder>> ModelFolder::Open(const std::string& path
   auto folder = std::make_unique<ModelFolder>();
   folder->path = path;
   FLOE_ASSIGN_OR_RETURN(std::string text, ReadTextFile(config_path));
-  FLOE_ASSIGN_OR_RETURN(folder->config, ParseBertConfig(text, config_path));
+  const ArchitectureSpec* arch = FindArchitecture(ModelTypeOf(text));
+  if (arch != nullptr) {
+    FLOE_ASSIGN_OR_RETURN(folder->config, arch->parse(text, config_path));
+  } else {
+    FLOE_ASSIGN_OR_RETURN(folder->config, ParseBertConfig(text, config_path));
+  }
   FLOE_ASSIGN_OR_RETURN(folder->st, LoadSentenceTransformersConfig(path, folder->config));
   FLOE_ASSIGN_OR_RETURN(folder->weights, WeightStore::Open(path));
-  FLOE_RETURN_IF_ERROR(CheckBertWeights(*folder->weights, folder->config));
+  if (arch != nullptr) {
+    FLOE_RETURN_IF_ERROR(arch->check_weights(text, *folder->weights, config_path));
+  } else {
+    FLOE_RETURN_IF_ERROR(CheckBertWeights(*folder->weights, folder->config));
+  }
+  folder->config_json = std::move(text);
   const BertConfig& c = folder->config;
   const std::string task =
       c.classifier() ? "classifier head, " + std::to_string(c.num_labels) + " labels"

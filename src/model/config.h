@@ -24,6 +24,8 @@ std::string_view PoolingModeName(PoolingMode m);
 // classifier.out_proj). Names in model/bert_weights.h.
 enum class ClassifierHead { kNone, kBertPooler, kRobertaHead };
 
+// BERT's config.json, and the common fields every architecture fills (see
+// model/architecture.h): the layers above the engine read only these.
 struct BertConfig {
   // "bert", or one of the RoBERTa family ("xlm-roberta", "roberta",
   // "camembert"): the same graph, whose position ids start at
@@ -86,9 +88,12 @@ StatusOr<SentenceTransformersConfig> LoadSentenceTransformersConfig(
 // sentence-transformers files read, the weights mapped and every tensor the
 // encoder needs checked against the config (CheckBertWeights in
 // model/bert_weights.h). `path` must be a directory holding config.json.
+// Other architectures (model/architecture.h) fill `config`'s common fields
+// and parse their own options from `config_json`.
 struct ModelFolder {
   std::string path;
   BertConfig config;
+  std::string config_json;  // config.json's text
   SentenceTransformersConfig st;
   std::unique_ptr<WeightStore> weights;
 

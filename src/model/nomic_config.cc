@@ -153,4 +153,25 @@ std::vector<NomicTensorSpec> NomicBertTensorSpecs(const NomicBertConfig& c) {
   return specs;
 }
 
+StatusOr<BertConfig> NomicBertCommonConfig(std::string_view json_text, const std::string& path) {
+  FLOE_ASSIGN_OR_RETURN(NomicBertConfig n, ParseNomicBertConfig(json_text, path));
+  BertConfig c;
+  c.model_type = "nomic_bert";
+  c.hidden_size = n.hidden_size;
+  c.num_hidden_layers = n.num_layers;
+  c.num_attention_heads = n.num_heads;
+  c.intermediate_size = n.intermediate_size;
+  c.vocab_size = n.vocab_size;
+  c.max_position_embeddings = n.max_positions;
+  c.type_vocab_size = 1;
+  c.layer_norm_eps = n.layer_norm_eps;
+  return c;
+}
+
+Status CheckNomicBertWeights(std::string_view json_text, const WeightStore& weights,
+                             const std::string& path) {
+  FLOE_ASSIGN_OR_RETURN(NomicBertConfig n, ParseNomicBertConfig(json_text, path));
+  return CheckTensors(weights, NomicBertTensorSpecs(n), "nomic_bert");
+}
+
 }  // namespace floe

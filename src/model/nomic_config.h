@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "model/config.h"
+#include "model/safetensors.h"
 
 namespace floe {
 
@@ -42,13 +44,17 @@ StatusOr<NomicBertConfig> ParseNomicBertConfig(std::string_view json_text,
 // Whether config.json text names model_type nomic_bert (false for bad JSON).
 bool IsNomicBertConfig(std::string_view json_text);
 
-struct NomicTensorSpec {
-  std::string name;            // e.g. "encoder.layers.0.attn.Wqkv.weight"
-  std::vector<int64_t> shape;  // as stored: Linear weights are [out, in]
-};
+using NomicTensorSpec = TensorSpec;  // e.g. "encoder.layers.0.attn.Wqkv.weight"
 
 // The one table of tensor names and shapes (embeddings, emb_ln, then each
 // layer); biases only where the config has them.
 std::vector<NomicTensorSpec> NomicBertTensorSpecs(const NomicBertConfig& config);
+
+// The architecture table's entries (model/architecture.h): the common fields
+// (type_vocab_size 1: the encoder embeds token type 0 only) and the check of
+// every tensor of NomicBertTensorSpecs.
+StatusOr<BertConfig> NomicBertCommonConfig(std::string_view json_text, const std::string& path);
+Status CheckNomicBertWeights(std::string_view json_text, const WeightStore& weights,
+                             const std::string& path);
 
 }  // namespace floe

@@ -31,15 +31,6 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // hostile, and refusing it bounds the parser's and destructor's recursion.
 constexpr int kMaxJsonDepth = 16;
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 // Deepest nesting of [ and { outside strings.
 int JsonDepth(std::string_view text) {
   int depth = 0, max_depth = 0;
@@ -539,6 +530,39 @@ void SafetensorsFile::DropResidentPages() const {
 
 void WeightStore::DropResidentPages() const {
   for (const auto& f : files_) f->DropResidentPages();
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+Status CheckTensors(const WeightStore& weights, const std::vector<TensorSpec>& specs,
+                    std::string_view architecture) {
+  std::string first_missing;
+  int missing = 0;
+  for (const TensorSpec& spec : specs) {
+    const TensorInfo* t = weights.Find(spec.name);
+    if (t == nullptr) {
+      if (missing++ == 0) first_missing = spec.name;
+      continue;
+    }
+    if (t->shape != spec.shape) {
+      return InvalidArgumentError(weights.folder() + ": tensor '" + t->name + "' has shape " +
+                                  ShapeString(t->shape) + " but config.json (" +
+                                  std::string(architecture) + ") implies " +
+                                  ShapeString(spec.shape));
+    }
+  }
+  if (missing == 0) return OkStatus();
+  std::string msg = weights.folder() + ": tensor '" + first_missing + "' (" +
+                    std::string(architecture) + ") not found in the weights";
+  if (missing > 1) msg += ", nor " + std::to_string(missing - 1) + " more the encoder needs";
+  return NotFoundError(msg);
 }
 
 }  // namespace floe

@@ -97,4 +97,19 @@ class WeightStore {
   std::map<std::string, const TensorInfo*, std::less<>> index_;  // bare name -> tensor
 };
 
+// "[384, 768]", for messages.
+std::string ShapeString(const std::vector<int64_t>& shape);
+
+// A tensor an encoder reads, with its shape as stored (Linear weights [out, in]).
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+// Every spec is in `weights` with its shape: NOT_FOUND naming the first
+// missing one (and how many more), INVALID_ARGUMENT naming a misshapen one.
+// `architecture` (e.g. "nomic_bert") is for messages.
+Status CheckTensors(const WeightStore& weights, const std::vector<TensorSpec>& specs,
+                    std::string_view architecture);
+
 }  // namespace floe

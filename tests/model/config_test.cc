@@ -88,7 +88,7 @@ TEST(BertConfigTest, RejectsUnsupportedModelTypeNamingIt) {
   j["model_type"] = "deberta-v2";
   ExpectError(Parse(j), StatusCode::kUnimplemented,
               "model_type 'deberta-v2' is not supported (supported: bert, xlm-roberta, "
-              "roberta, camembert)");
+              "roberta, camembert, nomic_bert");
 }
 
 // The RoBERTa family: BERT's graph with positions from pad_token_id + 1.
