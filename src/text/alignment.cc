@@ -58,4 +58,23 @@ void ApplyChanges(const std::vector<CharChange>& changes, size_t initial_chars, 
   *t = std::move(out);
 }
 
+void PrependAligned(std::string_view prefix, AlignedText* t) {
+  if (t->text.empty()) return;
+  std::vector<CharChange> ch;
+  const auto* p = reinterpret_cast<const unsigned char*>(prefix.data());
+  for (size_t i = 0; i < prefix.size();) {
+    uint32_t cp;
+    i += DecodeUtf8(p + i, &cp);
+    ch.push_back({cp, ch.empty() ? 0 : 1});
+  }
+  const auto* q = reinterpret_cast<const unsigned char*>(t->text.data());
+  for (size_t i = 0; i < t->text.size();) {
+    uint32_t cp;
+    const bool first = i == 0;
+    i += DecodeUtf8(q + i, &cp);
+    ch.push_back({cp, first ? 1 : 0});
+  }
+  ApplyChanges(ch, 0, t);
+}
+
 }  // namespace floe::text

@@ -27,6 +27,12 @@ struct AlignedText {
   ByteSpan Original(size_t start, size_t stop) const {
     return {align[start].first, align[stop - 1].second};
   }
+  // Bytes [start, stop) with their ranges.
+  AlignedText Sub(size_t start, size_t stop) const {
+    return {text.substr(start, stop - start),
+            std::vector<ByteSpan>(align.begin() + static_cast<std::ptrdiff_t>(start),
+                                  align.begin() + static_cast<std::ptrdiff_t>(stop))};
+  }
 };
 
 // One transformation: `cp` with its change; cp == kSkip drops `change` chars
@@ -40,5 +46,9 @@ struct CharChange {
 // The crate's NormalizedString::transform on the whole text, skipping
 // `initial_chars` chars first.
 void ApplyChanges(const std::vector<CharChange>& changes, size_t initial_chars, AlignedText* t);
+
+// The crate's NormalizedString::prepend: `prefix` takes the first char's
+// range, and that char is inserted after it (no change when `t` is empty).
+void PrependAligned(std::string_view prefix, AlignedText* t);
 
 }  // namespace floe::text

@@ -59,43 +59,67 @@ int32_t BpeModel::CharId(std::string_view ch, bool first, bool last,
   return map_.Find(*scratch);
 }
 
-void BpeModel::Encode(std::string_view split, std::vector<int32_t>* out) const {
+void BpeModel::EncodeSpans(std::string_view split, std::vector<int32_t>* out,
+                           std::vector<std::pair<uint32_t, uint32_t>>* spans) const {
+  std::vector<uint32_t> lens;
+  EncodeImpl(split, out, &lens);
+  uint32_t pos = 0;
+  for (uint32_t len : lens) {
+    spans->emplace_back(pos, pos + len);
+    pos += len;
+  }
+}
+
+void BpeModel::EncodeImpl(std::string_view split, std::vector<int32_t>* out,
+                          std::vector<uint32_t>* lens) const {
   if (split.empty()) return;
   if (opt_.ignore_merges) {
     const int32_t id = map_.Find(split);
     if (id >= 0) {
       out->push_back(id);
+      if (lens) lens->push_back(static_cast<uint32_t>(split.size()));
       return;
     }
   }
   std::vector<int32_t> sym;
+  std::vector<uint32_t> len_of;  // with `lens` only: each symbol's bytes
   sym.reserve(split.size());
   std::string scratch;
   bool pending_unk = false;
+  uint32_t unk_len = 0;
+  auto push = [&](int32_t id, uint32_t n) {
+    sym.push_back(id);
+    if (lens) len_of.push_back(n);
+  };
   const auto* p = reinterpret_cast<const unsigned char*>(split.data());
   for (size_t i = 0; i < split.size();) {
     uint32_t cp;
     const size_t len = static_cast<size_t>(DecodeUtf8(p + i, &cp));
     const int32_t id = CharId(split.substr(i, len), i == 0, i + len == split.size(), &scratch);
     if (id >= 0) {
-      if (pending_unk) sym.push_back(unk_id_);
+      if (pending_unk) push(unk_id_, unk_len);
       pending_unk = false;
-      sym.push_back(id);
+      push(id, static_cast<uint32_t>(len));
     } else {
       bool bytes = opt_.byte_fallback;
       for (size_t k = 0; k < len && bytes; ++k) bytes = byte_ids_[p[i + k]] >= 0;
       if (bytes) {
-        if (pending_unk) sym.push_back(unk_id_);
+        if (pending_unk) push(unk_id_, unk_len);
         pending_unk = false;
-        for (size_t k = 0; k < len; ++k) sym.push_back(byte_ids_[p[i + k]]);
+        for (size_t k = 0; k < len; ++k) push(byte_ids_[p[i + k]], 1);
       } else if (unk_id_ >= 0) {
-        if (pending_unk && !opt_.fuse_unk) sym.push_back(unk_id_);
+        if (pending_unk && !opt_.fuse_unk) {
+          push(unk_id_, unk_len);
+          unk_len = 0;
+        }
+        if (!pending_unk) unk_len = 0;
         pending_unk = true;
+        unk_len += static_cast<uint32_t>(len);
       }
     }
     i += len;
   }
-  if (pending_unk) sym.push_back(unk_id_);
+  if (pending_unk) push(unk_id_, unk_len);
   // Merges, lowest rank first, leftmost among equal ranks.
   std::vector<int32_t> rank(sym.size(), -1), next_id(sym.size(), -1);
   auto score = [&](size_t k) {
@@ -114,6 +138,10 @@ void BpeModel::Encode(std::string_view split, std::vector<int32_t>* out) const {
     if (best == sym.size()) break;
     sym[best] = next_id[best];
     sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    if (lens) {
+      len_of[best] += len_of[best + 1];
+      len_of.erase(len_of.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    }
     rank.erase(rank.begin() + static_cast<std::ptrdiff_t>(best) + 1);
     next_id.erase(next_id.begin() + static_cast<std::ptrdiff_t>(best) + 1);
     if (best + 1 < sym.size()) score(best);
@@ -121,6 +149,7 @@ void BpeModel::Encode(std::string_view split, std::vector<int32_t>* out) const {
     if (best > 0) score(best - 1);
   }
   out->insert(out->end(), sym.begin(), sym.end());
+  if (lens) lens->insert(lens->end(), len_of.begin(), len_of.end());
 }
 
 }  // namespace floe::text

@@ -34,7 +34,14 @@ class BpeModel {
   static StatusOr<BpeModel> Build(BpeOptions options);
 
   // Appends the ids of `split` (valid UTF-8) to `out`.
-  void Encode(std::string_view split, std::vector<int32_t>* out) const;
+  void Encode(std::string_view split, std::vector<int32_t>* out) const {
+    EncodeImpl(split, out, nullptr);
+  }
+  // Encode, plus each appended id's byte range [first, second) in `split`:
+  // the crate's Word offsets (each symbol's length summed from 0, so an
+  // unknown char without an unk id shifts the ones after it).
+  void EncodeSpans(std::string_view split, std::vector<int32_t>* out,
+                   std::vector<std::pair<uint32_t, uint32_t>>* spans) const;
 
   int32_t Find(std::string_view token) const { return map_.Find(token); }
   // id -> token ("" for ids without one); size() = largest id + 1.
@@ -47,6 +54,9 @@ class BpeModel {
     int32_t id;
   };
   int32_t CharId(std::string_view ch, bool first, bool last, std::string* scratch) const;
+  // Encode; `lens` (when given) gets each appended id's length in bytes.
+  void EncodeImpl(std::string_view split, std::vector<int32_t>* out,
+                  std::vector<uint32_t>* lens) const;
 
   BpeOptions opt_;
   VocabMap map_;

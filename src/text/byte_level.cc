@@ -1,5 +1,6 @@
 #include "text/byte_level.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utf8proc.h>
@@ -231,6 +232,50 @@ void FindMatches(SplitPattern p, std::string_view s, std::vector<std::pair<size_
 void AppendByteLevel(std::string_view bytes, std::string* out) {
   const ByteTable& t = Table();
   for (char ch : bytes) out->append(t.utf8[static_cast<unsigned char>(ch)]);
+}
+
+uint32_t ByteLevelChar(unsigned char b) { return Table().to_char[b]; }
+
+void TrimByteLevelOffsets(std::string_view text, bool add_prefix_space,
+                          const std::function<std::string_view(int32_t)>& token_of,
+                          std::vector<TokenOffset>* tokens) {
+  if (tokens->empty()) return;
+  const uint32_t space = Table().to_char[' '];
+  // Char index of each byte (a char's bytes share it) and byte start of each char.
+  std::vector<uint32_t> char_of(text.size() + 1), byte_of;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (!IsUtf8Continuation(static_cast<unsigned char>(text[i]))) byte_of.push_back(i);
+    char_of[i] = static_cast<uint32_t>(byte_of.size() - 1);
+  }
+  char_of[text.size()] = static_cast<uint32_t>(byte_of.size());
+  byte_of.push_back(text.size());
+  std::vector<uint32_t> cps;
+  auto is_space = [&](uint32_t c) { return c == space || IsWhitespace(c); };
+  for (size_t i = 0; i < tokens->size(); ++i) {
+    TokenOffset& o = (*tokens)[i];
+    const std::string_view tok = token_of(o.id);
+    cps.clear();
+    const auto* p = reinterpret_cast<const unsigned char*>(tok.data());
+    for (size_t k = 0; k < tok.size();) {
+      uint32_t c;
+      k += DecodeUtf8(p + k, &c);
+      cps.push_back(c);
+    }
+    size_t leading = 0, trailing = 0;
+    while (leading < cps.size() && is_space(cps[leading])) ++leading;
+    while (trailing < cps.size() && is_space(cps[cps.size() - 1 - trailing])) ++trailing;
+    if (leading == 0 && trailing == 0) continue;
+    // In chars, as the crate's Python binding does it (offsets converted first).
+    size_t start = char_of[std::min(o.start, text.size())];
+    size_t stop = char_of[std::min(o.stop, text.size())];
+    if (leading > 0) {
+      if ((i == 0 || start == 0) && add_prefix_space && leading == 1) leading = 0;
+      start = std::min(start + leading, stop);
+    }
+    if (trailing > 0 && stop >= trailing) stop = std::max(stop - trailing, start);
+    o.start = byte_of[start];
+    o.stop = byte_of[stop];
+  }
 }
 
 std::string Utf8Lossy(std::string_view bytes) {

@@ -208,10 +208,60 @@ void PreTokenizerChain::Run(std::string_view piece, bool first,
   run(0, piece, first);
 }
 
-StatusOr<const MetaspaceOptions*> PreTokenizerChain::OffsetsMetaspace() const {
-  if (steps_.empty()) return static_cast<const MetaspaceOptions*>(nullptr);
-  if (steps_.size() == 1 && steps_[0].kind == Step::kMetaspace) return &steps_[0].ms;
-  return UnimplementedError("offsets are supported with a Metaspace pre-tokenizer only");
+void PreTokenizerChain::RunAligned(AlignedText piece, bool first,
+                                   const std::function<void(const AlignedText&)>& on_split) const {
+  std::function<void(size_t, AlignedText&, bool)> run = [&](size_t k, AlignedText& in, bool f) {
+    if (in.text.empty()) return;
+    if (k == steps_.size()) {
+      on_split(in);
+      return;
+    }
+    const Step& st = steps_[k];
+    // A split given as a view into in.text (the unaligned steps' output).
+    auto next_view = [&](std::string_view s, bool sf) {
+      const auto at = static_cast<size_t>(s.data() - in.text.data());
+      AlignedText sub = in.Sub(at, at + s.size());
+      run(k + 1, sub, sf);
+    };
+    switch (st.kind) {
+      case Step::kMetaspace:
+        MetaspaceAligned(st.ms, f, &in, [&](size_t s, size_t e) {
+          AlignedText sub = in.Sub(s, e);
+          run(k + 1, sub, f && s == 0);
+        });
+        break;
+      case Step::kWhitespaceSplit:
+        RunWhitespaceSplit(in.text, f, next_view);
+        break;
+      case Step::kSplit:
+        RunSplit(st.pattern, in.text, f, next_view);
+        break;
+      case Step::kByteLevel: {
+        if (st.add_prefix_space && in.text[0] != ' ') PrependAligned(" ", &in);
+        // Each byte becomes a char with its char's range (the crate's
+        // changes: 0 for a char's first byte, 1 for the others).
+        auto mapped = [&](std::string_view s, bool sf) {
+          const auto at = static_cast<size_t>(s.data() - in.text.data());
+          AlignedText sub = in.Sub(at, at + s.size());
+          std::vector<CharChange> ch;
+          ch.reserve(s.size());
+          for (size_t i = 0; i < s.size(); ++i) {
+            ch.push_back({ByteLevelChar(static_cast<unsigned char>(s[i])),
+                          IsUtf8Continuation(static_cast<unsigned char>(s[i])) ? 1 : 0});
+          }
+          ApplyChanges(ch, 0, &sub);
+          run(k + 1, sub, sf);
+        };
+        if (st.use_regex) {
+          RunSplit(SplitPattern::kGpt2, in.text, f, mapped);
+        } else {
+          mapped(in.text, f);
+        }
+        break;
+      }
+    }
+  };
+  run(0, piece, first);
 }
 
 void MetaspaceAligned(const MetaspaceOptions& ms, bool first, AlignedText* t,

@@ -41,9 +41,11 @@ class PreTokenizerChain {
            const std::function<void(std::string_view)>& on_split,
            std::vector<std::string>* scratch) const;
 
-  // For offsets: the only step's Metaspace options, nullptr when there are
-  // no steps; UNIMPLEMENTED for other pre-tokenizers.
-  StatusOr<const MetaspaceOptions*> OffsetsMetaspace() const;
+  // Run with the crate's alignments (for offsets): each non-empty split as
+  // aligned text, its bytes' original ranges carried through Metaspace's
+  // replace and prepend and ByteLevel's prefix space and byte mapping.
+  void RunAligned(AlignedText piece, bool first,
+                  const std::function<void(const AlignedText&)>& on_split) const;
 
  private:
   struct Step {

@@ -6,6 +6,7 @@
 
 #include "text/unicode.h"
 #include "text/json_type.h"
+#include "text/normal_forms.h"
 #include "text/utf8.h"
 
 namespace floe::text {
@@ -59,33 +60,6 @@ bool ParseSimpleRegex(const std::string& re, std::string* unit, std::string* pre
   *unit = lit;
   prefix->clear();
   return !lit.empty();
-}
-
-// Code points the crate's Unicode tables (unicode-normalization-alignments,
-// about Unicode 11 for combining classes and 12 for decompositions) know no
-// decomposition or combining class for, where utf8proc's newer ones do: the
-// crate treats them as plain starters, so floe normalizes around them and
-// keeps them as they are. Measured against tokenizers 0.23 over all code
-// points (tests/real/unigram_fidelity_test.py's corpus sweeps them).
-bool CrateTreatsAsStarter(uint32_t c) {
-  static constexpr uint32_t kRanges[][2] = {
-      {0x7FD, 0x7FD},     {0x898, 0x89F},     {0x8CA, 0x8D3},     {0x9FE, 0x9FE},
-      {0xC3C, 0xC3C},     {0xD3B, 0xD3C},     {0xEBA, 0xEBA},     {0x1715, 0x1715},
-      {0x1ABF, 0x1ACE},   {0x1DF6, 0x1DFA},   {0x32FF, 0x32FF},   {0xA7F2, 0xA7F4},
-      {0xA82C, 0xA82C},   {0xAB69, 0xAB69},   {0x10781, 0x10785}, {0x10787, 0x107B0},
-      {0x107B2, 0x107BA}, {0x10D24, 0x10D27}, {0x10EAB, 0x10EAC}, {0x10EFD, 0x10EFF},
-      {0x10F46, 0x10F50}, {0x10F82, 0x10F85}, {0x11070, 0x11070}, {0x1133B, 0x1133B},
-      {0x1145E, 0x1145E}, {0x11839, 0x1183A}, {0x11938, 0x11938}, {0x1193D, 0x1193E},
-      {0x11943, 0x11943}, {0x119E0, 0x119E0}, {0x11A34, 0x11A34}, {0x11A47, 0x11A47},
-      {0x11A99, 0x11A99}, {0x11D42, 0x11D42}, {0x11D44, 0x11D45}, {0x11D97, 0x11D97},
-      {0x11F41, 0x11F42}, {0x16FF0, 0x16FF1}, {0x1E030, 0x1E06D}, {0x1E08F, 0x1E08F},
-      {0x1E130, 0x1E136}, {0x1E2AE, 0x1E2AE}, {0x1E2EC, 0x1E2EF}, {0x1E4EC, 0x1E4EF},
-      {0x1F16C, 0x1F16C}, {0x1FBF0, 0x1FBF9}};
-  if (c < 0x7FD) return false;
-  for (const auto& r : kRanges) {
-    if (c >= r[0] && c <= r[1]) return true;
-  }
-  return false;
 }
 
 void UnicodeNormalize(std::string_view in, int options, std::string* out) {
@@ -383,9 +357,14 @@ Status NormalizerChain::ApplyAligned(AlignedText* t) const {
         PushChars(std::string_view(in).substr(copied), 0, &ch);
         break;
       }
-      case Kind::kUnicode:
-        return UnimplementedError(
-            "offsets through a Unicode normal form (NFC/NFD/NFKC/NFKD) are not supported");
+      case Kind::kUnicode: {
+        bool ascii = true;
+        for (unsigned char b : in) ascii = ascii && b < 0x80;
+        if (ascii) continue;  // every form keeps ASCII as it is
+        NormalFormChanges(in, (s.unicode_options & UTF8PROC_COMPAT) != 0,
+                          (s.unicode_options & UTF8PROC_COMPOSE) != 0, &ch);
+        break;
+      }
       case Kind::kLowercase: {
         const auto* p = reinterpret_cast<const unsigned char*>(in.data());
         for (size_t i = 0; i < in.size();) {
@@ -407,20 +386,9 @@ Status NormalizerChain::ApplyAligned(AlignedText* t) const {
         PushChars(stripped, 0, &ch);
         break;
       }
-      case Kind::kPrepend: {
-        if (in.empty()) continue;
-        uint32_t first;
-        DecodeUtf8(reinterpret_cast<const unsigned char*>(in.data()), &first);
-        PushChars(s.content, 1, &ch);
-        if (!ch.empty()) ch[0].change = 0;
-        ch.push_back({first, 1});
-        PushChars(std::string_view(in).substr(ch.back().cp < 0x80    ? 1
-                                               : ch.back().cp < 0x800 ? 2
-                                               : ch.back().cp < 0x10000 ? 3
-                                                                        : 4),
-                  0, &ch);
-        break;
-      }
+      case Kind::kPrepend:
+        PrependAligned(s.content, t);
+        continue;
     }
     ApplyChanges(ch, initial, t);
   }

@@ -28,7 +28,6 @@ class NormalizerChain {
   // which Metaspace's prepend_scheme "first" depends on.
   bool Apply(std::string_view text, std::string* out) const;
   // Apply with the crate's alignments (for offsets), in place.
-  // UNIMPLEMENTED for the Unicode normal forms.
   Status ApplyAligned(AlignedText* t) const;
   bool empty() const { return steps_.empty(); }
 

@@ -48,18 +48,34 @@ StatusOr<PostProcessor> PostProcessor::Parse(
   const std::string outer =
       j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
                                                                     : "";
-  if (outer == "ByteLevel") return Parse(json(), name, lookup);  // offsets only
+  auto trim_of = [](const json& p, PostProcessor* out) {
+    out->trim_offsets_ = p.value("trim_offsets", true);
+    out->trim_add_prefix_space_ = p.value("add_prefix_space", true);
+  };
+  if (outer == "ByteLevel") {  // offsets only
+    FLOE_ASSIGN_OR_RETURN(pp, Parse(json(), name, lookup));
+    trim_of(j, &pp);
+    return pp;
+  }
   if (outer == "Sequence") {
     // ByteLevel (offsets only) and at most one template-adding processor.
+    // (Trimming is done before the template's specials, as the crate does
+    // with ByteLevel first, the order converters write.)
     const json* adding = nullptr;
+    const json* byte_level = nullptr;
     for (const json& p : j.at("processors")) {
-      if (p.is_object() && p.value("type", std::string()) == "ByteLevel") continue;
+      if (p.is_object() && p.value("type", std::string()) == "ByteLevel") {
+        byte_level = &p;
+        continue;
+      }
       if (adding) {
         return UnimplementedError(name + ": a post_processor Sequence of two templates");
       }
       adding = &p;
     }
-    return Parse(adding ? *adding : json(), name, lookup);
+    FLOE_ASSIGN_OR_RETURN(pp, Parse(adding ? *adding : json(), name, lookup));
+    if (byte_level) trim_of(*byte_level, &pp);
+    return pp;
   }
   if (!j.is_null()) {
     const std::string type = outer;
@@ -69,6 +85,7 @@ StatusOr<PostProcessor> PostProcessor::Parse(
       const int32_t sep = j.at("sep").at(1).get<int32_t>();
       pp.single_ = {{-1, {cls}}, {0, {}}, {-1, {sep}}};
       if (type == "RobertaProcessing") {
+        trim_of(j, &pp);
         pp.pair_ = {{-1, {cls}}, {0, {}}, {-1, {sep, sep}}, {1, {}}, {-1, {sep}}};
       } else {
         pp.pair_ = {{-1, {cls}, 0}, {0, {}, 0}, {-1, {sep}, 0}, {1, {}, 1}, {-1, {sep}, 1}};

@@ -46,6 +46,13 @@ class PostProcessor {
   std::vector<int32_t> SinglePrefix() const;
   std::vector<int32_t> SingleSuffix() const;
 
+  // A ByteLevel processor's (or RobertaProcessing's) trim_offsets, which
+  // moves each content token's offsets past its leading and trailing spaces
+  // (TrimByteLevelOffsets), and its add_prefix_space, which keeps the first
+  // token's one leading space.
+  bool trim_offsets() const { return trim_offsets_; }
+  bool trim_add_prefix_space() const { return trim_add_prefix_space_; }
+
  private:
   // A template piece: sequence 0 (A) or 1 (B), or special ids.
   struct Piece {
@@ -64,6 +71,8 @@ class PostProcessor {
   Status pair_types_;
   size_t single_added_ = 0;
   size_t pair_added_ = 0;
+  bool trim_offsets_ = false;
+  bool trim_add_prefix_space_ = false;
 };
 
 // The crate's truncation of a pair to `max_length` ids in all (before

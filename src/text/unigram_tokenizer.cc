@@ -191,6 +191,10 @@ class UnigramTokenizer final : public Tokenizer {
       const size_t room = max_length - post_.added(false);
       if (a.size() > room) a.resize(room);
     }
+    if (post_.trim_offsets()) {
+      TrimByteLevelOffsets(text, post_.trim_add_prefix_space(),
+                           [this](int32_t id) { return IdToToken(id); }, &a);
+    }
     std::vector<TokenOffset> out;
     for (int32_t id : post_.SinglePrefix()) out.push_back({id, 0, 0, true});
     out.insert(out.end(), a.begin(), a.end());
@@ -241,7 +245,7 @@ class UnigramTokenizer final : public Tokenizer {
  private:
   // Ids of one sequence, no specials.
   Status EncodeSequence(std::string_view text, std::vector<int32_t>* out) const;
-  // EncodeSequence with the crate's byte offsets (Unigram + Metaspace only).
+  // EncodeSequence with the crate's byte offsets.
   Status EncodeSequenceSpans(std::string_view text, std::vector<TokenOffset>* out) const;
   int32_t Lookup(const std::string& token) const;
 
@@ -460,8 +464,6 @@ Status UnigramTokenizer::EncodeSequence(std::string_view text, std::vector<int32
 
 Status UnigramTokenizer::EncodeSequenceSpans(std::string_view text,
                                              std::vector<TokenOffset>* out) const {
-  if (bpe_) return UnimplementedError("offsets are not supported with a BPE model");
-  FLOE_ASSIGN_OR_RETURN(const MetaspaceOptions* ms, pre_.OffsetsMetaspace());
   const size_t bad = FindInvalidUtf8(text);
   if (bad != std::string_view::npos) {
     return InvalidArgumentError("invalid UTF-8 at byte offset " + std::to_string(bad));
@@ -471,23 +473,25 @@ Status UnigramTokenizer::EncodeSequenceSpans(std::string_view text,
   std::vector<int32_t> ids;
   std::vector<std::pair<uint32_t, uint32_t>> spans;
   std::string norm;
-  // Splits [s, e) of `t`, whose original is at `base` in text.
-  auto emit_split = [&](const AlignedText& t, size_t s, size_t e, size_t base) {
-    if (!status.ok() || e <= s) return;
+  size_t base = 0;  // the raw piece's offset in text
+  // One pre-tokenized split: its tokens' ranges through its alignments.
+  const std::function<void(const AlignedText&)> on_split = [&](const AlignedText& t) {
+    if (!status.ok()) return;
     ids.clear();
     spans.clear();
-    status = model_.EncodeSpans(std::string_view(t.text).substr(s, e - s), scratch, &ids, &spans);
+    if (bpe_) {
+      bpe_model_.EncodeSpans(t.text, &ids, &spans);
+    } else {
+      status = model_.EncodeSpans(t.text, scratch, &ids, &spans);
+    }
     for (size_t k = 0; status.ok() && k < ids.size(); ++k) {
-      const ByteSpan o = t.Original(s + spans[k].first, s + spans[k].second);
+      if (spans[k].second <= spans[k].first) {  // an empty unknown (no unk id)
+        out->push_back({ids[k], base, base, false});
+        continue;
+      }
+      const ByteSpan o = t.Original(spans[k].first, spans[k].second);
       out->push_back({ids[k], base + o.first, base + o.second, false});
     }
-  };
-  auto run_pre = [&](AlignedText& t, bool first, size_t base) {
-    if (ms == nullptr) {
-      emit_split(t, 0, t.text.size(), base);
-      return;
-    }
-    MetaspaceAligned(*ms, first, &t, [&](size_t s, size_t e) { emit_split(t, s, e, base); });
   };
   auto on_raw_token = [&](int32_t id, size_t start, size_t stop) {
     out->push_back({id, start, stop, false});
@@ -499,17 +503,15 @@ Status UnigramTokenizer::EncodeSequenceSpans(std::string_view text,
     status = normalizer_.ApplyAligned(&t);
     if (status.ok() && t.text != norm) status = InternalError("aligned normalization differs");
     if (!status.ok()) return;
+    base = offset;
     if (normalized_matcher_.empty()) {
-      run_pre(t, first, offset);
+      pre_.RunAligned(std::move(t), first, on_split);
       return;
     }
     normalized_matcher_.Split(
         std::string_view(t.text),
         [&](std::string_view p, size_t off) {
-          AlignedText sub;
-          sub.text.assign(p);
-          sub.align.assign(t.align.begin() + off, t.align.begin() + off + p.size());
-          run_pre(sub, first && off == 0, offset);
+          pre_.RunAligned(t.Sub(off, off + p.size()), first && off == 0, on_split);
         },
         [&](int32_t id, size_t s, size_t e) {
           const ByteSpan o = t.Original(s, e);

@@ -1,6 +1,6 @@
 // Byte offsets and special flags of the Unigram (SentencePiece) tokenizer
 // (EncodeWithOffsets): the Rust `tokenizers` crate's alignments through
-// Precompiled, Strip, Replace and Metaspace. Expected values are tokenizers
+// Precompiled, Strip, Replace, NFC/NFKC and Metaspace. Expected values are tokenizers
 // 0.23.3's Encoding.offsets (chars, converted to bytes) and
 // special_tokens_mask on tests/data/unigram-spm; the corpus-wide comparison
 // is tests/real/unigram_fidelity_test.py.
@@ -114,13 +114,35 @@ TEST(UnigramOffsets, ByteFallbackPiecesShareTheUnknownsRange) {
                               {8005, 2, 6, false}, {49, 6, 7, false}, {2, 0, 0, true}}));
 }
 
-TEST(UnigramOffsets, UnicodeNormalFormsAreUnimplemented) {
+// NFKC / NFC with the crate's alignments (unicode-normalization-alignments):
+// a decomposed char's parts share its range, and a composed char takes the
+// range of its first source char only (e + U+0301, the jamo of 각, a +
+// U+0323 + U+0302).
+TEST(UnigramOffsets, UnicodeNormalFormsAsTheCrate) {
+  const std::string fullwidth =
+      "\xef\xbd\x86\xef\xbd\x95\xef\xbd\x8c\xef\xbd\x8c \xef\xac\x81 \xe2\x91\xa0";
+  const std::string composing =
+      "e\xcc\x81x \xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8 a\xcc\xa3\xcc\x82";
+  const std::vector<Tok> composed = {{0, 0, 0, true},     {4, 0, 1, false},   {63, 0, 1, false},
+                                     {58, 3, 4, false},   {4, 4, 5, false},   {3, 5, 8, false},
+                                     {4, 14, 15, false},  {4120, 15, 16, false}, {2, 0, 0, true}};
   nlohmann::json j = SpmJson();
   j["normalizer"] = {{"type", "NFKC"}};
   auto t = Tokenizer::FromJson(j.dump(), "spm+nfkc");
   ASSERT_TRUE(t.ok()) << t.status().message();
-  EXPECT_TRUE((*t)->Encode("abc").ok());
-  EXPECT_EQ((*t)->EncodeWithOffsets("abc").status().code(), StatusCode::kUnimplemented);
+  // "ｆｕｌｌ ﬁ ①": "▁full" over the four fullwidth chars, "fi" on the ligature.
+  EXPECT_EQ(Offsets(**t, fullwidth),
+            (std::vector<Tok>{{0, 0, 0, true}, {4, 0, 3, false}, {3705, 0, 12, false},
+                              {1430, 12, 16, false}, {532, 16, 20, false}, {2, 0, 0, true}}));
+  EXPECT_EQ(Offsets(**t, composing), composed);
+  j["normalizer"] = {{"type", "NFC"}};
+  t = Tokenizer::FromJson(j.dump(), "spm+nfc");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(Offsets(**t, fullwidth),
+            (std::vector<Tok>{{0, 0, 0, true}, {4, 0, 3, false}, {3, 0, 12, false},
+                              {4, 12, 13, false}, {3, 13, 16, false}, {4, 16, 17, false},
+                              {3, 17, 20, false}, {2, 0, 0, true}}));
+  EXPECT_EQ(Offsets(**t, composing), composed);
 }
 
 }  // namespace
