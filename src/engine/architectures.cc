@@ -7,6 +7,7 @@
 #include "engine/bert_encoder.h"
 #include "engine/encoder.h"
 #include "engine/nomic_encoder.h"
+#include "engine/qwen3_encoder.h"
 #include "model/config.h"
 
 namespace floe {
@@ -28,6 +29,7 @@ struct Entry {
 
 constexpr Entry kEncoders[] = {
     {"nomic_bert", &Make<NomicBertEncoder>},
+    {"qwen3", &Make<Qwen3Encoder>},
 };
 
 }  // namespace

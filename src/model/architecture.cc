@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/nomic_config.h"
+#include "model/qwen3_config.h"
 
 namespace floe {
 
@@ -10,6 +11,7 @@ namespace {
 
 constexpr ArchitectureSpec kArchitectures[] = {
     {"nomic_bert", &NomicBertCommonConfig, &CheckNomicBertWeights},
+    {"qwen3", &Qwen3CommonConfig, &CheckQwen3Weights},
 };
 
 }  // namespace
