@@ -6,6 +6,7 @@
 
 #include "engine/bert_encoder.h"
 #include "engine/encoder.h"
+#include "engine/modernbert_encoder.h"
 #include "engine/nomic_encoder.h"
 #include "engine/qwen3_encoder.h"
 #include "model/config.h"
@@ -29,6 +30,7 @@ struct Entry {
 
 constexpr Entry kEncoders[] = {
     {"nomic_bert", &Make<NomicBertEncoder>},
+    {"modernbert", &Make<ModernBertEncoder>},
     {"qwen3", &Make<Qwen3Encoder>},
 };
 

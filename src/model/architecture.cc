@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/modernbert_config.h"
 #include "model/nomic_config.h"
 #include "model/qwen3_config.h"
 
@@ -11,6 +12,7 @@ namespace {
 
 constexpr ArchitectureSpec kArchitectures[] = {
     {"nomic_bert", &NomicBertCommonConfig, &CheckNomicBertWeights},
+    {"modernbert", &ModernBertCommonConfig, &CheckModernBertWeights},
     {"qwen3", &Qwen3CommonConfig, &CheckQwen3Weights},
 };
 
