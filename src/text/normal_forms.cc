@@ -19,7 +19,9 @@ int CombiningClass(uint32_t c) {
 uint32_t Compose(uint32_t a, uint32_t b) {
   if (b < 0x300 || CrateTreatsAsStarter(a) || CrateTreatsAsStarter(b)) return 0;
   utf8proc_int32_t buf[2] = {static_cast<utf8proc_int32_t>(a), static_cast<utf8proc_int32_t>(b)};
-  const utf8proc_ssize_t n = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE);
+  // UTF8PROC_STABLE: without it utf8proc composes the exclusions (U+2ADC).
+  const utf8proc_ssize_t n = utf8proc_normalize_utf32(
+      buf, 2, static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
   return n == 1 ? static_cast<uint32_t>(buf[0]) : 0;
 }
 

@@ -1,6 +1,8 @@
 """floe's byte-level BPE tokenizer against Hugging Face `tokenizers`, line by line over
 the multilingual corpus (scripts/build-corpus.py), single texts and pairs, untruncated
-and truncated (tests/real/unigram_fidelity_test.py's run_folder).
+and truncated, and byte offsets with special flags (`floe tokenize --offsets` against
+Encoding.offsets in bytes, on offsets_sample's lines: the code point sweep and every 8th
+line) (tests/real/unigram_fidelity_test.py's run_folder).
 
 BPE models are trained here, in FLOE_SCRATCH, by `tokenizers`' BpeTrainer (vocab 5,000)
 in two published configurations, then varied:
@@ -22,7 +24,7 @@ import sys
 import time
 
 from realutil import check
-from unigram_fidelity_test import load_corpus, run_folder, train_texts
+from unigram_fidelity_test import load_corpus, offsets_sample, run_folder, train_texts
 
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+"
                r"[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -102,21 +104,22 @@ def main():
     extra = ["", " ", "  a  b  ", "\n\n x\r\n", "it's IT'S I'M we'LL 'ſ", "don't\tstop",
              "<|endoftext|>", "a<|im_start|>b", " [MASK] x", "hello world", "Hello World",
              "123456 ١٢٣ ½", "e\u0301", "\u00a0\u3000 \u2003x", "\U0001F469\u200D\U0001F4BB",
-             "中文字符和日本語のテキスト", "a" * 300]
+             "中文字符和日本語のテキスト", "a" * 300, "  x\u0301  ", "\u2add\u0338 \U0001d15e \u1100\u1161"]
     texts = extra + texts
+    sample = offsets_sample(texts, len(extra))
     pairs = [(texts[i], texts[(i * 7 + 3) % len(texts)]) for i in range(0, len(texts), 7)]
     start = time.perf_counter()
     fs = folders(train_texts(texts, 300_000))
     print(f"trained in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     checked = 0
     for name, tj in fs.items():
-        n, floe_secs, hf_secs = run_folder(name, tj, texts, pairs, 40)
+        n, floe_secs, hf_secs = run_folder(name, tj, texts, pairs, 40, offsets=sample)
         checked += n
         print(f"{name}: {n} encodings identical; one core, {len(texts)} lines: floe tokenize "
               f"{floe_secs:.2f} s (process, JSON in/out included), tokenizers encode_batch "
               f"{hf_secs:.2f} s: ratio {hf_secs / floe_secs:.2f}x")
     print(f"bpe fidelity: {checked} encodings identical over {len(texts)} lines, "
-          f"{len(pairs)} pairs, {len(scripts)} scripts")
+          f"{len(pairs)} pairs, {len(scripts)} scripts; offsets on {len(sample)} lines per folder")
     check(len(scripts) >= 30, f"{len(scripts)} scripts in the corpus")
 
 

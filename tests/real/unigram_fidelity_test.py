@@ -9,7 +9,9 @@ tokenizer.json folders that hold nothing else (no config.json, no weights):
          nmt_nfkc charsmap, Metaspace, <s> A </s></s> B </s>).
 Then `floe tokenize` must give the crate's ids on every line, single and paired
 ("text_pair"), untruncated and truncated (the folder's tokenizer_config.json
-model_max_length; pairs longest-first). Decoding is pinned in tests/text.
+model_max_length; pairs longest-first), and the crate's offsets and special flags
+(`--offsets`: every line on spm, offsets_sample's on the others). Decoding is pinned in
+tests/text.
 Prints the script count and, per folder, floe tokenize's time on one core
 against the crate's encode_batch (TOKENIZERS_PARALLELISM=false) in the same run:
 a report, not a check (floe's includes process start and JSON in and out).
@@ -198,7 +200,17 @@ def check_offsets(name, folder, tok, texts):
     return compare(name, got, want, texts, "offsets and special flags")
 
 
-def run_folder(name, tj, texts, pairs, max_len, offsets=False):
+def offsets_sample(texts, n_extra):
+    """The lines offsets are compared on (the crate's Python encode is the slow
+    side): the first n_extra (hand-picked), every 8th corpus line, and all of
+    the code point sweep (the corpus's last part, from its line at U+0080)."""
+    start = next((i for i, t in enumerate(texts) if t.startswith("\x80 \x81")), len(texts))
+    return texts[:n_extra] + texts[n_extra:start:8] + texts[start:]
+
+
+def run_folder(name, tj, texts, pairs, max_len, offsets=None):
+    """ids of texts and pairs, untruncated and truncated; and when `offsets` (a
+    list of lines), their offsets and special flags."""
     from tokenizers import Tokenizer
     folder = os.path.join(SCRATCH, name)
     os.makedirs(folder, exist_ok=True)
@@ -212,7 +224,7 @@ def run_folder(name, tj, texts, pairs, max_len, offsets=False):
     hf_secs = time.perf_counter() - start
     n += compare(name, got, want, texts, "single")
     if offsets:
-        n += check_offsets(name, folder, tok, texts)
+        n += check_offsets(name, folder, tok, offsets)
     got, _ = floe_tokenize(folder, [{"text": a, "text_pair": b} for a, b in pairs])
     want = [(e.ids, e.type_ids) for e in tok.encode_batch(pairs)]
     n += compare(name, got, want, pairs, "pairs (ids, type ids)")
@@ -236,8 +248,10 @@ def main():
     check(len(texts) >= 20000, f"corpus has {len(texts)} lines")
     extra = ["", " ", "  a  b  ", "<s>", "x<mask>y", "Hello World!", "hello world", "ÜBER alles",
              "xÜBERx", "``quoted''", "\u2581\u2581", "a\u2581b", "e\u0301\u0301", "\r\n\t",
-             "\u00a0\u3000", "\U0001F469\u200D\U0001F4BB", "ｆｕｌｌ　ｗｉｄｔｈ", "①②③", "ﬁ ﬂ"]
+             "\u00a0\u3000", "\U0001F469\u200D\U0001F4BB", "ｆｕｌｌ　ｗｉｄｔｈ", "①②③", "ﬁ ﬂ",
+             "a\u0323\u0302 \u1100\u1161\u11a8 \u2add\u0338 \u0915\u093c \u212b"]
     texts = extra + texts
+    sample = offsets_sample(texts, len(extra))
     pairs = [(texts[i], texts[(i * 7 + 3) % len(texts)]) for i in range(0, len(texts), 7)]
     start = time.perf_counter()
     folders = hf_variants(train_hf(train_texts(texts, 150_000)))
@@ -245,15 +259,17 @@ def main():
     print(f"trained in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     checked = 0
     for name, tj in folders.items():
-        # Offsets: floe follows the crate's alignments through Precompiled, Strip,
-        # Replace and Metaspace (XLM-R's pipeline), not yet the Unicode forms.
-        n, floe_secs, hf_secs = run_folder(name, tj, texts, pairs, 40, offsets=name == "spm")
+        # Offsets: the crate's alignments through every normalizer here (NFKC, NFC
+        # and NFKD included) and the pre-tokenizers; XLM-R's pipeline on every line.
+        n, floe_secs, hf_secs = run_folder(name, tj, texts, pairs, 40,
+                                           offsets=texts if name == "spm" else sample)
         checked += n
         print(f"{name}: {n} encodings identical; one core, {len(texts)} lines: floe tokenize "
               f"{floe_secs:.2f} s (process, JSON in/out included), tokenizers encode_batch "
               f"{hf_secs:.2f} s: ratio {hf_secs / floe_secs:.2f}x")
     print(f"unigram fidelity: {checked} encodings identical over {len(texts)} lines, "
-          f"{len(pairs)} pairs, {len(scripts)} scripts: {', '.join(scripts)}")
+          f"{len(pairs)} pairs, {len(scripts)} scripts: {', '.join(scripts)}; offsets on "
+          f"{len(sample)} lines per hf-* folder, every line on spm")
     check(len(scripts) >= 30, f"{len(scripts)} scripts in the corpus")
 
 

@@ -12,34 +12,17 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "text/offsets_util.h"
 #include "text/tokenizer.h"
 
 namespace floe {
 namespace {
 
-using Tok = std::tuple<int32_t, size_t, size_t, bool>;
 using nlohmann::json;
 
 const std::string kData = FLOE_TEST_DATA;
-
-std::vector<Tok> Offsets(const Tokenizer& t, std::string_view s) {
-  auto r = t.EncodeWithOffsets(s);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  std::vector<Tok> out;
-  if (!r.ok()) return out;
-  auto ids = t.Encode(s);
-  EXPECT_TRUE(ids.ok());
-  std::vector<int32_t> got_ids;
-  for (const TokenOffset& o : *r) {
-    out.emplace_back(o.id, o.start, o.stop, o.special);
-    got_ids.push_back(o.id);
-  }
-  EXPECT_EQ(got_ids, *ids) << "offsets' ids differ from Encode's for " << s;
-  return out;
-}
 
 json TinyJson() {
   std::ifstream in(kData + "/bpe-tiny/tokenizer.json");

@@ -10,33 +10,16 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <tuple>
 #include <vector>
 
+#include "text/offsets_util.h"
 #include "text/tokenizer.h"
 
 namespace floe {
 namespace {
 
-using Tok = std::tuple<int32_t, size_t, size_t, bool>;
 
 const std::string kData = FLOE_TEST_DATA;
-
-std::vector<Tok> Offsets(const Tokenizer& t, std::string_view s, size_t max_length = 0) {
-  auto r = t.EncodeWithOffsets(s, max_length);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  std::vector<Tok> out;
-  if (!r.ok()) return out;
-  auto ids = t.Encode(s, max_length);
-  EXPECT_TRUE(ids.ok());
-  std::vector<int32_t> got_ids;
-  for (const TokenOffset& o : *r) {
-    out.emplace_back(o.id, o.start, o.stop, o.special);
-    got_ids.push_back(o.id);
-  }
-  EXPECT_EQ(got_ids, *ids) << "offsets' ids differ from Encode's for " << s;
-  return out;
-}
 
 nlohmann::json SpmJson() {
   std::ifstream in(kData + "/unigram-spm/tokenizer.json");
