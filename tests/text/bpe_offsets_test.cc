@@ -84,6 +84,14 @@ TEST(BpeOffsets, RobertaNfcComposedCharTakesItsFirstCharsRange) {
                               {32, 4, 4, false}, {265, 4, 6, false}, {32, 7, 7, false},
                               {266, 7, 10, false}, {173, 7, 10, false}, {230, 10, 13, false},
                               {150, 10, 13, false}, {135, 10, 13, false}, {301, 0, 0, true}}));
+  // U+2ADC, a composition exclusion, decomposes (both parts on it) and stays
+  // so; U+2ADD U+0338 is not composed either.
+  EXPECT_EQ(Offsets(*t, "\xe2\xab\x9c\xe2\xab\x9d\xcc\xb8"),
+            (std::vector<Tok>{{300, 0, 0, true}, {32, 0, 0, false}, {226, 0, 3, false},
+                              {171, 0, 3, false}, {157, 0, 3, false}, {204, 0, 3, false},
+                              {184, 0, 3, false}, {226, 3, 6, false}, {171, 3, 6, false},
+                              {157, 3, 6, false}, {204, 6, 8, false}, {184, 6, 8, false},
+                              {301, 0, 0, true}}));
 }
 
 // Qwen2's: NFC, Split(Qwen2's regex), ByteLevel without prefix or regex, the
