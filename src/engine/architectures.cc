@@ -19,7 +19,7 @@ using Factory = StatusOr<std::unique_ptr<Encoder>> (*)(const ModelFolder&, Backe
 
 template <typename E>
 StatusOr<std::unique_ptr<Encoder>> Make(const ModelFolder& model, Backend* backend) {
-  FLOE_ASSIGN_OR_RETURN(std::unique_ptr<E> e, E::Create(model, backend));
+  FLOE_ASSIGN_OR_RETURN(auto e, E::Create(model, backend));  // E or a graph it makes
   return std::unique_ptr<Encoder>(std::move(e));
 }
 

@@ -3,59 +3,10 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "model/config_fields.h"
+
 namespace floe {
-namespace {
-
 using json = nlohmann::json;
-
-Status Bad(const std::string& path, const std::string& what) {
-  return InvalidArgumentError(path + ": " + what);
-}
-
-// An integer field >= min_value; absent or null keeps *out unless required.
-Status Int(const json& j, const char* key, const std::string& path, bool required,
-           int min_value, int* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return required ? Bad(path, std::string("missing \"") + key + "\"") : OkStatus();
-  }
-  if (!it->is_number() || it->get<double>() != std::floor(it->get<double>())) {
-    return Bad(path, std::string("\"") + key + "\" is not an integer");
-  }
-  const double v = it->get<double>();
-  if (v < min_value || v > 1e9) {
-    return Bad(path, std::string("\"") + key + "\" is out of range");
-  }
-  *out = static_cast<int>(v);
-  return OkStatus();
-}
-
-Status Number(const json& j, const char* key, const std::string& path, double* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return OkStatus();
-  if (!it->is_number()) return Bad(path, std::string("\"") + key + "\" is not a number");
-  *out = it->get<double>();
-  return OkStatus();
-}
-
-Status Bool(const json& j, const char* key, const std::string& path, bool* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return OkStatus();
-  if (!it->is_boolean())
-    return Bad(path, std::string("\"") + key + "\" is not a boolean");
-  *out = it->get<bool>();
-  return OkStatus();
-}
-
-// A boolean option floe runs only when false.
-Status MustBeFalse(const json& j, const char* key, const std::string& path) {
-  bool v = false;
-  if (Status s = Bool(j, key, path, &v); !s.ok()) return s;
-  if (v) return UnimplementedError(path + ": \"" + key + "\": true is not supported");
-  return OkStatus();
-}
-
-}  // namespace
 
 bool IsNomicBertConfig(std::string_view json_text) {
   const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
@@ -67,25 +18,25 @@ bool IsNomicBertConfig(std::string_view json_text) {
 StatusOr<NomicBertConfig> ParseNomicBertConfig(std::string_view json_text,
                                                const std::string& path) {
   const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return Bad(path, "not a JSON object");
-  if (!IsNomicBertConfig(json_text)) return Bad(path, "model_type is not nomic_bert");
+  if (!j.is_object()) return ConfigError(path, "not a JSON object");
+  if (!IsNomicBertConfig(json_text)) return ConfigError(path, "model_type is not nomic_bert");
   NomicBertConfig c;
-  FLOE_RETURN_IF_ERROR(Int(j, "n_embd", path, true, 1, &c.hidden_size));
-  FLOE_RETURN_IF_ERROR(Int(j, "n_layer", path, true, 1, &c.num_layers));
-  FLOE_RETURN_IF_ERROR(Int(j, "n_head", path, true, 1, &c.num_heads));
-  FLOE_RETURN_IF_ERROR(Int(j, "vocab_size", path, true, 1, &c.vocab_size));
-  FLOE_RETURN_IF_ERROR(Int(j, "type_vocab_size", path, false, 0, &c.type_vocab_size));
-  FLOE_RETURN_IF_ERROR(Int(j, "n_positions", path, false, 1, &c.max_positions));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "n_embd", path, true, 1, &c.hidden_size));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "n_layer", path, true, 1, &c.num_layers));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "n_head", path, true, 1, &c.num_heads));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "vocab_size", path, true, 1, &c.vocab_size));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "type_vocab_size", path, false, 0, &c.type_vocab_size));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "n_positions", path, false, 1, &c.max_positions));
   if (c.hidden_size % c.num_heads != 0) {
-    return Bad(path, "n_head " + std::to_string(c.num_heads) +
+    return ConfigError(path, "n_head " + std::to_string(c.num_heads) +
                          " does not divide n_embd " + std::to_string(c.hidden_size));
   }
   int inner = 4 * c.hidden_size;
-  FLOE_RETURN_IF_ERROR(Int(j, "n_inner", path, false, 1, &inner));
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "n_inner", path, false, 1, &inner));
   c.intermediate_size = (inner + 255) / 256 * 256;  // NomicBertGatedMLP's multiple_of
   double eps = c.layer_norm_eps;
-  FLOE_RETURN_IF_ERROR(Number(j, "layer_norm_epsilon", path, &eps));
-  if (!(eps > 0)) return Bad(path, "\"layer_norm_epsilon\" must be > 0");
+  FLOE_RETURN_IF_ERROR(ConfigNumber(j, "layer_norm_epsilon", path, &eps));
+  if (!(eps > 0)) return ConfigError(path, "\"layer_norm_epsilon\" must be > 0");
   c.layer_norm_eps = static_cast<float>(eps);
 
   std::string act = "swiglu";
@@ -97,14 +48,25 @@ StatusOr<NomicBertConfig> ParseNomicBertConfig(std::string_view json_text,
                               "' is not supported (swiglu)");
   }
   for (const char* key : {"prenorm", "parallel_block", "causal", "use_rms_norm"}) {
-    FLOE_RETURN_IF_ERROR(MustBeFalse(j, key, path));
+    FLOE_RETURN_IF_ERROR(ConfigMustBeFalse(j, key, path));
   }
-  if (auto it = j.find("rotary_scaling_factor"); it != j.end() && !it->is_null()) {
-    return UnimplementedError(path + ": \"rotary_scaling_factor\": " + it->dump() +
-                              " (dynamic NTK scaling) is not supported");
+  if (auto it = j.find("rotary_emb_scale_base"); it != j.end() && !it->is_null()) {
+    return UnimplementedError(path + ": \"rotary_emb_scale_base\": " + it->dump() +
+                              " (XPos) is not supported");
   }
+  FLOE_RETURN_IF_ERROR(ConfigNumber(j, "rotary_scaling_factor", path, &c.rotary_scaling_factor));
+  if (c.rotary_scaling_factor != 0.0 && !(c.rotary_scaling_factor >= 1.0)) {
+    return UnimplementedError(path + ": \"rotary_scaling_factor\": " +
+                              std::to_string(c.rotary_scaling_factor) +
+                              " is not supported (dynamic NTK needs a factor >= 1)");
+  }
+  FLOE_RETURN_IF_ERROR(
+      ConfigInt(j, "max_trained_positions", path, false, 1, &c.max_trained_positions));
+  int multiple = 1;
+  FLOE_RETURN_IF_ERROR(ConfigInt(j, "pad_vocab_size_multiple", path, false, 1, &multiple));
+  c.vocab_size = (c.vocab_size + multiple - 1) / multiple * multiple;
   double fraction = 0.0;
-  FLOE_RETURN_IF_ERROR(Number(j, "rotary_emb_fraction", path, &fraction));
+  FLOE_RETURN_IF_ERROR(ConfigNumber(j, "rotary_emb_fraction", path, &fraction));
   if (!(fraction > 0.0) || fraction > 1.0) {
     return UnimplementedError(path +
                               ": \"rotary_emb_fraction\": " + std::to_string(fraction) +
@@ -112,14 +74,17 @@ StatusOr<NomicBertConfig> ParseNomicBertConfig(std::string_view json_text,
   }
   c.rotary_dims = static_cast<int>(c.head_size() * fraction);
   if (c.rotary_dims < 2 || c.rotary_dims % 2 != 0) {
-    return Bad(path, "rotary dims " + std::to_string(c.rotary_dims) + " are not even");
+    return ConfigError(path, "rotary dims " + std::to_string(c.rotary_dims) + " are not even");
   }
-  FLOE_RETURN_IF_ERROR(Number(j, "rotary_emb_base", path, &c.rotary_base));
-  if (!(c.rotary_base > 1.0)) return Bad(path, "\"rotary_emb_base\" must be > 1");
-  FLOE_RETURN_IF_ERROR(Bool(j, "rotary_emb_interleaved", path, &c.rotary_interleaved));
-  FLOE_RETURN_IF_ERROR(Bool(j, "qkv_proj_bias", path, &c.qkv_bias));
-  FLOE_RETURN_IF_ERROR(Bool(j, "mlp_fc1_bias", path, &c.fc1_bias));
-  FLOE_RETURN_IF_ERROR(Bool(j, "mlp_fc2_bias", path, &c.fc2_bias));
+  if (c.rotary_scaling_factor > 0 && c.rotary_dims <= 2) {
+    return UnimplementedError(path + ": \"rotary_scaling_factor\" with 2 rotary dims");
+  }
+  FLOE_RETURN_IF_ERROR(ConfigNumber(j, "rotary_emb_base", path, &c.rotary_base));
+  if (!(c.rotary_base > 1.0)) return ConfigError(path, "\"rotary_emb_base\" must be > 1");
+  FLOE_RETURN_IF_ERROR(ConfigBool(j, "rotary_emb_interleaved", path, &c.rotary_interleaved));
+  FLOE_RETURN_IF_ERROR(ConfigBool(j, "qkv_proj_bias", path, &c.qkv_bias));
+  FLOE_RETURN_IF_ERROR(ConfigBool(j, "mlp_fc1_bias", path, &c.fc1_bias));
+  FLOE_RETURN_IF_ERROR(ConfigBool(j, "mlp_fc2_bias", path, &c.fc2_bias));
   return c;
 }
 

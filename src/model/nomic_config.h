@@ -27,16 +27,24 @@ struct NomicBertConfig {
   double rotary_base = 10000.0;     // rotary_emb_base
   int rotary_dims = 0;              // head size * rotary_emb_fraction
   bool rotary_interleaved = false;  // rotary_emb_interleaved
-  bool qkv_bias = false;            // qkv_proj_bias (Wqkv and out_proj)
-  bool fc1_bias = false;            // mlp_fc1_bias (fc11, fc12)
-  bool fc2_bias = false;            // mlp_fc2_bias (fc2)
+  // Absent bias flags are true, as NomicBertConfig's defaults (the published
+  // checkpoints set all three false).
+  bool qkv_bias = true;             // qkv_proj_bias (Wqkv and out_proj)
+  bool fc1_bias = true;             // mlp_fc1_bias (fc11, fc12)
+  bool fc2_bias = true;             // mlp_fc2_bias (fc2)
+  // Dynamic NTK scaling (rotary_scaling_factor; 0 = none): a sequence longer
+  // than max_trained_positions rotates with a larger base (see
+  // GatedRotaryConfig::dynamic_ntk_factor).
+  double rotary_scaling_factor = 0.0;
+  int max_trained_positions = 2048;
   int head_size() const { return hidden_size / num_heads; }
 };
 
 // Parses config.json text of model_type nomic_bert. Options floe does not run
 // are UNIMPLEMENTED naming the field and value: activation_function other than
-// swiglu, prenorm, parallel_block, causal, use_rms_norm, rotary_scaling_factor
-// (dynamic NTK), rotary_emb_fraction <= 0 (learned positions). Missing or
+// swiglu, prenorm, parallel_block, causal, use_rms_norm, rotary_emb_scale_base
+// (XPos), rotary_emb_fraction <= 0 (learned positions). vocab_size is rounded
+// up to pad_vocab_size_multiple, as NomicBertModel does. Missing or
 // inconsistent sizes are INVALID_ARGUMENT. `path` is for messages.
 StatusOr<NomicBertConfig> ParseNomicBertConfig(std::string_view json_text,
                                                const std::string& path);

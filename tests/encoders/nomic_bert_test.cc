@@ -261,7 +261,7 @@ TEST(NomicBertTest, ConfigRefusesWhatItDoesNotRunByName) {
            {"activation_function", "\"gelu\""},
            {"prenorm", "true"},
            {"causal", "true"},
-           {"rotary_scaling_factor", "2.0"},
+           {"rotary_scaling_factor", "0.5"},
            {"rotary_emb_fraction", "0.0"}}) {
     auto c = ParseNomicBertConfig(with(key, value), "config.json");
     ASSERT_FALSE(c.ok()) << key;
