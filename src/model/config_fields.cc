@@ -4,9 +4,41 @@
 
 namespace floe {
 
-Status ConfigFields::Bad(const std::string& what) const {
-  return InvalidArgumentError(path_ + ": " + what);
+Status ConfigError(const std::string& path, const std::string& what) {
+  return InvalidArgumentError(path + ": " + what);
 }
+
+Status ConfigInt(const nlohmann::json& j, const char* key, const std::string& path,
+                 bool required, int min_value, int* out) {
+  return ConfigFields(j, path).Int(key, required, min_value, out);
+}
+
+Status ConfigNumber(const nlohmann::json& j, const char* key, const std::string& path,
+                    double* out) {
+  return ConfigFields(j, path).Real(key, out);
+}
+
+Status ConfigBool(const nlohmann::json& j, const char* key, const std::string& path, bool* out) {
+  return ConfigFields(j, path).Flag(key, out);
+}
+
+Status ConfigString(const nlohmann::json& j, const char* key, const std::string& path,
+                    std::string* out) {
+  const nlohmann::json* v = ConfigFields(j, path).Get(key);
+  if (v == nullptr) return OkStatus();
+  if (!v->is_string()) return ConfigError(path, std::string("\"") + key + "\" is not a string");
+  *out = v->get<std::string>();
+  return OkStatus();
+}
+
+Status ConfigMustBeFalse(const nlohmann::json& j, const char* key, const std::string& path) {
+  bool v = false;
+  FLOE_RETURN_IF_ERROR(ConfigBool(j, key, path, &v));
+  if (v) return UnimplementedError(path + ": \"" + key + "\": true is not supported");
+  return OkStatus();
+}
+
+Status ConfigFields::Bad(const std::string& what) const { return ConfigError(path_, what); }
 
 Status ConfigFields::Unsupported(const std::string& key, const std::string& value,
                                  const std::string& supported) const {

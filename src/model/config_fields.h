@@ -10,6 +10,23 @@
 
 namespace floe {
 
+// Free-function readers (NomicBERT's and GTE's parsers). Each takes the
+// object `j`, the field `key` and config.json's `path` for messages.
+// INVALID_ARGUMENT "<path>: <what>".
+Status ConfigError(const std::string& path, const std::string& what);
+// An integer >= min_value (<= 1e9); absent or null keeps *out unless required.
+Status ConfigInt(const nlohmann::json& j, const char* key, const std::string& path,
+                 bool required, int min_value, int* out);
+// A number / boolean / string; absent or null keeps *out.
+Status ConfigNumber(const nlohmann::json& j, const char* key, const std::string& path,
+                    double* out);
+Status ConfigBool(const nlohmann::json& j, const char* key, const std::string& path, bool* out);
+Status ConfigString(const nlohmann::json& j, const char* key, const std::string& path,
+                    std::string* out);
+// A boolean option floe runs only when false: UNIMPLEMENTED naming it when true.
+Status ConfigMustBeFalse(const nlohmann::json& j, const char* key, const std::string& path);
+
+// The same as a reader bound to one object and path.
 class ConfigFields {
  public:
   // `j` and `path` outlive the reader.

@@ -1,66 +1,18 @@
 #include "model/modernbert_config.h"
 
-#include <cmath>
 #include <nlohmann/json.hpp>
+
+#include "model/config_fields.h"
 
 namespace floe {
 namespace {
 
 using json = nlohmann::json;
-
-// Reads config.json's fields with the file's path in every message.
-class Fields {
- public:
-  Fields(const json& j, const std::string& path) : j_(j), path_(path) {}
-
-  Status Bad(const std::string& what) const { return InvalidArgumentError(path_ + ": " + what); }
-  Status Unsupported(const std::string& key, const std::string& value,
-                     const std::string& supported) const {
-    return UnimplementedError(path_ + ": \"" + key + "\": " + value +
-                              " is not supported (" + supported + ")");
-  }
-  // Null or absent: nullptr.
-  const json* Get(const char* key) const {
-    auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? nullptr : &*it;
-  }
-  // An integer >= min_value; absent keeps *out unless required.
-  Status Integer(const char* key, bool required, int min_value, int* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return required ? Bad(std::string("missing \"") + key + "\"") : OkStatus();
-    if (!v->is_number() || v->get<double>() != std::floor(v->get<double>()) ||
-        v->get<double>() < min_value || v->get<double>() > 1e9) {
-      return Bad(std::string("\"") + key + "\" must be an integer >= " +
-                 std::to_string(min_value));
-    }
-    *out = static_cast<int>(v->get<double>());
-    return OkStatus();
-  }
-  Status Real(const char* key, double* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return OkStatus();
-    if (!v->is_number()) return Bad(std::string("\"") + key + "\" is not a number");
-    *out = v->get<double>();
-    return OkStatus();
-  }
-  Status Flag(const char* key, bool* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return OkStatus();
-    if (!v->is_boolean()) return Bad(std::string("\"") + key + "\" is not a boolean");
-    *out = v->get<bool>();
-    return OkStatus();
-  }
-
- private:
-  const json& j_;
-  const std::string& path_;
-};
+using Fields = ConfigFields;
 
 StatusOr<ModernBertActivation> ParseActivation(const Fields& f) {
-  const json* v = f.Get("hidden_activation");
-  if (v == nullptr) return ModernBertActivation::kGeluErf;  // transformers' default "gelu"
-  const std::string a = v->is_string() ? v->get<std::string>() : v->dump();
-  if (a == "gelu") return ModernBertActivation::kGeluErf;
+  const std::string a = f.Text("hidden_activation");
+  if (a.empty() || a == "gelu") return ModernBertActivation::kGeluErf;  // the default
   // NewGELU, PytorchGELUTanh and FastGELU are the same tanh form.
   if (a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu_fast") {
     return ModernBertActivation::kGeluTanh;
@@ -104,7 +56,7 @@ Status ParseLayerTypes(const Fields& f, ModernBertConfig* c) {
     return OkStatus();
   }
   int every = 3;
-  FLOE_RETURN_IF_ERROR(f.Integer("global_attn_every_n_layers", false, 1, &every));
+  FLOE_RETURN_IF_ERROR(f.Int("global_attn_every_n_layers", false, 1, &every));
   for (int i = 0; i < c->num_layers; ++i) c->global_layer[i] = i % every == 0;
   return OkStatus();
 }
@@ -161,19 +113,19 @@ StatusOr<ModernBertConfig> ParseModernBertConfig(std::string_view json_text,
     return f.Bad("model_type is not modernbert");
   }
   ModernBertConfig c;
-  FLOE_RETURN_IF_ERROR(f.Integer("hidden_size", true, 1, &c.hidden_size));
-  FLOE_RETURN_IF_ERROR(f.Integer("num_hidden_layers", true, 1, &c.num_layers));
-  FLOE_RETURN_IF_ERROR(f.Integer("num_attention_heads", true, 1, &c.num_heads));
-  FLOE_RETURN_IF_ERROR(f.Integer("intermediate_size", true, 1, &c.intermediate_size));
-  FLOE_RETURN_IF_ERROR(f.Integer("vocab_size", true, 1, &c.vocab_size));
-  FLOE_RETURN_IF_ERROR(f.Integer("max_position_embeddings", false, 1, &c.max_positions));
+  FLOE_RETURN_IF_ERROR(f.Int("hidden_size", true, 1, &c.hidden_size));
+  FLOE_RETURN_IF_ERROR(f.Int("num_hidden_layers", true, 1, &c.num_layers));
+  FLOE_RETURN_IF_ERROR(f.Int("num_attention_heads", true, 1, &c.num_heads));
+  FLOE_RETURN_IF_ERROR(f.Int("intermediate_size", true, 1, &c.intermediate_size));
+  FLOE_RETURN_IF_ERROR(f.Int("vocab_size", true, 1, &c.vocab_size));
+  FLOE_RETURN_IF_ERROR(f.Int("max_position_embeddings", false, 1, &c.max_positions));
   if (c.hidden_size % c.num_heads != 0) {
     return f.Bad("num_attention_heads " + std::to_string(c.num_heads) +
                  " does not divide hidden_size " + std::to_string(c.hidden_size));
   }
   if (c.head_size() % 2 != 0) return f.Bad("the head size must be even (rotary)");
   int head_dim = c.head_size();
-  FLOE_RETURN_IF_ERROR(f.Integer("head_dim", false, 1, &head_dim));
+  FLOE_RETURN_IF_ERROR(f.Int("head_dim", false, 1, &head_dim));
   if (head_dim != c.head_size()) {
     return f.Unsupported("head_dim", std::to_string(head_dim),
                          "hidden_size / num_attention_heads = " +
@@ -188,7 +140,7 @@ StatusOr<ModernBertConfig> ParseModernBertConfig(std::string_view json_text,
   FLOE_RETURN_IF_ERROR(f.Flag("mlp_bias", &c.mlp_bias));
   FLOE_ASSIGN_OR_RETURN(c.activation, ParseActivation(f));
   int local_attention = 128;
-  FLOE_RETURN_IF_ERROR(f.Integer("local_attention", false, 1, &local_attention));
+  FLOE_RETURN_IF_ERROR(f.Int("local_attention", false, 1, &local_attention));
   c.local_window_half = local_attention / 2;
   FLOE_RETURN_IF_ERROR(ParseLayerTypes(f, &c));
   FLOE_RETURN_IF_ERROR(ParseRotary(f, &c));
