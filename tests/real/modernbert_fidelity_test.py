@@ -22,14 +22,13 @@ a 1-token id array) and TEI /embed with the same vectors.
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 
 import numpy as np
 
-from realutil import FLOE, SCRATCH, check, fail, floe_embed, floe_serve
+from realutil import SCRATCH, check, floe_embed, floe_serve
+from xlmr_fidelity_test import floe_ids
 
 SOURCE = os.environ.get("FLOE_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
 TINY = os.path.join(SOURCE, "tests", "data", "models", "modernbert-tiny")
@@ -142,15 +141,6 @@ def cos(a, b):
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
-def floe_tokenize(folder, texts):
-    inp = "".join(json.dumps({"text": t}) + "\n" for t in texts)
-    r = subprocess.run([FLOE, "tokenize", "--model", folder], input=inp.encode(),
-                       capture_output=True)
-    if r.returncode != 0:
-        fail("floe tokenize: " + r.stderr.decode()[-2000:])
-    return [json.loads(l)["ids"] for l in r.stdout.decode().splitlines()]
-
-
 def post(url, body):
     req = urllib.request.Request(url, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -160,7 +150,7 @@ def post(url, body):
 
 def run(name, folder, pooling, texts, worst):
     ref = Reference(folder, pooling)
-    ids = floe_tokenize(folder, texts)
+    ids = floe_ids(folder, texts)
     for t, got in zip(texts, ids):
         check(got == ref.ids(t), f"{name}: floe tokenize ids equal tokenizers' on {t[:40]!r}")
     start = time.perf_counter()
