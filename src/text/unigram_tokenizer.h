@@ -3,7 +3,9 @@
 // (byte-level: Qwen3-Embedding, ModernBERT, GTE-multilingual; text/bpe.h):
 // added tokens, then the normalizer chain, then the pre-tokenizers, then
 // Viterbi or the merges, then the post-processor's template; ids identical
-// to the Rust `tokenizers` crate.
+// to the Rust `tokenizers` crate, and EncodeWithOffsets its offsets (as the
+// Python binding's encode(text).offsets, in bytes) through every supported
+// normalizer and pre-tokenizer and ByteLevel's trim_offsets.
 // Immutable after FromJson; Encode/EncodePair/Decode may run on any thread.
 #pragma once
 
