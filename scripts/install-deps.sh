@@ -11,6 +11,7 @@ PKGS=(
   python3-numpy python3-grpcio python3-protobuf python3-dev curl
   libcurl4-openssl-dev libssl-dev
   haproxy iproute2
+  ccache  # .ci/run: the wheel and CUDA builds reuse `make build`'s objects
 )
 missing=()
 for p in "${PKGS[@]}"; do
