@@ -1,67 +1,29 @@
 #include "model/qwen3_config.h"
 
-#include <cmath>
 #include <nlohmann/json.hpp>
+
+#include "model/config_fields.h"
 
 namespace floe {
 namespace {
 
 using json = nlohmann::json;
+using Fields = ConfigFields;
 
-// Reads config.json's fields, each error naming the file and the field.
-class Fields {
- public:
-  Fields(const json& j, const std::string& path) : j_(j), path_(path) {}
-
-  Status Bad(const std::string& what) const { return InvalidArgumentError(path_ + ": " + what); }
-  Status Unsupported(const std::string& key, const std::string& value,
-                     const std::string& supported) const {
-    return UnimplementedError(path_ + ": \"" + key + "\": " + value + " is not supported" +
-                              (supported.empty() ? "" : " (" + supported + ")"));
-  }
-  const json& object() const { return j_; }
-  const json* Get(const char* key) const {
-    auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? nullptr : &*it;
-  }
-  // An integer >= min_value; absent or null keeps *out unless required.
-  Status Int(const char* key, bool required, int min_value, int* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return required ? Bad(std::string("missing \"") + key + "\"") : OkStatus();
-    if (!v->is_number() || v->get<double>() != std::floor(v->get<double>()) ||
-        v->get<double>() < min_value || v->get<double>() > 1e9) {
-      return Bad(std::string("\"") + key + "\" is not an integer >= " + std::to_string(min_value));
-    }
-    *out = static_cast<int>(v->get<double>());
-    return OkStatus();
-  }
-  Status Positive(const json& obj, const char* key, double* out) const {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return OkStatus();
-    if (!it->is_number() || !(it->get<double>() > 0)) {
-      return Bad(std::string("\"") + key + "\" is not a number > 0");
-    }
-    *out = it->get<double>();
-    return OkStatus();
-  }
-  Status Flag(const char* key, bool* out) const {
-    const json* v = Get(key);
-    if (v == nullptr) return OkStatus();
-    if (!v->is_boolean()) return Bad(std::string("\"") + key + "\" is not a boolean");
-    *out = v->get<bool>();
-    return OkStatus();
-  }
-
- private:
-  const json& j_;
-  const std::string& path_;
-};
+// A number > 0 in `f`'s object; absent or null keeps *out.
+Status Positive(const Fields& f, const char* key, double* out) {
+  double v = *out;
+  FLOE_RETURN_IF_ERROR(f.Real(key, &v));
+  if (!(v > 0)) return f.Bad(std::string("\"") + key + "\" is not a number > 0");
+  *out = v;
+  return OkStatus();
+}
 
 // rope_parameters (transformers 5) or rope_scaling (4.x): only the default
 // rope type runs; its theta, where given, wins over the top-level rope_theta.
-Status ParseRope(const Fields& f, Qwen3Config* c) {
+Status ParseRope(const Fields& f, const std::string& path, Qwen3Config* c) {
   double theta = c->rope_theta;
-  FLOE_RETURN_IF_ERROR(f.Positive(f.object(), "rope_theta", &theta));
+  FLOE_RETURN_IF_ERROR(Positive(f, "rope_theta", &theta));
   for (const char* key : {"rope_scaling", "rope_parameters"}) {
     const json* r = f.Get(key);
     if (r == nullptr) continue;
@@ -73,7 +35,7 @@ Status ParseRope(const Fields& f, Qwen3Config* c) {
     if (type != "default") {
       return f.Unsupported(std::string(key) + ".rope_type", "'" + type + "'", "default");
     }
-    FLOE_RETURN_IF_ERROR(f.Positive(*r, "rope_theta", &theta));
+    FLOE_RETURN_IF_ERROR(Positive(Fields(*r, path), "rope_theta", &theta));
   }
   if (!(theta > 1.0)) return f.Bad("rope theta must be > 1");
   c->rope_theta = theta;
@@ -142,7 +104,7 @@ StatusOr<Qwen3Config> ParseQwen3Config(std::string_view json_text, const std::st
     return f.Bad("head_dim " + std::to_string(c.head_dim) + " is not even");
   }
   double eps = c.rms_norm_eps;
-  FLOE_RETURN_IF_ERROR(f.Positive(j, "rms_norm_eps", &eps));
+  FLOE_RETURN_IF_ERROR(Positive(f, "rms_norm_eps", &eps));
   c.rms_norm_eps = static_cast<float>(eps);
 
   if (const json* act = f.Get("hidden_act"); act != nullptr && *act != "silu") {
@@ -151,7 +113,7 @@ StatusOr<Qwen3Config> ParseQwen3Config(std::string_view json_text, const std::st
   bool bias = false;
   FLOE_RETURN_IF_ERROR(f.Flag("attention_bias", &bias));
   if (bias) return f.Unsupported("attention_bias", "true", "false");
-  FLOE_RETURN_IF_ERROR(ParseRope(f, &c));
+  FLOE_RETURN_IF_ERROR(ParseRope(f, path, &c));
   FLOE_RETURN_IF_ERROR(ParseLayerTypes(f, &c));
   return c;
 }

@@ -28,10 +28,10 @@ normalised), the engine tests' golden format.
 """
 import json
 import os
-import shutil
 
 import torch
 import transformers
+from make_tiny_models import save, write_json
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,12 +86,6 @@ def train_tokenizer():
     return j, eot
 
 
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-
-
 def randomize(model, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -128,16 +122,7 @@ def main():
     torch.manual_seed(0)
     model = transformers.Qwen3Model(config)
     randomize(model, 15)
-    if os.path.isdir(FOLDER):
-        shutil.rmtree(FOLDER)
-    model.to(torch.float16).save_pretrained(FOLDER, safe_serialization=True)
-    cfg_path = os.path.join(FOLDER, "config.json")
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    for key in ("dtype", "torch_dtype"):
-        if key in cfg:
-            cfg[key] = "float32"
-    write_json(cfg_path, cfg)
+    save(model, FOLDER)  # float16, config.json saying float32
     write_json(os.path.join(FOLDER, "tokenizer.json"), tok)
     write_json(os.path.join(FOLDER, "tokenizer_config.json"), {
         "tokenizer_class": "Qwen2Tokenizer", "eos_token": "<|endoftext|>",
@@ -160,7 +145,6 @@ def main():
         "default_prompt_name": None, "similarity_fn_name": "cosine"})
     write_json(os.path.join(FOLDER, "sentence_bert_config.json"),
                {"max_seq_length": 32768, "do_lower_case": False})
-    os.chmod(os.path.join(FOLDER, "model.safetensors"), 0o644)
     write_golden(tok)
     print("wrote", FOLDER, "vocab", vocab, "with transformers", transformers.__version__)
 
