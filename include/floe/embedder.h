@@ -32,6 +32,14 @@ struct EmbedParams {
   bool normalize = true;    // L2-normalize (always done when dimensions is set
                             // and normalize is true)
   bool truncate = true;     // false: over-long input is INVALID_ARGUMENT
+  // Where an over-long input is cut (TEI's truncation_direction): false
+  // keeps its first tokens, true its last ones (the template's specials stay
+  // at both ends). With a prompt, the prompt and text are cut as one text,
+  // as the tokenizers crate (and TEI) do: the prompt goes first.
+  bool truncate_left = false;
+  // > 0: cut to this many tokens when it is below the model's maximum (a
+  // server's --max-input-tokens); texts and pairs only.
+  int max_tokens = 0;
 };
 
 struct EmbedInput {
@@ -55,6 +63,15 @@ struct TokenSpan {
   bool special = false;  // added by the template ([CLS], </s>); a [SEP] typed in the text is not
   size_t start = 0;      // byte offsets into the input text; 0, 0 for template specials
   size_t stop = 0;
+};
+
+// One input's per-token vectors (TEI's /embed_all): the encoder's last
+// hidden state for each of its tokens in order, the template's specials and a
+// prompt's tokens included; not pooled, not normalized.
+struct TokenVectors {
+  int tokens = 0;
+  int dimension = 0;          // ModelInfo::hidden_size
+  std::vector<float> values;  // tokens x dimension, token by token
 };
 
 struct ModelInfo {
@@ -103,8 +120,9 @@ class FLOE_EXPORT Embedder {
 
   // Thread-safe. Ids of a text pair (cross-encoder input: query, document)
   // with the tokenizer's pair template, both truncated longest-first to the
-  // model's maximum (params.truncate false: over-long is INVALID_ARGUMENT).
-  // No prompt. UNIMPLEMENTED for tokenizers without pairs.
+  // model's maximum (params.truncate false: over-long is INVALID_ARGUMENT;
+  // params.truncate_left: each text keeps its tail). No prompt.
+  // UNIMPLEMENTED for tokenizers without pairs.
   virtual StatusOr<PairIds> TokenizePair(std::string_view a, std::string_view b,
                                          const EmbedParams& params = {}) const = 0;
 
@@ -128,6 +146,15 @@ class FLOE_EXPORT Embedder {
   virtual StatusOr<std::vector<std::vector<float>>> EmbedTokens(
       const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params,
       const std::vector<int32_t>& pool_skip) = 0;
+
+  // Per-token vectors of texts (TEI's /embed_all): result i holds every
+  // token of Tokenize(inputs[i].text, inputs[i].params). dimensions and
+  // normalize do not apply. Thread-safe; FAILED_PRECONDITION on a classifier.
+  virtual StatusOr<std::vector<TokenVectors>> EmbedAll(const std::vector<EmbedInput>& inputs) = 0;
+  // The same for already-tokenized inputs (cut as EmbedTokens cuts them;
+  // params.truncate_left keeps their tails).
+  virtual StatusOr<std::vector<TokenVectors>> EmbedAllTokens(
+      const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params = {}) = 0;
 
   // Classifier models (info().task == "classify"): the raw logits, num_labels
   // per input, of already-tokenized inputs (from Tokenize or TokenizePair).

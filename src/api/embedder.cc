@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "api/model_path.h"
+#include "api/truncation.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
@@ -36,6 +37,7 @@ class EmbedderImpl final : public Embedder {
     }
     FLOE_ASSIGN_OR_RETURN(model_, ModelFolder::Open(path));
     FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
+    single_ = ProbeSingleTemplate(*tokenizer_);
     EngineOptions eo;
     eo.device = options.device;
     eo.dtype = options.dtype;
@@ -89,6 +91,7 @@ class EmbedderImpl final : public Embedder {
   Status InitTokenizerOnly(const std::string& path) {
     static constexpr int kNoLimit = 1 << 30;
     FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
+    single_ = ProbeSingleTemplate(*tokenizer_);
     model_ = std::make_unique<ModelFolder>();
     model_->path = path;
     model_->st.max_seq_length = kNoLimit;
@@ -109,7 +112,7 @@ class EmbedderImpl final : public Embedder {
 
   StatusOr<PairIds> TokenizePair(std::string_view a, std::string_view b,
                                  const EmbedParams& params) const override {
-    const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    const size_t max_tokens = Limit(params);
     PairIds out;
     size_t type1 = 0;
     if (!params.truncate) {
@@ -120,6 +123,8 @@ class EmbedderImpl final : public Embedder {
                                     std::to_string(max_tokens) +
                                     " (truncate is false; set it true to cut the input)");
       }
+    } else if (params.truncate_left) {
+      return EncodePairKeepTail(*tokenizer_, single_, a, b, max_tokens);
     } else {
       FLOE_ASSIGN_OR_RETURN(out.ids, tokenizer_->EncodePair(a, b, max_tokens, &type1));
     }
@@ -129,7 +134,7 @@ class EmbedderImpl final : public Embedder {
 
   StatusOr<std::vector<TokenSpan>> TokenizeSpans(std::string_view text,
                                                  const EmbedParams& params) const override {
-    const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    const size_t max_tokens = Limit(params);
     FLOE_ASSIGN_OR_RETURN(std::vector<TokenOffset> toks,
                           tokenizer_->EncodeWithOffsets(text, params.truncate ? max_tokens : 0));
     if (toks.size() > max_tokens) {
@@ -201,7 +206,7 @@ class EmbedderImpl final : public Embedder {
       full.append(*prompt).append(text);
       text = full;
     }
-    const size_t max_tokens = static_cast<size_t>(info_.max_tokens);
+    const size_t max_tokens = Limit(params);
     if (!params.truncate) {
       FLOE_ASSIGN_OR_RETURN(size_t n, tokenizer_->CountTokens(text));
       if (n > max_tokens) {
@@ -210,25 +215,18 @@ class EmbedderImpl final : public Embedder {
                                     std::to_string(max_tokens) +
                                     " (truncate is false; set it true to cut the input)");
       }
+    } else if (params.truncate_left) {
+      FLOE_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer_->Encode(text, 0));
+      FLOE_RETURN_IF_ERROR(KeepTail(single_, max_tokens, &ids));
+      return ids;
     }
     return tokenizer_->Encode(text, max_tokens);
   }
 
   StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<EmbedInput>& inputs) override {
-    for (const auto& in : inputs) FLOE_RETURN_IF_ERROR(CheckParams(in.params));
-    std::vector<StatusOr<std::vector<int32_t>>> tokenized(inputs.size(),
-                                                         Status(StatusCode::kInternal, "not run"));
-    Pool().ParallelFor(inputs.size(), [&](size_t i) {
-      tokenized[i] = Tokenize(inputs[i].text, inputs[i].params);
-    });
-    std::vector<std::vector<int32_t>> ids(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (!tokenized[i].ok()) {
-        return tokenized[i].status().WithPrefix("input " + std::to_string(i));
-      }
-      ids[i] = std::move(tokenized[i]).value();
-    }
+    std::vector<std::vector<int32_t>> ids;
+    FLOE_RETURN_IF_ERROR(TokenizeInputs(inputs, &ids));
     std::vector<int32_t> skip;
     if (!info_.include_prompt) {
       skip.resize(inputs.size());
@@ -245,6 +243,21 @@ class EmbedderImpl final : public Embedder {
     return out;
   }
 
+  StatusOr<std::vector<TokenVectors>> EmbedAll(const std::vector<EmbedInput>& inputs) override {
+    std::vector<std::vector<int32_t>> ids;
+    FLOE_RETURN_IF_ERROR(TokenizeInputs(inputs, &ids));
+    return RunHidden(ids);
+  }
+
+  StatusOr<std::vector<TokenVectors>> EmbedAllTokens(const std::vector<std::vector<int32_t>>& ids,
+                                                     const EmbedParams& params) override {
+    FLOE_RETURN_IF_ERROR(CheckTokenInputs(ids, params));
+    const std::vector<std::vector<int32_t>>* run = &ids;
+    std::vector<std::vector<int32_t>> cut;
+    CutToMaxTokens(ids, &cut, &run, params.truncate_left);
+    return RunHidden(*run);
+  }
+
   StatusOr<int32_t> PromptTokensExcluded(const EmbedParams& params) const override {
     if (info_.include_prompt) return 0;
     const auto& st = model_->st;
@@ -258,22 +271,14 @@ class EmbedderImpl final : public Embedder {
   StatusOr<std::vector<std::vector<float>>> EmbedTokens(
       const std::vector<std::vector<int32_t>>& ids, const EmbedParams& params,
       const std::vector<int32_t>& pool_skip) override {
-    FLOE_RETURN_IF_ERROR(CheckParams(params));
+    FLOE_RETURN_IF_ERROR(CheckTokenInputs(ids, params));
     if (!pool_skip.empty() && pool_skip.size() != ids.size()) {
       return InvalidArgumentError("pool_skip has " + std::to_string(pool_skip.size()) +
                                   " entries for " + std::to_string(ids.size()) + " inputs");
     }
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (static_cast<int>(ids[i].size()) > info_.max_tokens && !params.truncate) {
-        return InvalidArgumentError("input " + std::to_string(i) + " has " +
-                                    std::to_string(ids[i].size()) +
-                                    " tokens, over the model's maximum of " +
-                                    std::to_string(info_.max_tokens));
-      }
-    }
     const std::vector<std::vector<int32_t>>* run = &ids;
     std::vector<std::vector<int32_t>> cut;
-    CutToMaxTokens(ids, &cut, &run);
+    CutToMaxTokens(ids, &cut, &run, params.truncate_left);
     std::vector<float> pooled;
     FLOE_RETURN_IF_ERROR(RunEngine(*run, pool_skip, &pooled));
     std::vector<std::vector<float>> out(ids.size());
@@ -284,6 +289,45 @@ class EmbedderImpl final : public Embedder {
   }
 
  private:
+  // Each input tokenized with its params, on the pool; the first failure
+  // names its input.
+  Status TokenizeInputs(const std::vector<EmbedInput>& inputs,
+                        std::vector<std::vector<int32_t>>* ids) {
+    for (const auto& in : inputs) FLOE_RETURN_IF_ERROR(CheckParams(in.params));
+    std::vector<StatusOr<std::vector<int32_t>>> tokenized(inputs.size(),
+                                                         Status(StatusCode::kInternal, "not run"));
+    Pool().ParallelFor(inputs.size(), [&](size_t i) {
+      tokenized[i] = Tokenize(inputs[i].text, inputs[i].params);
+    });
+    ids->assign(inputs.size(), {});
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!tokenized[i].ok()) {
+        return tokenized[i].status().WithPrefix("input " + std::to_string(i));
+      }
+      (*ids)[i] = std::move(tokenized[i]).value();
+    }
+    return OkStatus();
+  }
+
+  Status CheckTokenInputs(const std::vector<std::vector<int32_t>>& ids,
+                          const EmbedParams& params) const {
+    FLOE_RETURN_IF_ERROR(CheckParams(params));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (static_cast<int>(ids[i].size()) > info_.max_tokens && !params.truncate) {
+        return InvalidArgumentError("input " + std::to_string(i) + " has " +
+                                    std::to_string(ids[i].size()) +
+                                    " tokens, over the model's maximum of " +
+                                    std::to_string(info_.max_tokens));
+      }
+    }
+    return OkStatus();
+  }
+
+  size_t Limit(const EmbedParams& p) const {
+    const int max = p.max_tokens > 0 ? std::min(p.max_tokens, info_.max_tokens) : info_.max_tokens;
+    return static_cast<size_t>(max);
+  }
+
   StatusOr<const std::string*> FindPrompt(const std::string& name) const {
     const auto& st = model_->st;
     const std::string& use = name.empty() ? st.default_prompt_name : name;
@@ -320,23 +364,45 @@ class EmbedderImpl final : public Embedder {
     return static_cast<int32_t>(ids.size()) - (special ? 1 : 0);
   }
 
-  // Token inputs over the limit are truncated keeping the last id ([SEP]):
-  // *run points at ids, or at *cut when one was cut.
+  // Token inputs over the limit are truncated keeping the last id ([SEP]),
+  // and with `left` the first one ([CLS]) and the tail: *run points at ids,
+  // or at *cut when one was cut.
   void CutToMaxTokens(const std::vector<std::vector<int32_t>>& ids,
                       std::vector<std::vector<int32_t>>* cut,
-                      const std::vector<std::vector<int32_t>>** run) const {
+                      const std::vector<std::vector<int32_t>>** run, bool left = false) const {
+    const size_t max = static_cast<size_t>(info_.max_tokens);
     for (size_t i = 0; i < ids.size(); ++i) {
-      if (static_cast<int>(ids[i].size()) > info_.max_tokens) {
+      if (ids[i].size() > max) {
         if (cut->empty()) *cut = ids;
-        (*cut)[i].resize(info_.max_tokens);
-        (*cut)[i].back() = ids[i].back();
+        std::vector<int32_t>& c = (*cut)[i];
+        if (left && max > 1) {
+          c.erase(c.begin() + 1, c.end() - static_cast<ptrdiff_t>(max - 1));
+        } else {
+          c.resize(max);
+          c.back() = ids[i].back();
+        }
         *run = cut;
       }
     }
   }
 
-  Status RunEngine(const std::vector<std::vector<int32_t>>& ids,
-                   const std::vector<int32_t>& pool_skip, std::vector<float>* pooled) {
+  StatusOr<std::vector<TokenVectors>> RunHidden(const std::vector<std::vector<int32_t>>& ids) {
+    FLOE_RETURN_IF_ERROR(CheckCanEmbed());
+    std::vector<std::vector<float>> rows;
+    if (!ids.empty()) {
+      std::lock_guard<std::mutex> lock(engine_mu_);
+      FLOE_RETURN_IF_ERROR(engine_->EmbedHidden(ids, &rows));
+    }
+    std::vector<TokenVectors> out(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      out[i].tokens = static_cast<int>(ids[i].size());
+      out[i].dimension = info_.hidden_size;
+      out[i].values = std::move(rows[i]);
+    }
+    return out;
+  }
+
+  Status CheckCanEmbed() const {
     if (info_.task == "classify") {
       return FailedPreconditionError(
           "the model at " + info_.path + " is a classifier (" + info_.model_type + ", " +
@@ -346,6 +412,12 @@ class EmbedderImpl final : public Embedder {
     if (!engine_) {
       return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
     }
+    return OkStatus();
+  }
+
+  Status RunEngine(const std::vector<std::vector<int32_t>>& ids,
+                   const std::vector<int32_t>& pool_skip, std::vector<float>* pooled) {
+    FLOE_RETURN_IF_ERROR(CheckCanEmbed());
     pooled->assign(ids.size() * static_cast<size_t>(info_.hidden_size), 0.0f);
     if (ids.empty()) return OkStatus();
     std::lock_guard<std::mutex> lock(engine_mu_);
@@ -372,6 +444,7 @@ class EmbedderImpl final : public Embedder {
   std::unique_ptr<ThreadPool> pool_;
   ModelInfo info_;
   std::map<std::string, int32_t> prompt_tokens_;  // include_prompt false: per prompt name
+  SingleTemplate single_;  // where the template's specials are (left truncation)
 };
 
 }  // namespace

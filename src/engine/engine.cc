@@ -40,17 +40,37 @@ class EngineImpl : public Engine {
 
   Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
                      std::span<const int32_t> pool_skip) override {
-    if (config_.classifier()) {
-      return FailedPreconditionError(
-          "the model is a classifier (a ...ForSequenceClassification head with " +
-          std::to_string(num_labels()) + " labels): it gives scores, not embeddings");
-    }
+    FLOE_RETURN_IF_ERROR(CheckEmbedding());
     FLOE_RETURN_IF_ERROR(CheckPerSeq(seqs, pool_skip, "pool_skip"));
     FLOE_RETURN_IF_ERROR(CheckSeqs(seqs));
     const size_t hidden = static_cast<size_t>(config_.hidden_size);
     return InPasses(seqs, [&](auto pass, size_t first) {
       const auto skip = pool_skip.empty() ? pool_skip : pool_skip.subspan(first, pass.size());
       return encoder_->Forward(pass, pool_, out + first * hidden, nullptr, skip, {});
+    });
+  }
+
+  Status EmbedHidden(const std::vector<std::vector<int32_t>>& seqs,
+                     std::vector<std::vector<float>>* out) override {
+    FLOE_RETURN_IF_ERROR(CheckEmbedding());
+    FLOE_RETURN_IF_ERROR(CheckSeqs(seqs));
+    const size_t hidden = static_cast<size_t>(config_.hidden_size);
+    out->assign(seqs.size(), {});
+    std::vector<float> pooled, rows;
+    return InPasses(seqs, [&](auto pass, size_t first) {
+      pooled.resize(pass.size() * hidden);
+      FLOE_RETURN_IF_ERROR(encoder_->Forward(pass, pool_, pooled.data(), &rows, {}, {}));
+      size_t at = 0;  // rows are in packing order: the pass's sequences back to back
+      for (size_t k = 0; k < pass.size(); ++k) {
+        const size_t n = pass[k]->size() * hidden;
+        if (at + n > rows.size()) {
+          return InternalError("the encoder returned " + std::to_string(rows.size() / hidden) +
+                               " hidden rows for a pass of more tokens");
+        }
+        (*out)[first + k].assign(rows.begin() + at, rows.begin() + at + n);
+        at += n;
+      }
+      return OkStatus();
     });
   }
 
@@ -92,6 +112,13 @@ class EngineImpl : public Engine {
   }
 
  private:
+  Status CheckEmbedding() const {
+    if (!config_.classifier()) return OkStatus();
+    return FailedPreconditionError(
+        "the model is a classifier (a ...ForSequenceClassification head with " +
+        std::to_string(num_labels()) + " labels): it gives scores, not embeddings");
+  }
+
   // `per_seq` is empty or one non-negative entry per sequence.
   static Status CheckPerSeq(const std::vector<std::vector<int32_t>>& seqs,
                             std::span<const int32_t> per_seq, const char* what) {

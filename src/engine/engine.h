@@ -49,6 +49,13 @@ class Engine {
   // FAILED_PRECONDITION on a classifier model (num_labels() > 0).
   virtual Status EmbedPooled(const std::vector<std::vector<int32_t>>& seqs, float* out,
                              std::span<const int32_t> pool_skip = {}) = 0;
+  // The last hidden state of every token (TEI's embed_all): out gets
+  // seqs.size() entries, out[i] seqs[i].size() * hidden_size() floats, token
+  // by token (after the final norm where the model has one; not pooled, not
+  // normalized). Checks and passes as EmbedPooled; FAILED_PRECONDITION on a
+  // classifier model.
+  virtual Status EmbedHidden(const std::vector<std::vector<int32_t>>& seqs,
+                             std::vector<std::vector<float>>* out) = 0;
   // Classifier models (config.json's ...ForSequenceClassification): raw
   // logits, out has seqs.size() * num_labels() floats, row i for seqs[i].
   // Checks and passes as EmbedPooled. type1_from is empty (every token type

@@ -47,6 +47,11 @@ void LocalReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
                                  " inputs"));
     return;
   }
+  if (p->job->params.per_token && embedder_->info().task == "classify") {
+    p->done(FailedPreconditionError(
+        "the model is a classifier: it has scores, not per-token embeddings"));
+    return;
+  }
   if (p->job->params.pool_skip < 0) {  // would fail the whole batch it rides in
     p->done(InvalidArgumentError("pool_skip must be >= 0, got " +
                                  std::to_string(p->job->params.pool_skip)));
@@ -74,7 +79,10 @@ void LocalReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
 void LocalReplica::Finish(const std::shared_ptr<Pending>& p, Status status) {
   // Caller has set p->answered under mu_.
   if (status.ok()) {
-    p->out.dimension = p->out.vectors.empty() ? 0 : static_cast<int>(p->out.vectors[0].size());
+    p->out.per_token = p->job->params.per_token;
+    p->out.dimension = p->out.per_token  ? embedder_->info().hidden_size
+                       : p->out.vectors.empty() ? 0
+                                                : static_cast<int>(p->out.vectors[0].size());
     p->done(std::move(p->out));
   } else {
     p->done(std::move(status));
@@ -195,6 +203,25 @@ std::vector<LocalReplica::Slot> LocalReplica::FormBatch(
   return batch;
 }
 
+Status LocalReplica::RunPerToken(
+    const std::vector<Slot>& batch, const std::vector<size_t>& slots,
+    std::vector<TokenVectors>* rows, size_t* tokens) {
+  std::vector<std::vector<int32_t>> ids;
+  ids.reserve(slots.size());
+  for (size_t slot : slots) {
+    ids.push_back(batch[slot].pending->job->inputs[batch[slot].index]);
+    *tokens += ids.back().size();
+  }
+  auto r = embedder_->EmbedAllTokens(ids);
+  if (!r.ok()) return r.status();
+  if (r->size() != ids.size()) {
+    return InternalError("engine returned " + std::to_string(r->size()) + " token matrices for " +
+                         std::to_string(ids.size()) + " inputs");
+  }
+  *rows = std::move(r).value();
+  return OkStatus();
+}
+
 void LocalReplica::Loop() {
   std::vector<std::vector<int32_t>> ids;
   std::vector<int32_t> skip;
@@ -220,12 +247,18 @@ void LocalReplica::Loop() {
     }
     if (batch.empty()) continue;
 
+    // Per-token jobs ride in the same batch, in a pass of their own.
+    std::vector<size_t> pooled_slots, token_slots;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      (batch[i].pending->job->params.per_token ? token_slots : pooled_slots).push_back(i);
+    }
     ids.clear();
     skip.clear();
     type1.clear();
     size_t tokens = 0;
     bool any_skip = false, any_type1 = false;
-    for (const auto& s : batch) {
+    for (size_t slot : pooled_slots) {
+      const Slot& s = batch[slot];
       const EmbedJob& job = *s.pending->job;
       ids.push_back(job.inputs[s.index]);
       tokens += ids.back().size();
@@ -242,18 +275,30 @@ void LocalReplica::Loop() {
     raw.dimensions = 0;
     const auto t0 = Clock::now();
     // A classifier's logits go back as they are; embeddings get postprocessed.
-    auto result = classify ? embedder_->Classify(ids, type1) : embedder_->EmbedTokens(ids, raw, skip);
+    StatusOr<std::vector<std::vector<float>>> result = std::vector<std::vector<float>>();
+    if (!pooled_slots.empty()) {
+      result = classify ? embedder_->Classify(ids, type1) : embedder_->EmbedTokens(ids, raw, skip);
+    }
+    std::vector<TokenVectors> token_rows;
+    if (result.ok() && !token_slots.empty()) {
+      if (Status st = RunPerToken(batch, token_slots, &token_rows, &tokens); !st.ok()) result = st;
+    }
     const double forward_s = Seconds(Clock::now() - t0);
     batches_.Observe(tokens, forward_s);
 
-    if (result.ok() && result->size() != batch.size()) {
+    if (result.ok() && result->size() != pooled_slots.size()) {
       result = InternalError("engine returned " + std::to_string(result->size()) +
-                             " vectors for " + std::to_string(batch.size()) + " inputs");
+                             " vectors for " + std::to_string(pooled_slots.size()) + " inputs");
     }
     if (result.ok()) {
-      for (size_t i = 0; i < batch.size(); ++i) {
+      for (size_t k = 0; k < token_slots.size(); ++k) {
+        const Slot& s = batch[token_slots[k]];
+        s.pending->out.vectors[s.index] = std::move(token_rows[k].values);
+      }
+      for (size_t k = 0; k < pooled_slots.size(); ++k) {
+        const size_t i = pooled_slots[k];
         Pending& p = *batch[i].pending;
-        auto& pooled = (*result)[i];
+        auto& pooled = (*result)[k];
         if (classify) {
           p.out.vectors[batch[i].index] = std::move(pooled);
           continue;

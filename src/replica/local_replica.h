@@ -51,6 +51,10 @@ class LocalReplica : public Replica {
   // Picks the next batch from queue_. Requires mu_ held.
   std::vector<Slot> FormBatch(std::vector<std::shared_ptr<Pending>>* dropped);
   void Finish(const std::shared_ptr<Pending>& p, Status status);
+  // The per-token jobs' inputs batch[slots[k]] through EmbedAllTokens: rows[k]
+  // for each; adds their tokens to *tokens.
+  Status RunPerToken(const std::vector<Slot>& batch, const std::vector<size_t>& slots,
+                     std::vector<TokenVectors>* rows, size_t* tokens);
 
   std::shared_ptr<Embedder> embedder_;
   LocalReplicaOptions options_;

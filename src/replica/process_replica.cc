@@ -64,6 +64,24 @@ struct Probe {
   grpc::Status status;
 };
 
+// A worker's answer has the job's shape: per-token matrices of each input's
+// length when the job asked for them, one vector per input otherwise.
+StatusOr<EmbedOutput> CheckShape(const EmbedJob& job, EmbedOutput out, const std::string& who) {
+  if (out.per_token != job.params.per_token) {
+    return InternalError(who + " answered " + (out.per_token ? "per-token" : "pooled") +
+                         " vectors to a " + (job.params.per_token ? "per-token" : "pooled") +
+                         " request");
+  }
+  for (size_t i = 0; out.per_token && i < out.vectors.size(); ++i) {
+    if (out.vectors[i].size() != job.inputs[i].size() * static_cast<size_t>(out.dimension)) {
+      return InternalError(who + " answered input " + std::to_string(i) + " with " +
+                           std::to_string(out.vectors[i].size()) + " floats for " +
+                           std::to_string(job.inputs[i].size()) + " tokens");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 ProcessReplica::ProcessReplica(ProcessReplicaOptions options) : options_(std::move(options)) {
@@ -161,6 +179,7 @@ void ProcessReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
         const std::string who = "replica " + std::to_string(options_.id);
         if (gs.ok()) {
           result = worker::OutputFromResponse(call->resp, call->job->inputs.size(), who);
+          if (result.ok()) result = CheckShape(*call->job, std::move(result).value(), who);
         } else if (gs.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
           if (call->job_deadline) {
             result = DeadlineExceededError("deadline passed for request " +

@@ -27,6 +27,10 @@ struct JobParams {
   // Leading tokens of every input that pooling leaves out: the prompt's, when
   // the model's pooling has include_prompt false (Embedder::PromptTokensExcluded).
   int32_t pool_skip = 0;
+  // Per-token output (TEI's embed_all): every token's last hidden state, not
+  // pooled; dimensions, normalize and pool_skip do not apply. Embedding
+  // models only.
+  bool per_token = false;
 };
 
 // One client request: every input's token ids ([CLS]/[SEP] included).
@@ -55,10 +59,13 @@ struct EmbedJob {
   }
 };
 
-// What a replica returns for one job: vectors[i] belongs to inputs[i].
+// What a replica returns for one job: vectors[i] belongs to inputs[i]. A
+// per_token job's vectors[i] is the token matrix of inputs[i]:
+// inputs[i].size() x dimension floats, token by token.
 struct EmbedOutput {
   std::vector<std::vector<float>> vectors;
   int dimension = 0;
+  bool per_token = false;
   double queue_wait_s = 0;  // enqueue -> first sequence batched
   double forward_s = 0;     // summed time of the forward passes it rode in
 };

@@ -65,6 +65,7 @@ void JobToRequest(const EmbedJob& job, internal::WorkerEmbedRequest* out) {
   out->set_normalize(job.params.normalize);
   out->set_priority(job.priority);
   out->set_pool_skip(job.params.pool_skip);
+  out->set_per_token(job.params.per_token);
   out->mutable_type1_from()->Add(job.type1_from.begin(), job.type1_from.end());
 }
 
@@ -74,6 +75,7 @@ Status RequestToJob(const internal::WorkerEmbedRequest& req, EmbedJob* job) {
   job->params.normalize = req.normalize();
   job->priority = req.priority();
   job->params.pool_skip = req.pool_skip();
+  job->params.per_token = req.per_token();
   job->type1_from.assign(req.type1_from().begin(), req.type1_from().end());
   job->inputs.resize(req.token_ids_i32_size());
   for (int i = 0; i < req.token_ids_i32_size(); ++i) {
@@ -89,12 +91,20 @@ Status OutputToResponse(const EmbedOutput& out, internal::WorkerEmbedResponse* r
   resp->set_dimension(dim);
   resp->set_queue_wait_s(out.queue_wait_s);
   resp->set_forward_s(out.forward_s);
+  resp->set_per_token(out.per_token);
+  size_t floats = 0;
+  for (const auto& v : out.vectors) {
+    const bool fits = out.per_token ? dim > 0 && v.size() % static_cast<size_t>(dim) == 0
+                                    : static_cast<int>(v.size()) == dim;
+    if (!fits) return InternalError("ragged vectors");
+    if (out.per_token) resp->add_tokens(static_cast<uint32_t>(v.size() / static_cast<size_t>(dim)));
+    floats += v.size();
+  }
   std::string* bytes = resp->mutable_vectors_f32();
-  bytes->resize(out.vectors.size() * static_cast<size_t>(dim) * sizeof(float));
+  bytes->resize(floats * sizeof(float));
   char* p = bytes->data();
   for (const auto& v : out.vectors) {
-    if (static_cast<int>(v.size()) != dim) return InternalError("ragged vectors");
-    std::memcpy(p, v.data(), v.size() * sizeof(float));
+    if (!v.empty()) std::memcpy(p, v.data(), v.size() * sizeof(float));
     p += v.size() * sizeof(float);
   }
   return OkStatus();
@@ -104,19 +114,29 @@ StatusOr<EmbedOutput> OutputFromResponse(const internal::WorkerEmbedResponse& re
                                          size_t n, const std::string& who) {
   const int dim = resp.dimension();
   const std::string& bytes = resp.vectors_f32();
-  if (dim <= 0 || bytes.size() != n * static_cast<size_t>(dim) * sizeof(float)) {
+  // Rows per input: 1, or a per-token answer's token counts.
+  const bool per_token = resp.per_token();
+  if (per_token && static_cast<size_t>(resp.tokens_size()) != n) {
+    return InternalError(who + " sent " + std::to_string(resp.tokens_size()) +
+                         " token counts for " + std::to_string(n) + " inputs");
+  }
+  size_t rows = per_token ? 0 : n;
+  for (uint32_t t : resp.tokens()) rows += t;
+  if (dim <= 0 || bytes.size() != rows * static_cast<size_t>(dim) * sizeof(float)) {
     return InternalError(who + " sent " + std::to_string(bytes.size()) + " bytes for " +
-                         std::to_string(n) + " vectors of dimension " + std::to_string(dim));
+                         std::to_string(rows) + " vectors of dimension " + std::to_string(dim));
   }
   EmbedOutput out;
   out.dimension = dim;
+  out.per_token = per_token;
   out.queue_wait_s = resp.queue_wait_s();
   out.forward_s = resp.forward_s();
   out.vectors.resize(n);
   const char* p = bytes.data();
-  for (auto& v : out.vectors) {
-    v.resize(static_cast<size_t>(dim));
-    std::memcpy(v.data(), p, v.size() * sizeof(float));
+  for (size_t i = 0; i < n; ++i) {
+    auto& v = out.vectors[i];
+    v.resize(static_cast<size_t>(dim) * (per_token ? resp.tokens(static_cast<int>(i)) : 1));
+    if (!v.empty()) std::memcpy(v.data(), p, v.size() * sizeof(float));
     p += v.size() * sizeof(float);
   }
   return out;

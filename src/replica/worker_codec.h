@@ -33,9 +33,10 @@ Status BytesToIds(const std::string& bytes, std::vector<int32_t>* ids);
 void JobToRequest(const EmbedJob& job, internal::WorkerEmbedRequest* out);
 Status RequestToJob(const internal::WorkerEmbedRequest& req, EmbedJob* job);
 
-// A replica's answer <-> the Embed response (vectors input-major).
+// A replica's answer <-> the Embed response (vectors input-major; a
+// per-token answer's token matrices back to back, with their token counts).
 // OutputToResponse: INTERNAL for ragged vectors. OutputFromResponse: INTERNAL
-// naming `who` when the bytes do not hold n_inputs vectors.
+// naming `who` when the bytes do not hold n_inputs vectors (or matrices).
 Status OutputToResponse(const EmbedOutput& out, internal::WorkerEmbedResponse* resp);
 StatusOr<EmbedOutput> OutputFromResponse(const internal::WorkerEmbedResponse& resp,
                                          size_t n_inputs, const std::string& who);

@@ -88,9 +88,21 @@ Status Frontend::Validate(const EmbedSpec& spec) const {
       return InvalidArgumentError("prompt_name does not apply to text pairs");
     }
   }
-  if (spec.truncate_left && !spec.use_token_ids && !spec.params.prompt_name.empty()) {
-    return InvalidArgumentError(
-        "truncation_direction 'left' is not supported together with prompt_name");
+  if (!spec.truncation.empty() && spec.truncation.size() != n) {
+    return InvalidArgumentError("truncation has " + std::to_string(spec.truncation.size()) +
+                                " entries for " + std::to_string(n) + " inputs");
+  }
+  if (spec.per_token && (!spec.pair_texts.empty() || info.task == "classify")) {
+    return FailedPreconditionError("per-token embeddings need an embedding model and single "
+                                   "texts");
+  }
+  if (spec.params.truncate_left && !spec.use_token_ids && !info.include_prompt) {
+    auto skip = embedder_->PromptTokensExcluded(spec.params);
+    if (skip.ok() && *skip > 0) {
+      return InvalidArgumentError(
+          "truncation_direction 'left' would cut the prompt, which this model's pooling "
+          "leaves out (include_prompt false); use 'right'");
+    }
   }
   if (!spec.params.prompt_name.empty() &&
       std::find(info.prompt_names.begin(), info.prompt_names.end(), spec.params.prompt_name) ==
@@ -127,8 +139,27 @@ Status Frontend::FitLength(size_t index, std::vector<int32_t>* ids, bool truncat
   return OkStatus();
 }
 
+Status Frontend::CheckPerTokenSize(const std::vector<std::vector<int32_t>>& ids) const {
+  size_t tokens = 0;
+  for (const auto& v : ids) tokens += v.size();
+  if (tokens <= options_.max_batch_tokens) return OkStatus();
+  return OutOfRangeError("the inputs have " + std::to_string(tokens) +
+                         " tokens in all, over the limit of " +
+                         std::to_string(options_.max_batch_tokens) +
+                         " for per-token embeddings (--max-batch-tokens): the answer holds one "
+                         "vector per token; send fewer or shorter inputs");
+}
+
 Status Frontend::TokenizeOne(const EmbedSpec& spec, size_t i, std::vector<int32_t>* ids,
                              int32_t* type1) const {
+  EmbedParams params = spec.params;
+  if (!spec.truncation.empty()) {
+    params.truncate = spec.truncation[i].truncate;
+    params.truncate_left = spec.truncation[i].left;
+  }
+  // Texts and pairs are cut to --max-input-tokens where they are tokenized
+  // (so a pair keeps both texts); refusals name the flag (FitLength).
+  if (params.truncate && max_input_tokens_ > 0) params.max_tokens = max_input_tokens_;
   if (spec.use_token_ids) {
     *ids = spec.token_ids[i];
     for (int32_t id : *ids) {
@@ -139,21 +170,16 @@ Status Frontend::TokenizeOne(const EmbedSpec& spec, size_t i, std::vector<int32_
       }
     }
   } else if (!spec.pair_texts.empty()) {
-    auto r = embedder_->TokenizePair(spec.texts[i], spec.pair_texts[i], spec.params);
+    auto r = embedder_->TokenizePair(spec.texts[i], spec.pair_texts[i], params);
     if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
     *ids = std::move(r->ids);
     *type1 = r->type1_from;
-  } else if (spec.truncate_left && spec.params.truncate && tokenizer_) {
-    // Untruncated, so that FitLength can keep the end.
-    auto r = tokenizer_->Encode(spec.texts[i], 0);
-    if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
-    *ids = std::move(r).value();
   } else {
-    auto r = embedder_->Tokenize(spec.texts[i], spec.params);
+    auto r = embedder_->Tokenize(spec.texts[i], params);
     if (!r.ok()) return r.status().WithPrefix("input " + std::to_string(i));
     *ids = std::move(r).value();
   }
-  return FitLength(i, ids, spec.params.truncate, spec.truncate_left);
+  return FitLength(i, ids, params.truncate, params.truncate_left);
 }
 
 Status Frontend::TokenizeRange(const EmbedSpec& spec, size_t begin, size_t end,
@@ -236,7 +262,8 @@ std::shared_ptr<EmbedJob> Frontend::Start(EmbedSpec spec, bool classify, EmbedDo
                                             : spec.request_id;
   job->params.dimensions = spec.params.dimensions;
   job->params.normalize = spec.params.normalize;
-  job->params.pool_skip = *pool_skip;
+  job->params.pool_skip = spec.per_token ? 0 : *pool_skip;
+  job->params.per_token = spec.per_token;
   job->priority = spec.priority;
   job->deadline = spec.deadline;
   {
@@ -282,6 +309,7 @@ std::shared_ptr<EmbedJob> Frontend::Start(EmbedSpec spec, bool classify, EmbedDo
         std::lock_guard<std::mutex> lock(shared->mu);
         error = shared->error;
       }
+      if (error.ok() && shared->spec.per_token) error = CheckPerTokenSize(shared->ids);
       if (error.ok() && job->cancelled) {
         error = CancelledError("request " + job->request_id + " was cancelled");
       }
@@ -314,6 +342,7 @@ void Frontend::Submit(std::shared_ptr<EmbedJob> job, EmbedDone done, double toke
     EmbedReply reply;
     reply.request_id = job->request_id;
     reply.dimension = r->dimension;
+    reply.per_token = r->per_token;
     reply.prompt_tokens = tokens;
     reply.tokenize_s = tokenize_s;
     reply.queue_s = r->queue_wait_s;

@@ -33,9 +33,17 @@ struct EmbedSpec {
   // Classify only: when non-empty, input i is the text pair (texts[i],
   // pair_texts[i]), tokenized with the model's pair template (no prompt).
   std::vector<std::string> pair_texts;
-  // TEI's truncation_direction "left": an over-long text keeps its first
-  // token and its last ones (texts without a prompt only).
-  bool truncate_left = false;
+  // Empty, or one per input: its own truncate and truncation direction
+  // (tei.v1 RerankStream's per-message fields), in place of params'.
+  struct Truncation {
+    bool truncate = true;
+    bool left = false;
+  };
+  std::vector<Truncation> truncation;
+  // Embed only: every token's vector instead of a pooled one (TEI's
+  // embed_all). The request's tokens in all may not pass --max-batch-tokens
+  // (OUT_OF_RANGE: the answer would be too large).
+  bool per_token = false;
   int priority = 0;
   Clock::time_point deadline = Clock::time_point::max();
 };
@@ -43,9 +51,11 @@ struct EmbedSpec {
 struct EmbedReply {
   std::string request_id;
   // Embed: one vector per input. Classify: num_labels raw logits per input.
-  // Rerank: one raw logit per text.
+  // Rerank: one raw logit per text. per_token: input i's token matrix, its
+  // tokens x dimension floats token by token.
   std::vector<std::vector<float>> vectors;
   int dimension = 0;
+  bool per_token = false;
   size_t prompt_tokens = 0;
   // Where the time went (TEI's x-*-time headers): tokenizing (from Embed to
   // the hand-off to a replica), waiting in the replica's queue, and the
@@ -125,6 +135,8 @@ class Frontend {
                      int32_t* type1) const;
   Status FitLength(size_t index, std::vector<int32_t>* ids, bool truncate,
                    bool left = false) const;
+  // Refuses a per-token request whose answer would pass --max-batch-tokens.
+  Status CheckPerTokenSize(const std::vector<std::vector<int32_t>>& ids) const;
   void Submit(std::shared_ptr<EmbedJob> job, EmbedDone done, double tokenize_s);
   void Forget(const std::shared_ptr<EmbedJob>& job);
 

@@ -182,20 +182,44 @@ std::shared_ptr<EmbedJob> SparseWork(Context* c, Req req, Clock::time_point,
   return nullptr;
 }
 
-// Per-token vectors: no path through the Frontend and replicas yet.
-template <class Req, class Resp>
-std::shared_ptr<EmbedJob> AllWork(Context* c, Req req, Clock::time_point,
-                                  Answer<Resp> answer) {
+// Per-token vectors (TEI's embed_all): one TokenEmbedding per token of the
+// input, specials and prompt included.
+std::shared_ptr<EmbedJob> AllWork(Context* c, pb::EmbedAllRequest req,
+                                  Clock::time_point deadline,
+                                  Answer<pb::EmbedAllResponse> answer) {
+  const auto start = Clock::now();
   Status s = NotEmpty(req.inputs());
   EmbedSpec spec;
   if (s.ok()) s = SetTruncation(req.truncation_direction(), req.truncate(), &spec);
-  if (s.ok()) {
-    s = c->frontend->model_info().task != "embed"
-            ? FailedPreconditionError("Model is not an embedding model")
-            : UnimplementedError("EmbedAll (per-token embeddings) is not served by floe yet");
+  if (s.ok() && c->frontend->model_info().task != "embed") {
+    s = FailedPreconditionError("Model is not an embedding model");
   }
-  answer(TeiStatus(s), Resp());
-  return nullptr;
+  if (!s.ok()) {
+    answer(TeiStatus(s), {});
+    return nullptr;
+  }
+  spec.per_token = true;
+  spec.params.prompt_name = req.prompt_name();
+  spec.deadline = deadline;
+  const uint32_t chars = CharCount(req.inputs());
+  spec.texts.push_back(std::move(*req.mutable_inputs()));
+  return c->frontend->Embed(
+      std::move(spec), [answer = std::move(answer), chars, start](StatusOr<EmbedReply> r) {
+        if (!r.ok()) {
+          answer(TeiStatus(r.status()), {});
+          return;
+        }
+        pb::EmbedAllResponse resp;
+        const std::vector<float>& m = r->vectors.at(0);
+        const size_t d = static_cast<size_t>(r->dimension);
+        for (size_t t = 0; d > 0 && t < m.size() / d; ++t) {
+          resp.add_token_embeddings()->mutable_embeddings()->Add(
+              m.begin() + static_cast<ptrdiff_t>(t * d),
+              m.begin() + static_cast<ptrdiff_t>((t + 1) * d));
+        }
+        FillMetadata(*r, chars, start, resp.mutable_metadata());
+        answer(grpc::Status::OK, std::move(resp));
+      });
 }
 
 std::shared_ptr<EmbedJob> TokenizeWork(Context* c, pb::EncodeRequest req, Clock::time_point,
@@ -271,7 +295,7 @@ Status SetTruncation(int direction, bool truncate, EmbedSpec* spec) {
                                 " (TRUNCATION_DIRECTION_RIGHT = 0, _LEFT = 1)");
   }
   spec->params.truncate = truncate;
-  spec->truncate_left = direction == pb::TRUNCATION_DIRECTION_LEFT;
+  spec->params.truncate_left = direction == pb::TRUNCATION_DIRECTION_LEFT;
   return OkStatus();
 }
 
@@ -329,13 +353,11 @@ Bidi* EmbedService::EmbedSparseStream(Ctx* ctx) {
 }
 Unary* EmbedService::EmbedAll(Ctx* ctx, const Raw* in, Raw* out) {
   return RunUnary(c_->frontend, ctx, in, out, "tei.v1.Embed/EmbedAll",
-                  Bind<pb::EmbedAllRequest, pb::EmbedAllResponse>(
-                      c_, AllWork<pb::EmbedAllRequest, pb::EmbedAllResponse>));
+                  Bind<pb::EmbedAllRequest, pb::EmbedAllResponse>(c_, AllWork));
 }
 Bidi* EmbedService::EmbedAllStream(Ctx* ctx) {
   return RunStream(c_->frontend, ctx, "tei.v1.Embed/EmbedAllStream",
-                   Bind<pb::EmbedAllRequest, pb::EmbedAllResponse>(
-                       c_, AllWork<pb::EmbedAllRequest, pb::EmbedAllResponse>));
+                   Bind<pb::EmbedAllRequest, pb::EmbedAllResponse>(c_, AllWork));
 }
 
 Unary* TokenizeService::Tokenize(Ctx* ctx, const Raw* in, Raw* out) {
@@ -367,11 +389,20 @@ void TeiServices::Register(grpc::ServerBuilder* builder) {
   builder->RegisterService(&tokenize_);
 }
 
-std::vector<std::string> TeiServices::Names() {
+std::vector<std::string> TeiServices::Names(const ModelInfo& info, bool serving) {
   namespace pb = ::tei::v1;
-  return {pb::Info::service_full_name(), pb::Embed::service_full_name(),
-          pb::Predict::service_full_name(), pb::Rerank::service_full_name(),
-          pb::Tokenize::service_full_name()};
+  const bool classify = info.task == "classify";
+  const std::pair<std::string, bool> all[] = {
+      {pb::Info::service_full_name(), true},
+      {pb::Tokenize::service_full_name(), true},
+      {pb::Embed::service_full_name(), !classify},
+      {pb::Predict::service_full_name(), classify},
+      {pb::Rerank::service_full_name(), classify && info.num_labels == 1}};
+  std::vector<std::string> names;
+  for (const auto& [name, can] : all) {
+    if (can == serving) names.push_back(name);
+  }
+  return names;
 }
 
 }  // namespace floe

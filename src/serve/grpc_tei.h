@@ -109,8 +109,12 @@ class TeiServices {
  public:
   explicit TeiServices(Frontend* frontend);
   void Register(grpc::ServerBuilder* builder);
-  // Full names, for the health service ("tei.v1.Embed", ...).
-  static std::vector<std::string> Names();
+  // Full names, for the health service ("tei.v1.Embed", ...): those that
+  // can answer for a model like `info` (serving = true: Info and Tokenize
+  // always, Embed for an embedding model, Predict for a classifier, Rerank
+  // too for a reranker), or the others (false: NOT_SERVING for good, as TEI
+  // reports them).
+  static std::vector<std::string> Names(const ModelInfo& info, bool serving = true);
 
  private:
   tei_grpc::Context context_;

@@ -152,9 +152,10 @@ std::shared_ptr<EmbedJob> RerankWork(Context* c, pb::RerankRequest req,
                              RankDone(req.raw_scores(), texts, chars, start, std::move(answer)));
 }
 
-// RerankStream: every message a (query, text) pair; raw_scores, return_text,
-// truncate and truncation_direction are the first message's. All pairs go
-// to the Frontend as one Classify request once the client half-closes.
+// RerankStream: every message a (query, text) pair with its own truncate and
+// truncation_direction; raw_scores and return_text are the first message's
+// (as TEI has it). All pairs go to the Frontend as one Classify request once
+// the client half-closes.
 class RerankStreamReactor final : public grpc::ServerReadReactor<Raw> {
  public:
   RerankStreamReactor(Context* c, Ctx* ctx, Raw* out)
@@ -175,8 +176,9 @@ class RerankStreamReactor final : public grpc::ServerReadReactor<Raw> {
     }
     pb::RerankStreamRequest req;
     Status s = ParseTei(in_, &req);
+    EmbedSpec one;  // this message's truncation
+    if (s.ok()) s = SetTruncation(req.truncation_direction(), req.truncate(), &one);
     if (s.ok() && spec_.texts.empty()) {
-      s = SetTruncation(req.truncation_direction(), req.truncate(), &spec_);
       raw_ = req.raw_scores();
       return_text_ = req.return_text();
     }
@@ -190,6 +192,7 @@ class RerankStreamReactor final : public grpc::ServerReadReactor<Raw> {
       return;
     }
     chars_ += CharCount(req.query()) + CharCount(req.text());
+    spec_.truncation.push_back({one.params.truncate, one.params.truncate_left});
     spec_.texts.push_back(std::move(*req.mutable_query()));
     spec_.pair_texts.push_back(std::move(*req.mutable_text()));
     StartRead(&in_);

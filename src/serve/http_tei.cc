@@ -8,6 +8,7 @@
 
 #include "serve/codec.h"
 #include "serve/errors.h"
+#include "serve/http_tei_util.h"
 #include "serve/http_util.h"
 #include "serve/scores.h"
 
@@ -16,7 +17,7 @@ namespace floe {
 using json = nlohmann::json;
 using http::Optional;
 
-namespace {
+namespace tei_http {
 
 std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -27,8 +28,8 @@ std::string Dump(const json& j) {
 // 413 (batch too large) are answered before a request reaches the frontend.
 int TeiCode(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kOutOfRange: return 422;
+    case StatusCode::kInvalidArgument: return 422;
+    case StatusCode::kOutOfRange: return 413;  // an answer over the limits (per-token)
     case StatusCode::kFailedPrecondition:
     case StatusCode::kInternal:
     case StatusCode::kDataLoss: return 424;
@@ -53,8 +54,13 @@ HttpResponse TeiError(int code, const std::string& message) {
   return {code, Dump(json{{"error", message}, {"error_type", TeiErrorType(code)}})};
 }
 HttpResponse TeiError(const Status& s) { return TeiError(TeiCode(s), s.message()); }
-// Not overloaded: for ErrorFn.
 HttpResponse TeiStatus(const Status& s) { return TeiError(s); }
+
+}  // namespace tei_http
+
+namespace {
+
+using namespace tei_http;  // NOLINT: this file's own helpers
 
 // Cohere's error body: {"message"}.
 HttpResponse CohereError(int code, const std::string& message) {
@@ -65,9 +71,11 @@ HttpResponse CohereStatus(const Status& s) { return CohereError(s); }
 
 using ErrorFn = HttpResponse (*)(const Status&);
 
-// The answer to a request with no inputs (400) or too many (413), else none.
-std::optional<HttpResponse> CheckCount(Frontend* fe, size_t n, const char* what,
-                                       bool cohere = false) {
+}  // namespace
+
+namespace tei_http {
+
+std::optional<HttpResponse> CheckCount(Frontend* fe, size_t n, const char* what, bool cohere) {
   auto refuse = cohere ? static_cast<HttpResponse (*)(int, const std::string&)>(CohereError)
                        : static_cast<HttpResponse (*)(int, const std::string&)>(TeiError);
   if (n == 0) return refuse(400, std::string("`") + what + "` cannot be empty");
@@ -79,13 +87,17 @@ std::optional<HttpResponse> CheckCount(Frontend* fe, size_t n, const char* what,
   return std::nullopt;
 }
 
+}  // namespace tei_http
+
+namespace {
+
 // truncate and truncation_direction ("right" | "left", either case).
 Status ParseTruncation(const json& j, EmbedSpec* spec) {
   FLOE_RETURN_IF_ERROR(Optional(j, "truncate", &spec->params.truncate));
   std::string dir = "right";
   FLOE_RETURN_IF_ERROR(Optional(j, "truncation_direction", &dir));
   if (dir == "left" || dir == "Left") {
-    spec->truncate_left = true;
+    spec->params.truncate_left = true;
   } else if (dir != "right" && dir != "Right") {
     return InvalidArgumentError("truncation_direction must be 'right' or 'left', got " +
                                 Quoted(dir));
@@ -166,8 +178,24 @@ EmbedDone Answer(HttpRespond respond, ErrorFn error, Build build) {
   };
 }
 
+// Input i's token matrix as TEI's /embed_all writes it: one array per token.
+void AppendTokenRows(const std::vector<float>& m, int dim, std::string* out) {
+  const size_t d = static_cast<size_t>(dim);
+  out->push_back('[');
+  std::vector<float> row;
+  for (size_t t = 0; d > 0 && t < m.size() / d; ++t) {
+    if (t) out->push_back(',');
+    row.assign(m.begin() + static_cast<ptrdiff_t>(t * d),
+               m.begin() + static_cast<ptrdiff_t>((t + 1) * d));
+    AppendJsonFloats(row, out);
+  }
+  out->push_back(']');
+}
+
+// /embed, and with `all` /embed_all (every token's vector: TEI's request has
+// no normalize or dimensions there, so they are not read).
 std::shared_ptr<EmbedJob> Embed(Frontend* fe, HttpRequest& req, const json& raw_body,
-                                const HttpRespond& respond) {
+                                const HttpRespond& respond, bool all = false) {
   const auto start = Clock::now();
   const json body = WithParameters(raw_body);
   EmbedSpec spec;
@@ -177,10 +205,24 @@ std::shared_ptr<EmbedJob> Embed(Frontend* fe, HttpRequest& req, const json& raw_
   const size_t n = spec.use_token_ids ? spec.token_ids.size() : spec.texts.size();
   if (auto e = CheckCount(fe, n, "inputs")) return respond(*e), nullptr;
   int dimensions = 0;
-  for (Status s : {Optional(body, "normalize", &spec.params.normalize),
+  for (Status s : {all ? OkStatus() : Optional(body, "normalize", &spec.params.normalize),
                    Optional(body, "prompt_name", &spec.params.prompt_name),
-                   Optional(body, "dimensions", &dimensions), ParseTruncation(body, &spec)}) {
+                   all ? OkStatus() : Optional(body, "dimensions", &dimensions),
+                   ParseTruncation(body, &spec)}) {
     if (!s.ok()) return respond(TeiError(s)), nullptr;
+  }
+  if (all) {
+    spec.per_token = true;
+    spec.request_id = req.request_id;
+    return fe->Embed(std::move(spec), Answer(respond, TeiStatus, [start](const EmbedReply& r) {
+                       std::string out = "[";
+                       for (size_t i = 0; i < r.vectors.size(); ++i) {
+                         if (i) out += ',';
+                         AppendTokenRows(r.vectors[i], r.dimension, &out);
+                       }
+                       out += ']';
+                       return Ok(std::move(out), r, start);
+                     }));
   }
   if (body.contains("dimensions") && !body["dimensions"].is_null() && dimensions <= 0) {
     return respond(TeiError(422, "dimensions must be positive, got " + std::to_string(dimensions))),
@@ -286,12 +328,6 @@ std::shared_ptr<EmbedJob> StartRerank(Frontend* fe, HttpRequest& req, const json
     return respond(*e), nullptr;
   }
   if (Status s = ParseTruncation(body, spec); !s.ok()) return respond(error(s)), nullptr;
-  if (spec->truncate_left) {
-    return respond(error(InvalidArgumentError(
-               "truncation_direction 'left' is not supported for pairs (they are cut "
-               "longest-first from the right)"))),
-           nullptr;
-  }
   spec->request_id = req.request_id;
   return fe->Rerank(std::move(query), std::move(*spec), std::move(done));
 }
@@ -412,10 +448,6 @@ std::shared_ptr<EmbedJob> Predict(Frontend* fe, HttpRequest& req, const json& ra
   }
   if (function == "none") raw = true;
   if (auto e = CheckCount(fe, spec.texts.size(), "inputs")) return respond(*e), nullptr;
-  if (spec.truncate_left && !spec.pair_texts.empty()) {
-    return respond(TeiError(422, "truncation_direction 'left' is not supported for pairs")),
-           nullptr;
-  }
   spec.request_id = req.request_id;
   std::vector<std::string> labels = fe->model_info().labels;
   return fe->Classify(
@@ -436,95 +468,6 @@ std::shared_ptr<EmbedJob> Predict(Frontend* fe, HttpRequest& req, const json& ra
         }
         return Ok(Dump(batch ? all : all[0]), r, start);
       }));
-}
-
-// Reads a string or an array of strings.
-Status ParseTexts(const json& in, const char* field, std::vector<std::string>* out) {
-  if (in.is_string()) {
-    out->push_back(in.get<std::string>());
-    return OkStatus();
-  }
-  if (!in.is_array()) {
-    return InvalidArgumentError(std::string("'") + field + "' must be a string or an array of strings");
-  }
-  for (const auto& t : in) {
-    if (!t.is_string()) return InvalidArgumentError(std::string("'") + field + "' must hold strings");
-    out->push_back(t.get<std::string>());
-  }
-  return OkStatus();
-}
-
-void Tokenize(Frontend* fe, const json& body, const HttpRespond& respond) {
-  std::vector<std::string> texts;
-  bool add_special = true;
-  std::string prompt_name;
-  for (Status s : {ParseTexts(body["inputs"], "inputs", &texts),
-                   Optional(body, "add_special_tokens", &add_special),
-                   Optional(body, "prompt_name", &prompt_name)}) {
-    if (!s.ok()) return respond(TeiError(s));
-  }
-  if (!prompt_name.empty()) {
-    return respond(TeiError(422, "prompt_name is not supported on /tokenize (the tokens of the "
-                                 "text alone are returned)"));
-  }
-  if (auto e = CheckCount(fe, texts.size(), "inputs")) return respond(*e);
-  fe->Post([fe, texts = std::move(texts), add_special, respond] {
-    http::Guarded(respond, TeiStatus, [&]() -> HttpResponse {
-      json all = json::array();
-      for (size_t i = 0; i < texts.size(); ++i) {
-        auto spans = fe->embedder().TokenizeSpans(texts[i]);
-        if (!spans.ok()) return TeiError(spans.status().WithPrefix("inputs[" + std::to_string(i) + "]"));
-        json tokens = json::array();
-        for (const TokenSpan& t : *spans) {
-          const bool added = t.special && t.start == 0 && t.stop == 0;  // by the template
-          if (added && !add_special) continue;
-          if (t.special) {
-            tokens.push_back({{"id", t.id}, {"text", t.text}, {"special", true},
-                              {"start", nullptr}, {"stop", nullptr}});
-          } else {
-            const size_t stop = std::min(t.stop, texts[i].size());
-            const size_t begin = std::min(t.start, stop);
-            tokens.push_back({{"id", t.id}, {"text", texts[i].substr(begin, stop - begin)},
-                              {"special", false}, {"start", t.start}, {"stop", t.stop}});
-          }
-        }
-        all.push_back(std::move(tokens));
-      }
-      return HttpResponse{200, Dump(all)};
-    });
-  });
-}
-
-void Decode(Frontend* fe, const json& body, const HttpRespond& respond) {
-  auto ids_field = body.find("ids");
-  if (ids_field == body.end() || !ids_field->is_array()) {
-    return respond(TeiError(422, "'ids' must be an array of token ids or of token-id arrays"));
-  }
-  std::vector<std::vector<int32_t>> ids;
-  if (ids_field->empty() || !(*ids_field)[0].is_array()) {
-    ids.emplace_back();
-    if (Status s = http::ParseTokenArray(*ids_field, 0, &ids.back()); !s.ok()) return respond(TeiError(s));
-  } else {
-    for (size_t i = 0; i < ids_field->size(); ++i) {
-      ids.emplace_back();
-      if (!(*ids_field)[i].is_array()) return respond(TeiError(422, "ids[" + std::to_string(i) + "] must be an array"));
-      if (Status s = http::ParseTokenArray((*ids_field)[i], i, &ids.back()); !s.ok()) return respond(TeiError(s));
-    }
-  }
-  bool skip_special = true;
-  if (Status s = Optional(body, "skip_special_tokens", &skip_special); !s.ok()) return respond(TeiError(s));
-  if (auto e = CheckCount(fe, ids.size(), "ids")) return respond(*e);
-  fe->Post([fe, ids = std::move(ids), skip_special, respond] {
-    http::Guarded(respond, TeiStatus, [&]() -> HttpResponse {
-      json out = json::array();
-      for (size_t i = 0; i < ids.size(); ++i) {
-        auto text = fe->embedder().Decode(ids[i], skip_special);
-        if (!text.ok()) return TeiError(text.status().WithPrefix("ids[" + std::to_string(i) + "]"));
-        out.push_back(*text);
-      }
-      return HttpResponse{200, Dump(out)};
-    });
-  });
 }
 
 }  // namespace
@@ -570,12 +513,9 @@ std::shared_ptr<EmbedJob> HandleTei(Frontend* fe, HttpRequest& req, const HttpRe
   if (req.path == "/similarity") return Similarity(fe, req, body, respond);
   if (req.path == "/rerank") return Rerank(fe, req, body, respond);
   if (req.path == "/predict") return Predict(fe, req, body, respond);
-  if (req.path == "/tokenize") return Tokenize(fe, body, respond), nullptr;
-  if (req.path == "/decode") return Decode(fe, body, respond), nullptr;
-  // /embed_all
-  return respond(TeiError(501, "/embed_all (per-token embeddings) is not supported: floe's "
-                               "engine returns pooled vectors only; use /embed")),
-         nullptr;
+  if (req.path == "/tokenize") return tei_http::Tokenize(fe, body, respond), nullptr;
+  if (req.path == "/decode") return tei_http::Decode(fe, body, respond), nullptr;
+  return Embed(fe, req, body, respond, /*all=*/true);  // /embed_all
 }
 
 }  // namespace floe

@@ -149,13 +149,17 @@ int RunServer(const ServeOptions& options) {
     // NOT_SERVING until the first replica is ready, then following them.
     grpc_health = std::make_unique<GrpcHealthWatcher>(
         grpc_server->GetHealthCheckService(),
-        [] {
-          std::vector<std::string> names = TeiServices::Names();
+        [&frontend] {
+          std::vector<std::string> names = TeiServices::Names(frontend.model_info());
           names.push_back(arctic_inference::InferenceService::service_full_name());
           names.push_back(floe::v1::EmbeddingService::service_full_name());
           return names;
         }(),
         [&frontend] { return frontend.ready(); });
+    // tei.v1 services the model cannot answer say so for good (TEI does).
+    for (const auto& name : TeiServices::Names(frontend.model_info(), /*serving=*/false)) {
+      grpc_server->GetHealthCheckService()->SetServingStatus(name, false);
+    }
     FLOE_LOG(kInfo) << "serve: gRPC on " << options.host << ":" << bound_port
                     << " (arctic_inference.InferenceService, floe.v1.EmbeddingService, tei.v1)";
   }

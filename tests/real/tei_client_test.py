@@ -4,7 +4,9 @@ on /embed, sentence_similarity on /similarity), LangChain's
 HuggingFaceEndpointEmbeddings and LlamaIndex's TextEmbeddingsInference get floe's own
 vectors (`floe embed` on the same texts); InferenceClient.text_classification on a
 3-label classifier (random BertForSequenceClassification saved here) gets
-transformers' softmax to 1e-4."""
+transformers' softmax to 1e-4. /embed_all's token vectors equal transformers'
+last_hidden_state and average to the mean-pooled vector; truncation_direction Left keeps
+the ids `tokenizers` keeps."""
 import json
 import os
 import shutil
@@ -40,6 +42,41 @@ with floe_serve(MINILM, "--served-model-name", MODEL) as (url, _):
     check(np.allclose(sims, want, atol=1e-5),
           "sentence_similarity = cosines of floe embed's vectors (%s)" %
           " ".join("%.4f" % s for s in sims))
+
+    # /embed_all: every token's last hidden state, as transformers' BertModel gives it;
+    # their mean is the mean-pooled vector before normalizing (/embed normalize=false).
+    def post(path, body):
+        req = urllib.request.Request(url + path, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+
+    import torch  # noqa: E402
+    from transformers import AutoModel, AutoTokenizer  # noqa: E402
+    hf_tok, bert = AutoTokenizer.from_pretrained(MINILM), AutoModel.from_pretrained(MINILM).eval()
+    per_token = post("/embed_all", {"inputs": DOCS[:2]})
+    for i, text in enumerate(DOCS[:2]):
+        with torch.no_grad():
+            hidden = bert(**hf_tok(text, return_tensors="pt")).last_hidden_state[0].numpy()
+        got = np.array(per_token[i], dtype=np.float32)
+        pooled = np.array(post("/embed", {"inputs": text, "normalize": False})[0])
+        check(got.shape == hidden.shape and np.abs(got - hidden).max() < 1e-4 and
+              np.abs(got.mean(0) - pooled).max() < 1e-5,
+              "/embed_all %r: %s token vectors = transformers' last_hidden_state (max diff "
+              "%.1e); their mean = /embed normalize=false (max diff %.1e)" %
+              (text, got.shape, np.abs(got - hidden).max(), np.abs(got.mean(0) - pooled).max()))
+    # truncation_direction Left keeps the ids `tokenizers` keeps with direction left.
+    from tokenizers import Tokenizer  # noqa: E402
+    cut = Tokenizer.from_file(os.path.join(MINILM, "tokenizer.json"))
+    cut.enable_truncation(256, direction="left")
+    long_text = " ".join(DOCS) * 30
+    left_ids = cut.encode(long_text).ids
+    by_text = post("/embed", {"inputs": long_text, "truncation_direction": "Left"})[0]
+    by_ids = post("/embed", {"inputs": [left_ids]})[0]
+    rows = post("/embed_all", {"inputs": long_text, "truncation_direction": "Left"})[0]
+    check(len(left_ids) == 256 and len(rows) == 256 and float(np.dot(by_text, by_ids)) > 0.999999,
+          "truncation_direction Left: the 256 ids tokenizers keeps (cosine %.7f)" %
+          float(np.dot(by_text, by_ids)))
 
     from langchain_huggingface import HuggingFaceEndpointEmbeddings
     # langchain-huggingface 1.2.3 refuses a URL as `model` ("must be a HuggingFace repo

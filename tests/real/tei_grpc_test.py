@@ -69,6 +69,14 @@ def raw_unary(ch, method, payload):
     return ch.unary_unary(method)(payload, metadata=MD, timeout=30)
 
 
+def health(ch, service):
+    """grpc.health.v1 Check of tei.v1.<service>: 1 SERVING, 2 NOT_SERVING (raw bytes)."""
+    name = ("tei.v1." + service).encode()
+    out = ch.unary_unary("/grpc.health.v1.Health/Check")(b"\x0a" + bytes([len(name)]) + name,
+                                                          timeout=10)
+    return out[1] if len(out) == 2 and out[0] == 8 else -1
+
+
 def embed_server(url, target):
     ch = grpc.insecure_channel(target)
     grpc.channel_ready_future(ch).result(timeout=30)
@@ -163,10 +171,39 @@ def embed_server(url, target):
            pb.EmbedSparseRequest(inputs="x"), metadata=MD)
     expect(C.FAILED_PRECONDITION, "EmbedSparseStream", embed.EmbedSparseStream,
            iter([pb.EmbedSparseRequest(inputs="x")]), metadata=MD)
-    expect(C.UNIMPLEMENTED, "EmbedAll (no per-token vectors yet)", embed.EmbedAll,
-           pb.EmbedAllRequest(inputs="x"), metadata=MD)
-    expect(C.UNIMPLEMENTED, "EmbedAllStream", embed.EmbedAllStream,
-           iter([pb.EmbedAllRequest(inputs="x")]), metadata=MD)
+    # EmbedAll: every token's vector, specials included. The fixture pools CLS: token 0's
+    # vector, normalized, is Embed's. LEFT keeps the 16 tokens `tokenizers` keeps.
+    from tokenizers import Tokenizer
+    cut = Tokenizer.from_file(os.path.join(EMBED, "tokenizer.json"))
+    cut.no_truncation()
+    lengths = [len(e.ids) for e in cut.encode_batch(TEXTS)]
+    a = embed.EmbedAll(pb.EmbedAllRequest(inputs=TEXTS[1], truncate=True), metadata=MD)
+    rows = np.array([list(t.embeddings) for t in a.token_embeddings], dtype=np.float32)
+    check(lengths[1] <= 16 and rows.shape == (lengths[1], 32) and
+          a.metadata.compute_tokens == lengths[1] and
+          np.abs(rows[0] / np.linalg.norm(rows[0]) - ref[1]).max() < 1e-5,
+          "EmbedAll: %s token vectors, token 0's normalized = Embed's" % (rows.shape,))
+    cut.enable_truncation(16, direction="left")
+    left_ids = cut.encode(TEXTS[3]).ids
+    la = embed.EmbedAll(pb.EmbedAllRequest(inputs=TEXTS[3], truncate=True,
+                                           truncation_direction=pb.TRUNCATION_DIRECTION_LEFT),
+                        metadata=MD)
+    lrows = np.array([list(t.embeddings) for t in la.token_embeddings], dtype=np.float32)
+    via_ids = np.array(http(url, "/embed_all", {"inputs": [left_ids]})[0], dtype=np.float32)
+    check(lrows.shape == (16, 32) and via_ids.shape == lrows.shape and
+          np.abs(lrows - via_ids).max() < 1e-6,
+          "EmbedAll LEFT: the vectors of the 16 ids tokenizers keeps with direction left")
+    st = list(embed.EmbedAllStream(iter([pb.EmbedAllRequest(inputs=t, truncate=True)
+                                         for t in TEXTS]), metadata=MD))
+    check([len(x.token_embeddings) for x in st] == [min(16, n) for n in lengths],
+          "EmbedAllStream: every text's tokens, in order")
+    expect(C.INVALID_ARGUMENT, "EmbedAll of an empty input", embed.EmbedAll,
+           pb.EmbedAllRequest(inputs=""), metadata=MD)
+    expect(C.INVALID_ARGUMENT, "EmbedAll over max_input_length with truncate false",
+           embed.EmbedAll, pb.EmbedAllRequest(inputs=TEXTS[3]), metadata=MD)
+    check([health(ch, s) for s in ("Info", "Tokenize", "Embed", "Predict", "Rerank")] ==
+          [1, 1, 1, 2, 2], "grpc.health.v1: Info, Tokenize, Embed SERVING; Predict, Rerank "
+          "NOT_SERVING on an embedding model (as TEI)")
     for name, fn, req in [
             ("Predict", pbg.PredictStub(ch).Predict, pb.PredictRequest(inputs="x")),
             ("Rerank", pbg.RerankStub(ch).Rerank, pb.RerankRequest(query="q", texts=["x"]))]:
@@ -298,6 +335,36 @@ def rerank_server(url, target):
            "/tei.v1.Rerank/Rerank", b"\x0a\x02\xc3\x28\x12\x01x")
     expect(C.FAILED_PRECONDITION, "Embed on a reranker", pbg.EmbedStub(ch).Embed,
            pb.EmbedRequest(inputs="x"), metadata=MD)
+    expect(C.FAILED_PRECONDITION, "EmbedAll on a reranker", pbg.EmbedStub(ch).EmbedAll,
+           pb.EmbedAllRequest(inputs="x"), metadata=MD)
+    check([health(ch, s) for s in ("Info", "Tokenize", "Embed", "Predict", "Rerank")] ==
+          [1, 1, 2, 1, 1], "grpc.health.v1: Embed NOT_SERVING on a reranker, the rest SERVING")
+
+    # LEFT truncation of a pair keeps the document's tail as the crate cuts it (transformers'
+    # tokenizer with truncation_side left); in RerankStream each message's own truncate and
+    # truncation_direction apply.
+    long_doc = "floe " * 600 + "keeps the tail"
+    hf_tok.truncation_side = "left"
+    enc = hf_tok(query, long_doc, truncation="longest_first", max_length=512, return_tensors="pt")
+    hf_tok.truncation_side = "right"
+    with torch.no_grad():
+        want = model(**enc).logits[0, 0].item()
+    LEFT = pb.TRUNCATION_DIRECTION_LEFT
+    lr = rr.Rerank(pb.RerankRequest(query=query, texts=[long_doc], truncate=True, raw_scores=True,
+                                    truncation_direction=LEFT), metadata=MD)
+    st = rr.RerankStream(iter([
+        pb.RerankStreamRequest(query=query, text=docs[0], truncate=True, raw_scores=True),
+        pb.RerankStreamRequest(query=query, text=long_doc, truncate=True,
+                               truncation_direction=LEFT)]), metadata=MD)
+    by_index = {r.index: r.score for r in st.ranks}
+    check(abs(lr.ranks[0].score - want) < 1e-4 and abs(by_index[1] - want) < 1e-4 and
+          abs(by_index[0] - logits[0]) < 1e-4,
+          "Rerank LEFT = transformers on the left-cut pair (%.6f vs %.6f); RerankStream: "
+          "message 2's own LEFT" % (lr.ranks[0].score, want))
+    expect(C.INVALID_ARGUMENT, "RerankStream: a later message's truncate=false is its own",
+           rr.RerankStream, iter([
+               pb.RerankStreamRequest(query=query, text=docs[0], truncate=True),
+               pb.RerankStreamRequest(query=query, text=long_doc, truncate=False)]), metadata=MD)
     check(len(rr.Rerank(pb.RerankRequest(query=query, texts=docs), metadata=MD).ranks) == 4,
           "the reranker still answers")
     ch.close()

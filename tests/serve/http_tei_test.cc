@@ -17,7 +17,8 @@ std::string RerankerModel() { return std::string(FLOE_TEST_DATA) + "/models/rera
 class TeiTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    embed_ = new ServerProcess({"--max-client-batch-size", "8", "--max-body-bytes", "100000"});
+    embed_ = new ServerProcess({"--max-client-batch-size", "8", "--max-body-bytes", "100000",
+                                "--max-batch-tokens", "2048"});
     rerank_ = new ServerProcess({"--max-client-batch-size", "8", "--max-body-bytes", "100000"},
                                 RerankerModel());
     ASSERT_TRUE(embed_->ready()) << "floe serve (embedding model) did not become healthy";
@@ -199,9 +200,78 @@ TEST_F(TeiTest, ModelsOfTheWrongKindAnswer424) {
   EXPECT_EQ(r->status, 400) << r->body;  // OpenAI's route keeps OpenAI's codes
 }
 
-TEST_F(TeiTest, EmbedAllSaysItIsNotSupported) {
-  std::string msg = ExpectTeiError(embed_, "/embed_all", R"({"inputs":"a"})", 501, "backend");
-  EXPECT_NE(msg.find("per-token"), std::string::npos) << msg;
+TEST_F(TeiTest, EmbedAllAnswersEveryTokensVector) {
+  // The fixture pools CLS: token 0's vector, normalized, is /embed's vector.
+  const std::vector<std::string> texts = {"hello world", "a b c d e f", "x"};
+  json all = PostOk(embed_, "/embed_all", {{"inputs", texts}});
+  json pooled = PostOk(embed_, "/embed", {{"inputs", texts}});
+  json tokens = PostOk(embed_, "/tokenize", {{"input", texts}});
+  ASSERT_TRUE(all.is_array());
+  ASSERT_EQ(all.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_EQ(all[i].size(), tokens["tokens"][i].size()) << i;  // specials included
+    for (const json& row : all[i]) ASSERT_EQ(row.size(), 32u);
+    EXPECT_GE(Cosine(all[i][0].get<std::vector<float>>(), pooled[i].get<std::vector<float>>()),
+              0.999999);
+    EXPECT_LT(Cosine(all[i][1].get<std::vector<float>>(), pooled[i].get<std::vector<float>>()),
+              0.9999);
+  }
+  // A single string is a batch of one; token ids work as on /embed.
+  json one = PostOk(embed_, "/embed_all", {{"inputs", "x"}});
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], all[2]);
+  json ids = PostOk(embed_, "/embed_all", {{"inputs", {tokens["tokens"][2]}}});
+  EXPECT_EQ(ids[0].size(), all[2].size());
+  // Left truncation keeps 512 tokens, the last of them the text's end.
+  std::string long_text;
+  for (int i = 0; i < 600; ++i) long_text += "dog ";
+  json left = PostOk(embed_, "/embed_all",
+                     {{"inputs", long_text + "apple"}, {"truncation_direction", "Left"}});
+  ASSERT_EQ(left[0].size(), 512u);
+  json right = PostOk(embed_, "/embed_all", {{"inputs", long_text + "apple"}});
+  EXPECT_NE(left[0][510], right[0][510]);
+
+  // Limits: inputs per request, then tokens in all (--max-batch-tokens 2048:
+  // 5 x 512 tokens).
+  json nine = {{"inputs", std::vector<std::string>(9, "a")}};
+  ExpectTeiError(embed_, "/embed_all", nine.dump(), 413, "validation");
+  json big = {{"inputs", std::vector<std::string>(5, long_text)}};
+  std::string msg = ExpectTeiError(embed_, "/embed_all", big.dump(), 413, "validation");
+  EXPECT_NE(msg.find("--max-batch-tokens"), std::string::npos) << msg;
+  ExpectTeiError(embed_, "/embed_all", R"({"inputs":[]})", 400, "empty");
+  ExpectTeiError(embed_, "/embed_all", R"({"inputs":"a","prompt_name":"nope"})", 422,
+                 "validation");
+  ExpectTeiError(embed_, "/embed_all", R"({"inputs":"a","truncation_direction":"up"})", 422,
+                 "validation");
+  ExpectTeiError(rerank_, "/embed_all", R"({"inputs":"a"})", 424, "backend");
+}
+
+TEST_F(TeiTest, RerankLeftTruncationKeepsTheDocumentsTail) {
+  // A document of dogs ending in "cats purr", cut on the left: it scores as
+  // the pair whose document is that tail exactly.
+  auto count = [](const std::string& text) {
+    json t = PostOk(rerank_, "/tokenize", {{"input", text}});
+    return t["tokens"][0].size();
+  };
+  ASSERT_EQ(count("dog dog"), 4u);  // one piece per dog
+  const std::string query = "what is a cat";
+  const size_t room = 512 - 3 - (count(query) - 2) - (count("cats purr") - 2);
+  std::string doc, tail;
+  for (int i = 0; i < 700; ++i) doc += "dog ";
+  for (size_t i = 0; i < room; ++i) tail += "dog ";
+  json left = PostOk(rerank_, "/rerank",
+                     {{"query", query}, {"texts", {doc + "cats purr"}},
+                      {"truncation_direction", "left"}, {"raw_scores", true}});
+  json exact = PostOk(rerank_, "/rerank",
+                      {{"query", query}, {"texts", {tail + "cats purr"}}, {"raw_scores", true}});
+  json right = PostOk(rerank_, "/rerank",
+                      {{"query", query}, {"texts", {doc + "cats purr"}}, {"raw_scores", true}});
+  EXPECT_NEAR(left[0]["score"].get<double>(), exact[0]["score"].get<double>(), 1e-5);
+  EXPECT_GT(std::abs(left[0]["score"].get<double>() - right[0]["score"].get<double>()), 1e-6);
+  json pred = PostOk(rerank_, "/predict", {{"inputs", {query, doc + "cats purr"}},
+                                           {"truncation_direction", "Left"},
+                                           {"raw_scores", true}});
+  EXPECT_NEAR(pred[0]["score"].get<double>(), exact[0]["score"].get<double>(), 1e-5);
 }
 
 TEST_F(TeiTest, InfoHasTeiFieldsBesideFloes) {
