@@ -1,8 +1,8 @@
 """floe's byte-level BPE tokenizer against Hugging Face `tokenizers`, line by line over
 the multilingual corpus (scripts/build-corpus.py), single texts and pairs, untruncated
 and truncated, and byte offsets with special flags (`floe tokenize --offsets` against
-Encoding.offsets in bytes, on offsets_sample's lines: the code point sweep and every 8th
-line) (tests/real/unigram_fidelity_test.py's run_folder).
+Encoding.offsets in bytes, on offsets_sample's lines: the code point sweep and one
+line of 16) (tests/real/unigram_fidelity_test.py's run_folder).
 
 BPE models are trained here, in FLOE_SCRATCH, by `tokenizers`' BpeTrainer (vocab 5,000)
 in two published configurations, then varied:
