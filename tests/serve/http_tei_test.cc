@@ -246,6 +246,23 @@ TEST_F(TeiTest, EmbedAllAnswersEveryTokensVector) {
   ExpectTeiError(rerank_, "/embed_all", R"({"inputs":"a"})", 424, "backend");
 }
 
+TEST_F(TeiTest, EmbedAllThroughAWorkerProcessIsTheSame) {
+  ServerProcess worker({"--replica-mode", "process", "--max-client-batch-size", "8"});
+  ASSERT_TRUE(worker.ready());
+  const json body = {{"inputs", {"hello world", "a b c d e f"}}};
+  json here = PostOk(embed_, "/embed_all", body);
+  json there = PostOk(&worker, "/embed_all", body);
+  ASSERT_EQ(there.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(there[i].size(), here[i].size());
+    for (size_t t = 0; t < here[i].size(); ++t) {
+      EXPECT_GE(Cosine(there[i][t].get<std::vector<float>>(), here[i][t].get<std::vector<float>>()),
+                0.999999);
+    }
+  }
+  EXPECT_EQ(worker.Stop(), 0);
+}
+
 TEST_F(TeiTest, RerankLeftTruncationKeepsTheDocumentsTail) {
   // A document of dogs ending in "cats purr", cut on the left: it scores as
   // the pair whose document is that tail exactly.
