@@ -6,6 +6,7 @@
 
 #include "engine/bert_encoder.h"
 #include "engine/encoder.h"
+#include "engine/gte_encoder.h"
 #include "engine/modernbert_encoder.h"
 #include "engine/nomic_encoder.h"
 #include "engine/qwen3_encoder.h"
@@ -30,6 +31,7 @@ struct Entry {
 
 constexpr Entry kEncoders[] = {
     {"nomic_bert", &Make<NomicBertEncoder>},
+    {"new", &Make<GteEncoder>},
     {"modernbert", &Make<ModernBertEncoder>},
     {"qwen3", &Make<Qwen3Encoder>},
 };

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/gte_config.h"
 #include "model/modernbert_config.h"
 #include "model/nomic_config.h"
 #include "model/qwen3_config.h"
@@ -12,6 +13,7 @@ namespace {
 
 constexpr ArchitectureSpec kArchitectures[] = {
     {"nomic_bert", &NomicBertCommonConfig, &CheckNomicBertWeights},
+    {"new", &GteCommonConfig, &CheckGteWeights},
     {"modernbert", &ModernBertCommonConfig, &CheckModernBertWeights},
     {"qwen3", &Qwen3CommonConfig, &CheckQwen3Weights},
 };

@@ -148,8 +148,13 @@ def gte_hidden(cfg, w, ids):
     freqs = gte_freqs(cfg)
     for i in range(cfg["num_hidden_layers"]):
         p = "encoder.layer.%d." % i
-        qkv = linear(x, w[p + "attention.qkv_proj.weight"], w[p + "attention.qkv_proj.bias"])
-        q, k, v = (t.reshape(len(ids), H, hd) for t in np.split(qkv, 3, axis=-1))
+        if cfg.get("pack_qkv", True):
+            qkv = linear(x, w[p + "attention.qkv_proj.weight"], w[p + "attention.qkv_proj.bias"])
+            q, k, v = np.split(qkv, 3, axis=-1)
+        else:
+            q, k, v = (linear(x, w[p + "attention.%s_proj.weight" % n],
+                              w[p + "attention.%s_proj.bias" % n]) for n in "qkv")
+        q, k, v = (t.reshape(len(ids), H, hd) for t in (q, k, v))
         a = linear(attention(rotate(q, freqs), rotate(k, freqs), v),
                    w[p + "attention.o_proj.weight"], w[p + "attention.o_proj.bias"])
         x = layer_norm(x + a, w[p + "attn_ln.weight"], w[p + "attn_ln.bias"], eps)
