@@ -8,10 +8,9 @@ backend: asking for it is a clear error. Each dtype's time to embed the texts is
 import subprocess
 import time
 
-from sentence_transformers import SentenceTransformer
 
 import realtexts
-from realutil import FLOE, MINILM, check, cosine_rows, cpu_has, floe_embed
+from realutil import FLOE, MINILM, check, cosine_rows, cpu_has, floe_embed, minilm_reference
 
 THRESHOLDS = {"bfloat16": 0.999, "int8": 0.99}
 
@@ -19,7 +18,7 @@ THRESHOLDS = {"bfloat16": 0.999, "int8": 0.99}
 def main():
     texts = realtexts.fidelity_texts()
     lines = [{"text": t} for t in texts]
-    ref = SentenceTransformer(MINILM, device="cpu").encode(texts, batch_size=64)
+    ref = minilm_reference(texts)
     vecs = {}
     for dtype in ["float32"] + list(THRESHOLDS):
         # floe says what this CPU class offers (ONEDNN_MAX_CPU_ISA may cap it below

@@ -18,6 +18,30 @@ SOURCE = os.environ["FLOE_SOURCE"]
 SCRATCH = os.environ["FLOE_SCRATCH"]
 
 
+def minilm_reference(texts):
+    """sentence-transformers' MiniLM vectors of `texts` (encode, batch 64), computed once
+    per build: tests that need the same reference share it through a file next to the
+    binary, written under a lock (ctest runs two tests at a time)."""
+    import fcntl
+    import hashlib
+    key = hashlib.sha256(("\0".join(texts) + "\0" + MINILM).encode()).hexdigest()[:16]
+    cache = os.path.join(os.path.dirname(os.path.abspath(FLOE)), "real-cache")
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, "minilm-st-%s.npy" % key)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(path):
+            print("  sentence-transformers reference: cached %s" % path, flush=True)
+            return np.load(path)
+        from sentence_transformers import SentenceTransformer
+        t = time.time()
+        ref = SentenceTransformer(MINILM, device="cpu").encode(texts, batch_size=64)
+        print("  sentence-transformers reference: %.1f s" % (time.time() - t), flush=True)
+        np.save(path + ".tmp.npy", ref)
+        os.replace(path + ".tmp.npy", path)
+        return ref
+
+
 def fail(msg):
     print("FAIL:", msg, file=sys.stderr, flush=True)
     sys.exit(1)
