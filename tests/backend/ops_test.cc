@@ -67,8 +67,13 @@ struct Batch {
 };
 
 // One backend of the build ("cpu", "cuda") with device-memory helpers.
+struct AttendCase;
+
 class OpsTest : public ::testing::TestWithParam<std::string> {
  protected:
+  // Attend on sequences of `lengths`, head size H, each case against AttendRef.
+  void CheckAttend(const std::vector<int32_t>& lengths, int64_t H,
+                   const std::vector<AttendCase>& cases);
   void SetUp() override {
     BackendOptions opt;
     opt.device = GetParam();
@@ -311,16 +316,30 @@ struct AttendCase {
 };
 
 TEST_P(OpsTest, Attend) {
-  const int64_t H = 40;
-  const AttendCase cases[] = {
+  CheckAttend({1, 7, 33, 150}, 40, {
       {3, 0, false, -1, -1, false, false},  // BERT's
       {3, 3, true, -1, -1, false, false},   // causal
       {3, 3, false, 8, 8, false, true},     // ModernBERT's local window, rotary
       {6, 2, true, 15, -1, true, true},     // GQA, sliding causal, Qwen3's Q/K norm
       {6, 1, false, -1, -1, true, false},   // one KV head
       {6, 2, false, 70, 3, false, true},    // asymmetric window across query blocks
-  };
-  auto batch = MakeBatch({1, 7, 33, 150});
+  });
+}
+
+// Past the kernel's query (128) and key (256) blocks: lengths that are no
+// multiple of either, one token alone, windows that drop whole key blocks.
+TEST_P(OpsTest, AttendLongAcrossBlocks) {
+  CheckAttend({1, 259, 531}, 40, {
+      {2, 0, false, -1, -1, false, false},  // full
+      {4, 2, true, -1, -1, true, true},     // causal GQA, Q/K norm, rotary
+      {4, 1, true, 300, -1, false, false},  // sliding causal wider than a key block
+      {2, 2, false, 40, 130, false, true},  // asymmetric window
+  });
+}
+
+void OpsTest::CheckAttend(const std::vector<int32_t>& lengths, int64_t H,
+                          const std::vector<AttendCase>& cases) {
+  auto batch = MakeBatch(lengths);
   const int64_t T = batch->packed.total_tokens;
   for (const AttendCase& c : cases) {
     AttentionSpec spec;

@@ -173,6 +173,11 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   generic::SoftmaxRows(x, rows, cols, ld);
 }
 
+float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
+  if (kAvx512) return avx512::SoftmaxStep(x, n, max, sum);
+  return generic::SoftmaxStep(x, n, max, sum);
+}
+
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y) {
   if (kAvx512) return avx512::LayerNormRow(x, n, gamma, beta, eps, y);
@@ -278,6 +283,20 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
     const float inv = 1.f / sum;
     for (int64_t i = 0; i < cols; ++i) row[i] *= inv;
   }
+}
+
+float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
+  float mx = *max;
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  float s = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    s += x[i];
+  }
+  const float factor = std::exp(*max - mx);
+  *sum = *sum * factor + s;
+  *max = mx;
+  return factor;
 }
 
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,

@@ -12,6 +12,12 @@ namespace floe::cpu {
 // in place: max subtracted, float32 sums.
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
 
+// One key block of an online softmax row (flash attention): m = max(*max,
+// x), x[i] = exp(x[i] - m), *sum = *sum * exp(*max - m) + sum x, *max = m;
+// returns exp(old max - m), the factor for the row's accumulator (0 when
+// *max was -inf). n >= 1.
+float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
+
 // SoftmaxRows, with the probabilities written as bfloat16 (rounded to nearest
 // even) to out (row stride ldo); x is left holding scratch values.
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
@@ -95,6 +101,7 @@ std::string Int8Shortfall(const CpuIsa& isa);
 
 namespace generic {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y);
@@ -102,6 +109,7 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
 
 namespace avx512 {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
                        int64_t ldo);
 void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);

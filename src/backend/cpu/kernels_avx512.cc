@@ -35,6 +35,29 @@ inline __mmask16 TailMask(int64_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
 }
 
+// max(init, x[0..n)).
+inline float RowMax(const float* x, int64_t n, float init) {
+  __m512 vmax = _mm512_set1_ps(init);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = TailMask(n - i);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, x + i));
+  }
+  return _mm512_reduce_max_ps(vmax);
+}
+
+// x[i] = exp(x[i] - mx) for i < n; returns their sum.
+inline float ExpMinus(float* x, int64_t n, float mx) {
+  const __m512 vmx = _mm512_set1_ps(mx);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = TailMask(n - i);
+    const __m512 e = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmx));
+    vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+    _mm512_mask_storeu_ps(x + i, m, e);
+  }
+  return _mm512_reduce_add_ps(vsum);
+}
+
 }  // namespace
 
 namespace {
@@ -53,20 +76,8 @@ template <typename Store>
 void Softmax(float* x, int64_t rows, int64_t cols, int64_t ld, Store store) {
   for (int64_t r = 0; r < rows; ++r) {
     float* row = x + r * ld;
-    __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (int64_t i = 0; i < cols; i += 16) {
-      const __mmask16 m = TailMask(cols - i);
-      vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, row + i));
-    }
-    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-    __m512 vsum = _mm512_setzero_ps();
-    for (int64_t i = 0; i < cols; i += 16) {
-      const __mmask16 m = TailMask(cols - i);
-      const __m512 e = Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), mx));
-      vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
-      _mm512_mask_storeu_ps(row + i, m, e);
-    }
-    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vsum));
+    const float sum = ExpMinus(row, cols, RowMax(row, cols, -INFINITY));
+    const __m512 inv = _mm512_set1_ps(1.f / sum);
     for (int64_t i = 0; i < cols; i += 16) {
       const __mmask16 m = TailMask(cols - i);
       store(r, i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
@@ -80,6 +91,15 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   Softmax(x, rows, cols, ld, [&](int64_t r, int64_t i, __mmask16 m, __m512 p) {
     _mm512_mask_storeu_ps(x + r * ld + i, m, p);
   });
+}
+
+float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
+  const float mx = RowMax(x, n, *max);
+  const float s = ExpMinus(x, n, mx);
+  const float factor = std::exp(*max - mx);
+  *sum = *sum * factor + s;
+  *max = mx;
+  return factor;
 }
 
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
