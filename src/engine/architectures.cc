@@ -42,6 +42,20 @@ Status Encoder::Classify(SeqSpan, float*, std::span<const int32_t>) {
   return FailedPreconditionError("this architecture has no classification head");
 }
 
+Status Encoder::ForwardAll(const std::vector<std::vector<int32_t>>& seqs, PoolKind pool,
+                           float* pooled_host) {
+  std::vector<const std::vector<int32_t>*> ptrs;
+  for (const auto& s : seqs) ptrs.push_back(&s);
+  return Forward(SeqSpan(ptrs.data(), ptrs.size()), pool, pooled_host, nullptr, {}, {});
+}
+
+Status AllocateBuffers(Backend* backend, std::initializer_list<BufferSize> sizes) {
+  for (const BufferSize& s : sizes) {
+    FLOE_ASSIGN_OR_RETURN(*s.buffer, backend->Allocate(s.bytes));
+  }
+  return OkStatus();
+}
+
 StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelFolder& model, Backend* backend) {
   for (const Entry& e : kEncoders) {
     if (e.model_type == model.config.model_type) return e.create(model, backend);

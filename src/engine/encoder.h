@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -38,7 +39,19 @@ class Encoder {
   // Classifier models: B x num_labels raw logits. The default is
   // FAILED_PRECONDITION (an architecture without a classification head).
   virtual Status Classify(SeqSpan seqs, float* logits_host, std::span<const int32_t> type1_from);
+
+  // Forward over all of `seqs` in one pass, pooled rows only (tests, tools).
+  Status ForwardAll(const std::vector<std::vector<int32_t>>& seqs, PoolKind pool,
+                    float* pooled_host);
 };
+
+// Scratch buffers grown to the largest pass: each *buffer is (re)allocated to
+// its byte size.
+struct BufferSize {
+  std::unique_ptr<DeviceBuffer>* buffer;
+  size_t bytes;
+};
+Status AllocateBuffers(Backend* backend, std::initializer_list<BufferSize> sizes);
 
 // The encoder for `model` (by config.json's model_type) on `backend`, which
 // must outlive it. Errors name the tensor or option.

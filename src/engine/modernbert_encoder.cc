@@ -138,18 +138,18 @@ Status ModernBertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
   const int64_t rows = backend_->RoundUpRows(tokens);
   const int64_t D = config_.hidden_size, I = config_.intermediate_size;
   if (rows > capacity_rows_) {
-    FLOE_ASSIGN_OR_RETURN(hidden_, backend_->Allocate(rows * D * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(normed_, backend_->Allocate(rows * D * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(qkv_, backend_->Allocate(rows * 3 * D * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(context_, backend_->Allocate(rows * D * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(gate_up_, backend_->Allocate(rows * 2 * I * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(inner_, backend_->Allocate(rows * I * sizeof(float)));
+    FLOE_RETURN_IF_ERROR(AllocateBuffers(backend_, {{&hidden_, rows * D * sizeof(float)},
+                                                    {&normed_, rows * D * sizeof(float)},
+                                                    {&qkv_, rows * 3 * D * sizeof(float)},
+                                                    {&context_, rows * D * sizeof(float)},
+                                                    {&gate_up_, rows * 2 * I * sizeof(float)},
+                                                    {&inner_, rows * I * sizeof(float)}}));
     capacity_rows_ = rows;
   }
   if (seqs > capacity_seqs_) {
-    FLOE_ASSIGN_OR_RETURN(cu_, backend_->Allocate((seqs + 1) * sizeof(int32_t)));
-    FLOE_ASSIGN_OR_RETURN(skip_, backend_->Allocate(seqs * sizeof(int32_t)));
-    FLOE_ASSIGN_OR_RETURN(pooled_, backend_->Allocate(seqs * D * sizeof(float)));
+    FLOE_RETURN_IF_ERROR(AllocateBuffers(backend_, {{&cu_, (seqs + 1) * sizeof(int32_t)},
+                                                    {&skip_, seqs * sizeof(int32_t)},
+                                                    {&pooled_, seqs * D * sizeof(float)}}));
     capacity_seqs_ = seqs;
   }
   return OkStatus();

@@ -139,28 +139,21 @@ Status Qwen3Encoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
   const int64_t KV = int64_t{config_.num_kv_heads} * config_.head_dim;
   if (rows > capacity_rows_) {
     const int64_t mlp = std::min(rows, mlp_rows_);
-    FLOE_ASSIGN_OR_RETURN(hidden_, backend_->Allocate(rows * D * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(normed_, backend_->Allocate(rows * D * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(qkv_, backend_->Allocate(rows * (Q + 2 * KV) * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(context_, backend_->Allocate(rows * Q * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(gate_up_, backend_->Allocate(mlp * 2 * I * sizeof(float)));
-    FLOE_ASSIGN_OR_RETURN(inner_, backend_->Allocate(mlp * I * sizeof(float)));
+    FLOE_RETURN_IF_ERROR(AllocateBuffers(backend_, {{&hidden_, rows * D * sizeof(float)},
+                                                    {&normed_, rows * D * sizeof(float)},
+                                                    {&qkv_, rows * (Q + 2 * KV) * sizeof(float)},
+                                                    {&context_, rows * Q * sizeof(float)},
+                                                    {&gate_up_, mlp * 2 * I * sizeof(float)},
+                                                    {&inner_, mlp * I * sizeof(float)}}));
     capacity_rows_ = rows;
   }
   if (seqs > capacity_seqs_) {
-    FLOE_ASSIGN_OR_RETURN(cu_, backend_->Allocate((seqs + 1) * sizeof(int32_t)));
-    FLOE_ASSIGN_OR_RETURN(skip_, backend_->Allocate(seqs * sizeof(int32_t)));
-    FLOE_ASSIGN_OR_RETURN(pooled_, backend_->Allocate(seqs * D * sizeof(float)));
+    FLOE_RETURN_IF_ERROR(AllocateBuffers(backend_, {{&cu_, (seqs + 1) * sizeof(int32_t)},
+                                                    {&skip_, seqs * sizeof(int32_t)},
+                                                    {&pooled_, seqs * D * sizeof(float)}}));
     capacity_seqs_ = seqs;
   }
   return OkStatus();
-}
-
-Status Qwen3Encoder::Forward(const std::vector<std::vector<int32_t>>& seqs, PoolKind pool,
-                             float* out) {
-  std::vector<const std::vector<int32_t>*> ptrs;
-  for (const auto& s : seqs) ptrs.push_back(&s);
-  return Forward(SeqSpan(ptrs.data(), ptrs.size()), pool, out, nullptr, {}, {});
 }
 
 Status Qwen3Encoder::CheckSeqs(SeqSpan seqs, std::span<const int32_t> type1_from) const {

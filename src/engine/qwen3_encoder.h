@@ -45,8 +45,6 @@ class Qwen3Encoder : public Encoder {
   Status Forward(SeqSpan seqs, PoolKind pool, float* pooled_host, std::vector<float>* hidden_host,
                  std::span<const int32_t> pool_skip,
                  std::span<const int32_t> type1_from) override;
-  // All sequences, one pass, no extras (tests).
-  Status Forward(const std::vector<std::vector<int32_t>>& seqs, PoolKind pool, float* out);
 
   const Qwen3Config& config() const { return config_; }
 

@@ -59,11 +59,11 @@ TEST(GatedRotaryTest, NomicDynamicNtkPerSequence) {
   }
   const int D = plain_cfg->hidden_size;
   std::vector<float> both(2 * D), short_alone(D), long_alone(D), long_plain(D), short_plain(D);
-  ASSERT_TRUE((*scaled)->Forward(seqs, PoolKind::kMean, both.data()).ok());
-  ASSERT_TRUE((*scaled)->Forward({seqs[0]}, PoolKind::kMean, short_alone.data()).ok());
-  ASSERT_TRUE((*scaled)->Forward({seqs[1]}, PoolKind::kMean, long_alone.data()).ok());
-  ASSERT_TRUE((*plain)->Forward({seqs[0]}, PoolKind::kMean, short_plain.data()).ok());
-  ASSERT_TRUE((*plain)->Forward({seqs[1]}, PoolKind::kMean, long_plain.data()).ok());
+  ASSERT_TRUE((*scaled)->ForwardAll(seqs, PoolKind::kMean, both.data()).ok());
+  ASSERT_TRUE((*scaled)->ForwardAll({seqs[0]}, PoolKind::kMean, short_alone.data()).ok());
+  ASSERT_TRUE((*scaled)->ForwardAll({seqs[1]}, PoolKind::kMean, long_alone.data()).ok());
+  ASSERT_TRUE((*plain)->ForwardAll({seqs[0]}, PoolKind::kMean, short_plain.data()).ok());
+  ASSERT_TRUE((*plain)->ForwardAll({seqs[1]}, PoolKind::kMean, long_plain.data()).ok());
   double long_change = 0;
   for (int i = 0; i < D; ++i) {
     EXPECT_NEAR(both[i], short_alone[i], 1e-5);

@@ -232,7 +232,7 @@ TEST(NomicBertTest, MatchesFloat64ReferenceOnV15Shapes) {
     for (int32_t& x : seqs.back()) x = id(gen);
   }
   std::vector<float> out(seqs.size() * 768);
-  ASSERT_TRUE((*enc)->Forward(seqs, PoolKind::kMean, out.data()).ok());
+  ASSERT_TRUE((*enc)->ForwardAll(seqs, PoolKind::kMean, out.data()).ok());
   const Reference ref(*config, tensors);
   for (size_t b = 0; b < seqs.size(); ++b) {
     const std::vector<double> want = ref.Embed(seqs[b]);
@@ -242,10 +242,10 @@ TEST(NomicBertTest, MatchesFloat64ReferenceOnV15Shapes) {
   }
   // The same texts one at a time: the packed batch does not leak across texts.
   std::vector<float> alone(768);
-  ASSERT_TRUE((*enc)->Forward({seqs[2]}, PoolKind::kMean, alone.data()).ok());
+  ASSERT_TRUE((*enc)->ForwardAll({seqs[2]}, PoolKind::kMean, alone.data()).ok());
   for (int i = 0; i < 768; ++i) EXPECT_NEAR(alone[i], out[2 * 768 + i], 1e-4);
   std::vector<std::vector<int32_t>> bad = {{0, 512}};
-  EXPECT_EQ((*enc)->Forward(bad, PoolKind::kMean, out.data()).code(),
+  EXPECT_EQ((*enc)->ForwardAll(bad, PoolKind::kMean, out.data()).code(),
             StatusCode::kInvalidArgument);
   fs::remove_all(dir);
 }

@@ -158,7 +158,7 @@ TEST_F(Qwen3FolderTest, MatchesTransformersLastTokenInOneBatchAndAlone) {
   for (const Golden& g : golden) seqs.push_back(g.ids);
   const int D = enc_->config().hidden_size;
   std::vector<float> out(seqs.size() * D), alone(D);
-  ASSERT_TRUE(enc_->Forward(seqs, PoolKind::kLastToken, out.data()).ok());
+  ASSERT_TRUE(enc_->ForwardAll(seqs, PoolKind::kLastToken, out.data()).ok());
   for (size_t b = 0; b < seqs.size(); ++b) {
     const double cos = Cosine(out.data() + b * D, golden[b].raw);
     EXPECT_GE(cos, 0.99999) << "sequence " << b << " (" << seqs[b].size() << " tokens)";
@@ -166,11 +166,11 @@ TEST_F(Qwen3FolderTest, MatchesTransformersLastTokenInOneBatchAndAlone) {
     for (int i = 0; i < D; ++i) {  // the raw vector, not just its direction
       EXPECT_NEAR(out[b * D + i], golden[b].raw[i], 1e-3 * (1 + std::fabs(golden[b].raw[i])));
     }
-    ASSERT_TRUE(enc_->Forward({seqs[b]}, PoolKind::kLastToken, alone.data()).ok());
+    ASSERT_TRUE(enc_->ForwardAll({seqs[b]}, PoolKind::kLastToken, alone.data()).ok());
     for (int i = 0; i < D; ++i) EXPECT_NEAR(alone[i], out[b * D + i], 1e-4) << b;
   }
   std::vector<std::vector<int32_t>> bad = {{1, 1000}};
-  EXPECT_EQ(enc_->Forward(bad, PoolKind::kLastToken, out.data()).code(),
+  EXPECT_EQ(enc_->ForwardAll(bad, PoolKind::kLastToken, out.data()).code(),
             StatusCode::kInvalidArgument);
 }
 
