@@ -10,6 +10,14 @@ Each actor opens the model once (FloeEmbedder, a callable class for
 `Dataset.map_batches`) and embeds its batches in-process; `model` may also be a floe
 server URL, so the actors are thin clients of a floe fleet. Needs ray[data] (imported
 here, not by `import floe`).
+
+Fault tolerance: Ray Data's actor pools restart an actor whose process dies and retry
+the block it was embedding (its defaults, max_restarts=-1 and max_task_retries=-1, in
+the pinned ray 2.60; embed_dataset passes other values through when given). Each
+block's output is handed on once (Ray numbers each task's output blocks, and a retried
+task's blocks that had already come back are not handed on again), so every row comes
+back exactly once: tests/real/python_ray_test.py SIGKILLs one of two actors midway
+and checks every id once, in order, with bit-equal vectors.
 """
 from __future__ import annotations
 
@@ -51,19 +59,28 @@ def embed_dataset(ds: "ray.data.Dataset", model: str, column: str = "text",
                   batch_size: int = 256, num_actors: int = 1, num_cpus: float = 1,
                   output_column: str = "embedding", prompt_name: Optional[str] = None,
                   normalize: Optional[bool] = None, dimensions: Optional[int] = None,
-                  threads: Optional[int] = None, **engine_kwargs: Any) -> "ray.data.Dataset":
+                  threads: Optional[int] = None, max_restarts: Optional[int] = None,
+                  max_task_retries: Optional[int] = None,
+                  **engine_kwargs: Any) -> "ray.data.Dataset":
     """`ds` with `output_column` added: the embedding of each row's `column`.
 
     model: a model folder every node can read, or a floe server URL. batch_size: rows
     per map_batches call (and per engine call); num_actors: actors (engines) at once;
     num_cpus: CPUs each actor reserves, and the engine threads it uses (threads
-    overrides). Lazy, like every ray.data transform: rows are embedded as the dataset
-    is consumed."""
+    overrides). max_restarts / max_task_retries: Ray's actor options; None keeps Ray
+    Data's (-1 and -1 in ray 2.60: a dead actor is restarted and its block retried
+    without limit, so a lost worker costs time, not rows); a value is passed to
+    map_batches (which Ray 2.60 warns is deprecated). Lazy, like every ray.data
+    transform: rows are embedded as the dataset is consumed."""
     if not is_url(model):
         engine_kwargs["threads"] = int(threads if threads is not None else max(1, num_cpus))
     kwargs = dict(model=model, column=column, output_column=output_column,
                   prompt_name=prompt_name, normalize=normalize, dimensions=dimensions,
                   batch_size=batch_size, **engine_kwargs)
+    remote = {k: int(v) for k, v in (("max_restarts", max_restarts),
+                                      ("max_task_retries", max_task_retries))
+              if v is not None}
     return ds.map_batches(FloeEmbedder, fn_constructor_kwargs=kwargs, batch_size=batch_size,
                           batch_format="numpy", num_cpus=num_cpus,
-                          compute=ray.data.ActorPoolStrategy(size=int(num_actors)))
+                          compute=ray.data.ActorPoolStrategy(size=int(num_actors)),
+                          **remote)
