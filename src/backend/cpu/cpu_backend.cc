@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu_backend_impl.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/linear_bf16w.h"
 
 namespace floe {
 namespace cpu {
@@ -43,6 +44,14 @@ CpuBackend::CpuBackend(ComputeType ct, int num_threads)
       (ct_ == ComputeType::kInt8 && RunIsa().avx512_bf16) ||
       (ct_ == ComputeType::kBFloat16 && ModeFor(LinearPrecision::kDefault).parts == 1);
   LogOnce(LogLevel::kInfo, "cpu-isa", IsaSummary(DetectCpuIsa()));
+  if (const char* env = std::getenv("FLOE_CPU_BF16W_ROWS")) bf16w_rows_ = std::atoll(env);
+  if (ModeFor(LinearPrecision::kDefault).bf16_weights) {
+    LogOnce(LogLevel::kInfo, "cpu-bf16w",
+            "bfloat16 as bf16 weights with float32 arithmetic (" +
+                std::string(Bf16wKernelName(ChooseBf16wKernel())) + " kernel up to " +
+                std::to_string(bf16w_rows_) + " rows, widened to oneDNN float32 above)" +
+                IsaShortfall(DetectCpuIsa(), /*needs_vnni=*/false));
+  }
 }
 
 StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(size_t bytes) {
@@ -96,14 +105,16 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
                                 std::to_string(options.num_threads));
   }
   const dnnl::cpu_isa isa = EffectiveIsa();
+  // bfloat16: oneDNN's bf16 products with AVX512_BF16, else bf16 weights
+  // with float32 arithmetic on floe's AVX2 / AVX-512 kernels
+  // (cpu_linear_bf16w.cc), which need AVX2 and FMA.
   if (options.compute_type == ComputeType::kBFloat16 &&
-      !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16)) {
+      !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16) &&
+      !(cpu::RunIsa().avx2 && cpu::RunIsa().fma)) {
     return FailedPreconditionError(
-        "dtype bfloat16 needs a CPU with AVX512_BF16 (Cooper Lake, Sapphire Rapids, Zen "
-        "4 or "
-        "later)" +
-        cpu::IsaShortfall(cpu::DetectCpuIsa(), /*needs_vnni=*/false) +
-        ": use --dtype float32");
+        "dtype bfloat16 needs a CPU with AVX2 and FMA (bfloat16 weights, float32 "
+        "arithmetic; AVX512_BF16 for bfloat16 products)" +
+        cpu::Int8Shortfall(cpu::DetectCpuIsa()) + ": use --dtype float32");
   }
   if (options.compute_type == ComputeType::kInt8 && !HasIsa(isa, dnnl::cpu_isa::avx2)) {
     // oneDNN's u8 x s8 products (vpmaddubsw) need AVX2; with AVX512_BF16

@@ -59,6 +59,9 @@ class CpuBackend : public Backend {
   static constexpr int64_t kChunkRows = 512;
   static constexpr int64_t kRowGranule = 8;
   static constexpr int64_t kExactRows = 64;
+  // Rows up to which bf16-weight products run on floe's kernel (measured:
+  // docs/cpu-performance.md, issue 16).
+  static constexpr int64_t kBf16wRows = 64;
   int64_t RoundUpRows(int64_t m) const override {
     if (m < kExactRows) return m;
     return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
@@ -77,6 +80,21 @@ class CpuBackend : public Backend {
 
   // cpu_linear.cc
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
+
+  // cpu_linear_bf16w.cc: bfloat16 on CPUs without AVX512_BF16 (ModeFor's
+  // bf16_weights). Products of at most bf16w_rows() rows run on floe's
+  // bf16-weight kernel, larger ones widen the weight into Bf16wScratch and
+  // run oneDNN's float32 product. FLOE_CPU_BF16W_ROWS sets the limit (0:
+  // always widen; for measuring).
+  StatusOr<std::unique_ptr<LinearOp>> CreateBf16WeightLinear(const LinearSpec& spec);
+  int64_t bf16w_rows() const { return bf16w_rows_; }
+  float* Bf16wScratch(size_t n) {
+    if (bf16w_scratch_.size() < n) bf16w_scratch_.resize(n);
+    return bf16w_scratch_.data();
+  }
+  // y[m, n] = act(y), oneDNN's eltwise (as the fused post-ops compute it).
+  // Throws dnnl::error.
+  void ActivateInPlace(Activation act, float* y, int64_t m, int64_t n);
 
   // cpu_embed.cc
   Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
@@ -160,6 +178,14 @@ class CpuBackend : public Backend {
            std::unique_ptr<MatmulFamily>>
       families_;
   int64_t s8_linears_ = 0;
+  // bf16-weight Linears (cpu_linear_bf16w.cc): float32 families with plain
+  // weights per (k, n, activation, accumulate), the widened weight, and the
+  // activations of the kernel's products per (activation, m, n).
+  int64_t bf16w_rows_ = kBf16wRows;
+  std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>>
+      bf16w_families_;
+  std::vector<float> bf16w_scratch_;
+  std::map<std::tuple<int, int64_t, int64_t>, dnnl::eltwise_forward> eltwise_;
   struct RotaryCache {
     double base = 0, scale = 0;
     int64_t dims = 0, positions = 0;

@@ -36,10 +36,13 @@ class MatmulFamily {
   // runs runtime output scales on gemm:jit and a per-row [M, 1] binary
   // post-op on its reference kernel, hence the separate epilogue, which keeps
   // the product on brgemm AMX/VNNI and per-row scales (a text's vector does
-  // not depend on its batch).
+  // not depend on its batch). `weights_tag` any lets oneDNN choose the
+  // weight layout; ab fixes it to plain [k, n] (bf16-weight Linears widen
+  // into that, cpu_linear_bf16w.cc).
   MatmulFamily(dnnl::engine* eng, int64_t k, int64_t n, Activation act, bool accumulate,
                int64_t reference_rows, memory::data_type in,
-               std::vector<float> weight_scales = {})
+               std::vector<float> weight_scales = {},
+               memory::format_tag weights_tag = memory::format_tag::any)
       : eng_(eng),
         k_(k),
         n_(n),
@@ -50,7 +53,7 @@ class MatmulFamily {
     // Let oneDNN choose the weight layout for a typical batch; every later
     // primitive is created for that same layout.
     const memory::desc src({reference_rows, k_}, in_, memory::format_tag::ab);
-    const memory::desc wei({k_, n_}, in_, memory::format_tag::any);
+    const memory::desc wei({k_, n_}, in_, weights_tag);
     const memory::desc dst({reference_rows, n_}, memory::data_type::f32,
                            memory::format_tag::ab);
     dnnl::matmul::primitive_desc pd(MakeDesc(src, wei, dst), Attr(reference_rows), *eng_);
@@ -139,12 +142,18 @@ class MatmulFamily {
 // How one product runs: operand type, and for bf16 how many bf16 parts carry
 // each operand (1: plain bf16; 2: activation as hi + lo, weight hi; 3: both
 // as hi + lo, the lo x lo term dropped, about 16 significant bits).
+// bf16_weights: the weight stored as bf16, the product in float32
+// (linear_bf16w.h), for CPUs without AVX512_BF16; dt is then f32.
 struct ProductMode {
   memory::data_type dt = memory::data_type::f32;
   int parts = 0;
+  bool bf16_weights = false;
+  // s8 only: row-centred activations (int8_centered.h).
+  bool centered = false;
 };
 
-// "f32" | "bf16" | "bf16x2" | "bf16x3"; `fallback` otherwise.
+// "f32" | "bf16" | "bf16x2" | "bf16x3" | "s8" | "s8c" (row-centred s8);
+// `fallback` otherwise.
 ProductMode ParseMode(const char* s, ProductMode fallback);
 
 }  // namespace floe::cpu

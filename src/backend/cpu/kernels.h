@@ -95,7 +95,8 @@ std::string IsaSummary(const CpuIsa& isa);
 // Names FLOE_NO_AVX512 only when it is set.
 std::string IsaShortfall(const CpuIsa& isa, bool needs_vnni);
 
-// Why int8 cannot run (it needs AVX2 and FMA for oneDNN's u8 x s8 products):
+// Why int8 or bfloat16 cannot run (both need AVX2 and FMA: oneDNN's u8 x s8
+// products, floe's bf16-weight kernels without AVX512_BF16):
 // "; this CPU lacks AVX2" or "; AVX2 is off (ONEDNN_MAX_CPU_ISA=AVX)".
 std::string Int8Shortfall(const CpuIsa& isa);
 

@@ -1,0 +1,169 @@
+// bfloat16 weights with float32 arithmetic (backend/cpu/linear_bf16w.h): each
+// kernel this CPU runs (portable C++, AVX2, AVX-512) on odd shapes (m = 1, 3,
+// 17, 64, 300; k and n not multiples of 16) against the float64 product of
+// the bf16-rounded weight, and the CPU backend's bfloat16 Linear on a class
+// without AVX512_BF16 (ctest cpu_isa_<class>_backend) on both of its paths.
+#include "backend/cpu/linear_bf16w.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "engine/cpu_isa_reference.h"
+
+namespace floe {
+namespace {
+
+using Vec = std::vector<float>;
+
+Vec Random(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  Vec v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+Vec RoundedToBf16(const Vec& w) {
+  Vec r(w.size());
+  for (size_t i = 0; i < w.size(); ++i) r[i] = cpu::Bf16RoundTrip(w[i]);
+  return r;
+}
+
+double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+
+// Checks y [m, n] against act(x W^T + bias) (+ y0) in float64, W [n, k]:
+// each output within float32 rounding of its terms' magnitudes (2e-6 of
+// sum |x w| + |bias| + |y0|: sums in order over k stay far below that).
+// Returns the relative (Frobenius) error.
+double CheckProduct(const Vec& x, const Vec& w, const Vec& bias, const Vec* y0, bool gelu,
+                    const float* y, int64_t m, int64_t k, int64_t n, const std::string& what) {
+  double err = 0, norm = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double s = bias[j], mag = std::abs(bias[j]);
+      for (int64_t t = 0; t < k; ++t) {
+        const double p = static_cast<double>(x[i * k + t]) * w[j * k + t];
+        s += p;
+        mag += std::abs(p);
+      }
+      double ref = gelu ? Gelu(s) : s;
+      if (y0 != nullptr) {
+        ref += (*y0)[i * n + j];
+        mag += std::abs((*y0)[i * n + j]);
+      }
+      const double d = y[i * n + j] - ref;
+      EXPECT_LE(std::abs(d), 2e-6 * mag + 1e-30)
+          << what << " m " << m << " row " << i << " col " << j << ": " << y[i * n + j]
+          << " vs " << ref;
+      if (std::abs(d) > 2e-6 * mag + 1e-30) return 1;  // one message per shape
+      err += d * d;
+      norm += ref * ref;
+    }
+  }
+  return std::sqrt(err / norm);
+}
+
+TEST(Bf16WeightKernelTest, EachKernelMatchesTheFloat64ProductOfTheRoundedWeight) {
+  const struct {
+    int64_t k, n;
+  } shapes[] = {{37, 45}, {391, 70}, {100, 33}};
+  for (cpu::Bf16wKernel kernel :
+       {cpu::Bf16wKernel::kGeneric, cpu::Bf16wKernel::kAvx2, cpu::Bf16wKernel::kAvx512}) {
+    const std::string name = cpu::Bf16wKernelName(kernel);
+    if (!cpu::Bf16wKernelRuns(kernel)) {
+      std::printf("[ skip ] %s kernel: not on this CPU / class\n", name.c_str());
+      continue;
+    }
+    for (const auto& [k, n] : shapes) {
+      const Vec w = Random(n * k, 1 + k, 0.1f), bias = Random(n, 2 + n);
+      const Vec wr = RoundedToBf16(w);
+      const cpu::Bf16Weights packed = cpu::PackBf16Weights(w.data(), n, k, kernel);
+      // The widened weight is W^T rounded to bf16, exactly.
+      Vec wide(k * n);
+      cpu::WidenBf16Weights(packed, wide.data());
+      for (int64_t i = 0; i < k; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          ASSERT_EQ(wide[i * n + j], wr[j * k + i]) << name << " k " << i << " n " << j;
+        }
+      }
+      for (int64_t m : {1, 3, 17, 64, 300}) {
+        const Vec x = Random(m * k, 3 + m);
+        const std::string what = name + " " + std::to_string(k) + "x" + std::to_string(n);
+        Vec y(m * n);
+        cpu::Bf16WeightProduct(packed, x.data(), m, bias.data(), false, y.data());
+        CheckProduct(x, wr, bias, nullptr, false, y.data(), m, k, n, what);
+        // Against the unrounded weight the error is the weight's rounding
+        // (2^-9 relative at most): the weight really is bf16.
+        const double rounding =
+            RelativeLinearError(x.data(), w.data(), bias.data(), y.data(), m, k, n);
+        EXPECT_GT(rounding, 1e-4) << what << " m " << m;
+        EXPECT_LT(rounding, 4e-3) << what << " m " << m;
+        // Residual form: y0 + product, no bias.
+        const Vec y0 = Random(m * n, 5 + m);
+        Vec ya = y0;
+        const Vec zero(n, 0.f);
+        cpu::Bf16WeightProduct(packed, x.data(), m, nullptr, true, ya.data());
+        CheckProduct(x, wr, zero, &y0, false, ya.data(), m, k, n, what + " accumulate");
+        // A row's result does not depend on the rows around it.
+        if (m > 1) {
+          Vec y1(n);
+          cpu::Bf16WeightProduct(packed, x.data() + (m - 1) * k, 1, bias.data(), false,
+                                 y1.data());
+          for (int64_t j = 0; j < n; ++j) {
+            ASSERT_EQ(y1[j], y[(m - 1) * n + j]) << what << " m " << m << " col " << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The CPU backend's bfloat16 Linear where the class has no AVX512_BF16: few
+// rows on floe's kernel, many on the widened float32 product (bias, GELU and
+// the residual fused there, applied after the kernel here), both against the
+// float64 product of the rounded weight.
+TEST(Bf16WeightLinearTest, BackendRunsBothPathsWithinFloat32Rounding) {
+  if (cpu::RunIsa().avx512_bf16) {
+    GTEST_SKIP() << "this class has AVX512_BF16: bfloat16 is oneDNN's bf16 products "
+                    "(ctest cpu_isa_<class>_backend runs the classes below it)";
+  }
+  BackendOptions o;
+  o.compute_type = ComputeType::kBFloat16;
+  auto b = CreateBackend(o);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const int64_t k = 389, n = 77;
+  const Vec w = Random(n * k, 41, 0.05f), bias = Random(n, 42);
+  const Vec wr = RoundedToBf16(w);
+  for (int mode = 0; mode < 3; ++mode) {  // plain, GELU, residual
+    LinearSpec spec;
+    spec.weight = w.data();
+    spec.bias = mode == 2 ? nullptr : bias.data();
+    spec.in_features = k;
+    spec.out_features = n;
+    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
+    spec.accumulate = mode == 2;
+    spec.name = "bf16w";
+    auto lin = (*b)->CreateLinear(spec);
+    ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+    for (int64_t m : {1, 17, 300}) {
+      const int64_t rows = (*b)->RoundUpRows(m);
+      const Vec x = Random(rows * k, 43 + m);
+      const Vec y0 = Random(rows * n, 44 + m);
+      Vec y = y0;
+      ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+      const Vec zero(n, 0.f);
+      CheckProduct(x, wr, mode == 2 ? zero : bias, mode == 2 ? &y0 : nullptr, mode == 1,
+                   y.data(), m, k, n, "backend mode " + std::to_string(mode));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace floe
