@@ -5,7 +5,7 @@ BUILD ?= build
 MODEL ?=
 CMAKE_FLAGS ?=
 
-.PHONY: deps build test run asan fuzz bench format clean cuda
+.PHONY: deps build test run asan fuzz bench format clean cuda arm64
 
 deps:
 	@./scripts/install-deps.sh
@@ -33,6 +33,12 @@ cuda: deps
 	# The real-model tests (label real) run in `make test`; they do not touch CUDA.
 	cd $(CUDA_BUILD) && ctest --output-on-failure -j $(JOBS) -LE real
 
+# aarch64 (ARM64): a cross build (Debian's cross compiler, an arm64 Debian root with
+# floe's libraries) in build-arm64, and the unit tests of the layers below serve under
+# qemu-user. Installs what is missing. scripts/arm64-test.sh, docs/cpu-performance.md.
+arm64:
+	./scripts/arm64-test.sh
+
 # Unit tests (every layer below serve) under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLOE_SANITIZE=ON -DFLOE_BUILD_BENCH=OFF -DFLOE_BUILD_SERVE=OFF
@@ -55,4 +61,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h' '*.cu' '*.cuh')
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz $(CUDA_BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz $(CUDA_BUILD) build-arm64

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "backend/cpu/cpu_backend_impl.h"
 #include "backend/cpu/kernels.h"
@@ -92,6 +94,57 @@ bool HasIsa(dnnl::cpu_isa have, dnnl::cpu_isa want) {
   return (static_cast<unsigned>(have) & static_cast<unsigned>(want)) ==
          static_cast<unsigned>(want);
 }
+
+#if !defined(__x86_64__)
+// Not x86 (aarch64): oneDNN's x86 classes say nothing here, and which dtypes
+// oneDNN runs depends on its build (2.6 has bfloat16 products on x86 only, or
+// through the Arm Compute Library; int8 has reference kernels everywhere).
+// So a dtype runs where it works: one small product of each precision and
+// one attention long enough for bf16 values (kBf16ValueMinLen) must run on a
+// backend of that dtype, else the dtype is refused with what failed.
+Status ProbeDtype(ComputeType ct, int num_threads) {
+  try {
+    cpu::CpuBackend b(ct, num_threads);
+    const int64_t k = 32, n = 16, m = 4;
+    std::vector<float> w(n * k, 0.01f), x(m * k, 1.f), y(m * n);
+    for (LinearPrecision p :
+         {LinearPrecision::kDefault, LinearPrecision::kHigh, LinearPrecision::kNoInt8}) {
+      LinearSpec spec;
+      spec.weight = w.data();
+      spec.in_features = k;
+      spec.out_features = n;
+      spec.name = "probe";
+      spec.precision = p;
+      auto lin = b.CreateLinear(spec);
+      if (!lin.ok()) return lin.status();
+      if (Status s = (*lin)->Forward(x.data(), m, y.data()); !s.ok()) return s;
+    }
+    const int64_t len = cpu::CpuBackend::kBf16ValueMinLen, head_size = 8;
+    std::vector<float> qkv(len * 3 * head_size, 0.1f), out(len * head_size);
+    const int32_t cu[2] = {0, static_cast<int32_t>(len)};
+    PackedBatch batch{cu, cu, 1, len, len};
+    return b.Attention(qkv.data(), batch, 1, head_size, 0.35f, out.data());
+  } catch (const dnnl::error& e) {
+    return cpu::DnnlError("cpu backend", e);
+  }
+}
+
+// The refusal: the dtype, the CPU's features, oneDNN's version and its error.
+Status RefuseDtype(ComputeType ct, const Status& why) {
+  const bool bf16 = ct == ComputeType::kBFloat16;
+  const cpu::CpuIsa isa = cpu::DetectCpuIsa();
+  const dnnl_version_t* v = dnnl_version();
+  std::string lacks;
+  if (bf16 && !isa.arm_bf16) lacks = "; this CPU lacks BF16 (FEAT_BF16)";
+  if (!bf16 && !isa.arm_i8mm && !isa.arm_dotprod) lacks = "; this CPU lacks DotProd, I8MM";
+  const std::string dtype = bf16 ? "bfloat16" : "int8";
+  return FailedPreconditionError(
+      "dtype " + dtype + " does not run here: oneDNN " + std::to_string(v->major) + "." +
+      std::to_string(v->minor) + "." + std::to_string(v->patch) + " creates no " + dtype +
+      " matrix product on this CPU (" + cpu::IsaSummary(isa) + lacks + "; " +
+      why.message() + "): use --dtype float32");
+}
+#endif
 }  // namespace
 
 StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
@@ -104,6 +157,19 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
     return InvalidArgumentError("num_threads must be >= 0, got " +
                                 std::to_string(options.num_threads));
   }
+#if !defined(__x86_64__)
+  if (options.compute_type != ComputeType::kFloat32) {
+    if (Status s = ProbeDtype(options.compute_type, options.num_threads); !s.ok()) {
+      return RefuseDtype(options.compute_type, s);
+    }
+  }
+  try {
+    return std::unique_ptr<Backend>(
+        new cpu::CpuBackend(options.compute_type, options.num_threads));
+  } catch (const dnnl::error& e) {
+    return cpu::DnnlError("cpu backend", e);
+  }
+#endif
   const dnnl::cpu_isa isa = EffectiveIsa();
   // bfloat16: oneDNN's bf16 products with AVX512_BF16, else bf16 weights
   // with float32 arithmetic on floe's AVX2 / AVX-512 kernels

@@ -8,7 +8,12 @@
 #include <initializer_list>
 #include <utility>
 
+#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#endif
 
 #include "core/half.h"
 
@@ -45,9 +50,34 @@ unsigned CapBits(const std::string& cap) {
 }
 }  // namespace
 
+#if defined(__aarch64__)
+namespace {
+// The kernel's HWCAP bits (Linux arch/arm64/include/uapi/asm/hwcap.h).
+constexpr unsigned long kHwcapAsimdDp = 1ul << 20, kHwcapSve = 1ul << 22;
+constexpr unsigned long kHwcap2I8mm = 1ul << 13, kHwcap2Bf16 = 1ul << 14;
+constexpr int kPrSveGetVl = 51, kPrSveVlLenMask = 0xffff;  // linux/prctl.h
+
+void DetectArm(CpuIsa* isa) {
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  isa->arm = true;
+  isa->arm_dotprod = hw & kHwcapAsimdDp;
+  isa->arm_sve = hw & kHwcapSve;
+  if (isa->arm_sve) {
+    const int vl = prctl(kPrSveGetVl, 0, 0, 0, 0);
+    isa->arm_sve_bits = vl > 0 ? (vl & kPrSveVlLenMask) * 8 : 0;
+  }
+  isa->arm_i8mm = hw2 & kHwcap2I8mm;
+  isa->arm_bf16 = hw2 & kHwcap2Bf16;
+}
+}  // namespace
+#endif
+
 CpuIsa DetectCpuIsa() {
   CpuIsa isa;
   isa.avx512_forced_off = EnvSet("FLOE_NO_AVX512");
+#if defined(__aarch64__)
+  DetectArm(&isa);
+#elif defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   isa.avx2 = __builtin_cpu_supports("avx2");
   isa.fma = __builtin_cpu_supports("fma");
@@ -62,6 +92,7 @@ CpuIsa DetectCpuIsa() {
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
     isa.amx = ((d >> 22) & 1) && ((d >> 24) & 1) && ((d >> 25) & 1);  // bf16, tile, int8
   }
+#endif
   for (const char* name : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"}) {
     const char* cap = std::getenv(name);
     if (cap != nullptr && cap[0] != '\0' && isa.onednn_cap.empty()) {
@@ -83,10 +114,21 @@ CpuIsa CappedIsa(const CpuIsa& isa) {
   out.avx512_vnni = keep & kBitAvx512Vnni;
   out.avx512_bf16 = keep & kBitAvx512Bf16;
   out.amx = keep & kBitAmx;
+#if !defined(__x86_64__)
+  // oneDNN's aarch64 cap ASIMD leaves no SVE.
+  if (out.arm && !isa.onednn_cap.empty()) {
+    std::string v = isa.onednn_cap.substr(isa.onednn_cap.find('=') + 1);
+    for (char& ch : v) ch = static_cast<char>(std::toupper(static_cast<uint8_t>(ch)));
+    if (v == "ASIMD") out.arm_sve = false;
+  }
+#endif
   return out;
 }
 
 std::string IsaClassName(const CpuIsa& c) {
+#if !defined(__x86_64__)
+  if (c.arm) return c.arm_sve ? "sve_" + std::to_string(c.arm_sve_bits) : "asimd";
+#endif
   if (c.avx512f && c.avx512_vnni && c.avx512_bf16 && c.amx) return "avx512_core_amx";
   if (c.avx512f && c.avx512_vnni && c.avx512_bf16) return "avx512_core_bf16";
   if (c.avx512f && c.avx512_vnni) return "avx512_core_vnni";
@@ -96,7 +138,27 @@ std::string IsaClassName(const CpuIsa& c) {
   return "sse41";
 }
 
+#if !defined(__x86_64__)
+namespace {
+std::string ArmFeatures(const CpuIsa& isa) {
+  std::string have = "aarch64 asimd";
+  if (isa.arm_dotprod) have += " dotprod";
+  if (isa.arm_sve) have += " sve(" + std::to_string(isa.arm_sve_bits) + " bits)";
+  if (isa.arm_bf16) have += " bf16";
+  if (isa.arm_i8mm) have += " i8mm";
+  return have;
+}
+}  // namespace
+#endif
+
 std::string IsaSummary(const CpuIsa& isa) {
+#if !defined(__x86_64__)
+  if (isa.arm) {
+    return "cpu: " + ArmFeatures(isa) + "; runs as " + IsaClassName(CappedIsa(isa)) +
+           (isa.onednn_cap.empty() ? "" : " (capped by " + isa.onednn_cap + ")") +
+           "; floe kernels generic";
+  }
+#endif
   const CpuIsa c = CappedIsa(isa);
   std::string have;
   const std::pair<bool, const char*> names[] = {
@@ -169,18 +231,24 @@ const bool kAvx512 = RunIsa().avx512f;
 bool UsingAvx512() { return kAvx512; }
 
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+#if defined(__x86_64__)
   if (kAvx512) return avx512::SoftmaxRows(x, rows, cols, ld);
+#endif
   generic::SoftmaxRows(x, rows, cols, ld);
 }
 
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
+#if defined(__x86_64__)
   if (kAvx512) return avx512::SoftmaxStep(x, n, max, sum);
+#endif
   return generic::SoftmaxStep(x, n, max, sum);
 }
 
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
                   float* y) {
+#if defined(__x86_64__)
   if (kAvx512) return avx512::LayerNormRow(x, n, gamma, beta, eps, y);
+#endif
   generic::LayerNormRow(x, n, gamma, beta, eps, y);
 }
 
@@ -236,13 +304,17 @@ float QuantizeS8(const float* src, int64_t n, int8_t* dst) {
 float Bf16RoundTrip(float x) { return Bf16ToFloat(RoundToBf16(x)); }
 
 void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst) {
+#if defined(__x86_64__)
   if (kAvx512) return avx512::FloatToBf16Row(src, n, dst);
+#endif
   generic::FloatToBf16Row(src, n, dst);
 }
 
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
                        int64_t ldo) {
+#if defined(__x86_64__)
   if (kAvx512) return avx512::SoftmaxRowsToBf16(x, rows, cols, ld, out, ldo);
+#endif
   generic::SoftmaxRows(x, rows, cols, ld);
   for (int64_t r = 0; r < rows; ++r) generic::FloatToBf16Row(x + r * ld, cols, out + r * ldo);
 }

@@ -72,6 +72,16 @@ struct CpuIsa {
   bool avx512_bf16 = false;
   bool amx = false;  // AMX-TILE, AMX-BF16 and AMX-INT8
   std::string onednn_cap;  // "ONEDNN_MAX_CPU_ISA=AVX2", "" when unset
+  // aarch64, from the kernel's HWCAP bits (all false on x86; the x86 fields
+  // are all false on aarch64). Advanced SIMD (NEON) is always there. floe's
+  // own kernels are the portable C++ ones there, and a dtype runs where
+  // oneDNN creates its products (CreateCpuBackend tries them).
+  bool arm = false;
+  bool arm_dotprod = false;  // SDOT / UDOT (FEAT_DotProd)
+  bool arm_sve = false;      // with arm_sve_bits, the vector length
+  int arm_sve_bits = 0;
+  bool arm_bf16 = false;  // BFDOT / BFMMLA (FEAT_BF16)
+  bool arm_i8mm = false;  // SMMLA (FEAT_I8MM)
 };
 CpuIsa DetectCpuIsa();
 
@@ -83,7 +93,8 @@ CpuIsa CappedIsa(const CpuIsa& isa);
 const CpuIsa& RunIsa();
 
 // The features floe uses, as oneDNN names its classes: "avx512_core_bf16",
-// "avx2_vnni", "avx2", ... ("sse41" below AVX2).
+// "avx2_vnni", "avx2", ... ("sse41" below AVX2); on aarch64 "sve_512",
+// "sve_256", ... or "asimd".
 std::string IsaClassName(const CpuIsa& capped);
 
 // One line for the log: the CPU's features, the cap, floe's kernels and the
@@ -108,6 +119,7 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
                   float* y);
 }  // namespace generic
 
+// x86-64 only (kernels_avx512.cc); elsewhere the generic kernels run.
 namespace avx512 {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum);

@@ -1,5 +1,7 @@
 // AVX-512 versions of kernels.h. This file alone is compiled with -mavx512f
 // (see CMakeLists.txt); kernels.cc calls it only on CPUs that have AVX-512F.
+// x86-64 only: elsewhere (aarch64) it is empty and the generic kernels run.
+#if defined(__x86_64__)
 // GCC 12 warns falsely inside its own _mm512_reduce_* intrinsics.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -142,3 +144,4 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
 }
 
 }  // namespace floe::cpu::avx512
+#endif  // __x86_64__
