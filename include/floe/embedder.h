@@ -85,6 +85,9 @@ struct ModelInfo {
   std::vector<std::string> labels;  // classify: config.json's id2label, by id
   int hidden_size = 0;      // full embedding dimension
   int max_tokens = 0;       // per input, specials included
+  // The tokenizer's vocabulary: token ids given as input must be in [0,
+  // vocab_size) (Decode refuses others; servers check token-id inputs with it).
+  int vocab_size = 0;
   std::string pooling;      // cls | mean | max | lasttoken
   bool normalize = true;    // model folder's Normalize module
   std::vector<std::string> prompt_names;

@@ -52,6 +52,7 @@ class EmbedderImpl final : public Embedder {
     model_->weights->DropResidentPages();
     const auto& st = model_->st;
     info_.path = path;
+    info_.vocab_size = static_cast<int>(tokenizer_->vocab_size());
     info_.model_type = model_->config.model_type;
     info_.hidden_size = model_->config.hidden_size;
     info_.max_tokens = st.max_seq_length > 0
@@ -104,6 +105,7 @@ class EmbedderImpl final : public Embedder {
       }
     }
     info_.path = path;
+    info_.vocab_size = static_cast<int>(tokenizer_->vocab_size());
     info_.max_tokens = model_->st.max_seq_length;
     return OkStatus();
   }

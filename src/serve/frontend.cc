@@ -2,9 +2,6 @@
 
 #include <algorithm>
 
-#include "core/log.h"
-#include "text/tokenizer.h"
-
 namespace floe {
 
 namespace {
@@ -27,13 +24,7 @@ Frontend::Frontend(const ServeOptions& options, std::shared_ptr<Embedder> embedd
       (max_input_tokens_ <= 0 || options_.max_input_tokens < max_input_tokens_)) {
     max_input_tokens_ = options_.max_input_tokens;
   }
-  auto tok = Tokenizer::FromFolder(info.path);
-  if (tok.ok()) {
-    tokenizer_ = std::move(tok).value();
-    vocab_size_ = tokenizer_->vocab_size();
-  } else {
-    FLOE_LOG(kWarn) << "token-id inputs are not range-checked: " << tok.status().ToString();
-  }
+  vocab_size_ = info.vocab_size > 0 ? static_cast<size_t>(info.vocab_size) : 0;
 }
 
 Frontend::~Frontend() = default;

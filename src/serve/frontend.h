@@ -21,8 +21,6 @@
 
 namespace floe {
 
-class Tokenizer;
-
 struct EmbedSpec {
   std::string request_id;  // "" = one is generated
   std::string model;       // "" = the served model
@@ -144,10 +142,9 @@ class Frontend {
   std::shared_ptr<Embedder> embedder_;
   std::shared_ptr<ReplicaSet> replicas_;
   Metrics* metrics_;
-  std::unique_ptr<Tokenizer> tokenizer_;  // vocabulary size only
   std::string model_name_;
   int max_input_tokens_ = 0;
-  size_t vocab_size_ = 0;
+  size_t vocab_size_ = 0;  // ModelInfo::vocab_size; 0 = ids not range-checked
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> next_id_{0};
