@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "api/model_path.h"
+#include "api/shared_engine.h"
 #include "api/truncation.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
@@ -45,7 +46,7 @@ class EmbedderImpl final : public Embedder {
     eo.max_batch_tokens = options.max_batch_tokens;
     eo.gpu_memory_fraction = options.gpu_memory_fraction;
     if (!options.tokenizer_only) {
-      FLOE_ASSIGN_OR_RETURN(engine_, Engine::Create(*model_, eo));
+      FLOE_ASSIGN_OR_RETURN(engine_.engine, Engine::Create(*model_, eo));
     }
     // The engine holds its own prepared copy of every weight now (or none is
     // needed): the checkpoint's pages can go.
@@ -73,8 +74,8 @@ class EmbedderImpl final : public Embedder {
       }
     }
     info_.weights_dtype = std::string(DTypeName(model_->weights->dominant_dtype()));
-    info_.dtype = engine_ ? engine_->dtype() : options.dtype;
-    info_.device = engine_ ? engine_->device() : options.device;
+    info_.dtype = engine_.engine ? engine_.engine->dtype() : options.dtype;
+    info_.device = engine_.engine ? engine_.engine->device() : options.device;
     return OkStatus();
   }
 
@@ -178,7 +179,7 @@ class EmbedderImpl final : public Embedder {
       return InvalidArgumentError("type1_from has " + std::to_string(type1_from.size()) +
                                   " entries for " + std::to_string(ids.size()) + " inputs");
     }
-    if (!engine_) {
+    if (!engine_.engine) {
       return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
     }
     // Over-long inputs are cut as EmbedTokens cuts them (keeping the last
@@ -189,8 +190,8 @@ class EmbedderImpl final : public Embedder {
     const size_t labels = static_cast<size_t>(info_.num_labels);
     std::vector<float> logits(ids.size() * labels);
     if (!ids.empty()) {
-      std::lock_guard<std::mutex> lock(engine_mu_);
-      FLOE_RETURN_IF_ERROR(engine_->Classify(*run, logits.data(), type1_from));
+      std::lock_guard<std::mutex> lock(engine_.mu);
+      FLOE_RETURN_IF_ERROR(engine_.engine->Classify(*run, logits.data(), type1_from));
     }
     std::vector<std::vector<float>> out(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -291,6 +292,8 @@ class EmbedderImpl final : public Embedder {
   }
 
  private:
+  friend std::shared_ptr<SharedEngine> floe::EngineOf(const std::shared_ptr<Embedder>&);
+
   // Each input tokenized with its params, on the pool; the first failure
   // names its input.
   Status TokenizeInputs(const std::vector<EmbedInput>& inputs,
@@ -392,8 +395,8 @@ class EmbedderImpl final : public Embedder {
     FLOE_RETURN_IF_ERROR(CheckCanEmbed());
     std::vector<std::vector<float>> rows;
     if (!ids.empty()) {
-      std::lock_guard<std::mutex> lock(engine_mu_);
-      FLOE_RETURN_IF_ERROR(engine_->EmbedHidden(ids, &rows));
+      std::lock_guard<std::mutex> lock(engine_.mu);
+      FLOE_RETURN_IF_ERROR(engine_.engine->EmbedHidden(ids, &rows));
     }
     std::vector<TokenVectors> out(ids.size());
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -411,7 +414,7 @@ class EmbedderImpl final : public Embedder {
           std::to_string(info_.num_labels) +
           " labels): it scores inputs (Classify, /rerank, /predict) and has no embeddings");
     }
-    if (!engine_) {
+    if (!engine_.engine) {
       return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
     }
     return OkStatus();
@@ -422,8 +425,8 @@ class EmbedderImpl final : public Embedder {
     FLOE_RETURN_IF_ERROR(CheckCanEmbed());
     pooled->assign(ids.size() * static_cast<size_t>(info_.hidden_size), 0.0f);
     if (ids.empty()) return OkStatus();
-    std::lock_guard<std::mutex> lock(engine_mu_);
-    return engine_->EmbedPooled(ids, pooled->data(), pool_skip);
+    std::lock_guard<std::mutex> lock(engine_.mu);
+    return engine_.engine->EmbedPooled(ids, pooled->data(), pool_skip);
   }
 
   Status Finish(const std::vector<float>& pooled, size_t i, const EmbedParams& p,
@@ -440,8 +443,7 @@ class EmbedderImpl final : public Embedder {
 
   std::unique_ptr<ModelFolder> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<Engine> engine_;
-  std::mutex engine_mu_;  // the engine runs one forward at a time
+  SharedEngine engine_;  // its lock: the engine runs one forward at a time
   std::once_flag pool_once_;
   std::unique_ptr<ThreadPool> pool_;
   ModelInfo info_;
@@ -450,6 +452,12 @@ class EmbedderImpl final : public Embedder {
 };
 
 }  // namespace
+
+std::shared_ptr<SharedEngine> EngineOf(const std::shared_ptr<Embedder>& embedder) {
+  auto* impl = dynamic_cast<EmbedderImpl*>(embedder.get());
+  if (impl == nullptr) return std::make_shared<SharedEngine>();  // no engine
+  return std::shared_ptr<SharedEngine>(embedder, &impl->engine_);
+}
 
 StatusOr<std::unique_ptr<Embedder>> Embedder::Open(const std::string& model_path,
                                                    const EmbedderOptions& options) {

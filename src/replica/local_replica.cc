@@ -1,7 +1,9 @@
 #include "replica/local_replica.h"
 
 #include <algorithm>
+#include <cstddef>
 
+#include "api/shared_engine.h"
 #include "core/log.h"
 #include "engine/postprocess.h"
 
@@ -24,7 +26,13 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 }  // namespace
 
 LocalReplica::LocalReplica(std::shared_ptr<Embedder> embedder, LocalReplicaOptions options)
-    : embedder_(std::move(embedder)), options_(std::move(options)) {
+    : embedder_(std::move(embedder)),
+      engine_(EngineOf(embedder_)),
+      options_(std::move(options)),
+      classify_(embedder_->info().task == "classify"),
+      hidden_(static_cast<size_t>(std::max(0, embedder_->info().hidden_size))),
+      labels_(static_cast<size_t>(std::max(0, embedder_->info().num_labels))),
+      max_tokens_(static_cast<size_t>(std::max(0, embedder_->info().max_tokens))) {
   if (options_.max_batch_tokens == 0) options_.max_batch_tokens = 16384;
   thread_ = std::thread([this] { Loop(); });
 }
@@ -41,20 +49,8 @@ void LocalReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
     p->done(EmbedOutput{});
     return;
   }
-  if (!p->job->type1_from.empty() && p->job->type1_from.size() != p->job->inputs.size()) {
-    p->done(InvalidArgumentError("type1_from has " + std::to_string(p->job->type1_from.size()) +
-                                 " entries for " + std::to_string(p->job->inputs.size()) +
-                                 " inputs"));
-    return;
-  }
-  if (p->job->params.per_token && embedder_->info().task == "classify") {
-    p->done(FailedPreconditionError(
-        "the model is a classifier: it has scores, not per-token embeddings"));
-    return;
-  }
-  if (p->job->params.pool_skip < 0) {  // would fail the whole batch it rides in
-    p->done(InvalidArgumentError("pool_skip must be >= 0, got " +
-                                 std::to_string(p->job->params.pool_skip)));
+  if (Status s = CheckJob(*p->job); !s.ok()) {
+    p->done(std::move(s));
     return;
   }
   std::unique_lock<std::mutex> lock(mu_);
@@ -76,11 +72,36 @@ void LocalReplica::Submit(std::shared_ptr<EmbedJob> job, EmbedCallback done) {
   cv_.notify_one();
 }
 
+// What the frontend checked already, checked again for jobs that come from
+// elsewhere (a worker's transport, tests): each of these would otherwise
+// fail the whole batch the job rides in.
+Status LocalReplica::CheckJob(const EmbedJob& job) const {
+  if (!job.type1_from.empty() && job.type1_from.size() != job.inputs.size()) {
+    return InvalidArgumentError("type1_from has " + std::to_string(job.type1_from.size()) +
+                                " entries for " + std::to_string(job.inputs.size()) + " inputs");
+  }
+  if (job.params.per_token && classify_) {
+    return FailedPreconditionError(
+        "the model is a classifier: it has scores, not per-token embeddings");
+  }
+  if (job.params.pool_skip < 0) {
+    return InvalidArgumentError("pool_skip must be >= 0, got " +
+                                std::to_string(job.params.pool_skip));
+  }
+  const int dims = job.params.dimensions;
+  if (!classify_ && !job.params.per_token &&
+      (dims < 0 || static_cast<size_t>(dims) > hidden_)) {  // PostprocessEmbedding's words
+    return InvalidArgumentError("dimensions must be between 1 and " + std::to_string(hidden_) +
+                                " (or 0 for all), got " + std::to_string(dims));
+  }
+  return OkStatus();
+}
+
 void LocalReplica::Finish(const std::shared_ptr<Pending>& p, Status status) {
   // Caller has set p->answered under mu_.
   if (status.ok()) {
     p->out.per_token = p->job->params.per_token;
-    p->out.dimension = p->out.per_token  ? embedder_->info().hidden_size
+    p->out.dimension = p->out.per_token        ? static_cast<int>(hidden_)
                        : p->out.vectors.empty() ? 0
                                                 : static_cast<int>(p->out.vectors[0].size());
     p->done(std::move(p->out));
@@ -203,30 +224,94 @@ std::vector<LocalReplica::Slot> LocalReplica::FormBatch(
   return batch;
 }
 
-Status LocalReplica::RunPerToken(
-    const std::vector<Slot>& batch, const std::vector<size_t>& slots,
-    std::vector<TokenVectors>* rows, size_t* tokens) {
-  std::vector<std::vector<int32_t>> ids;
-  ids.reserve(slots.size());
-  for (size_t slot : slots) {
-    ids.push_back(batch[slot].pending->job->inputs[batch[slot].index]);
-    *tokens += ids.back().size();
+void LocalReplica::CopyIds(const Slot& s, std::vector<int32_t>* ids) const {
+  const std::vector<int32_t>& in = s.pending->job->inputs[s.index];
+  if (max_tokens_ == 0 || in.size() <= max_tokens_) {
+    ids->assign(in.begin(), in.end());
+    return;
   }
-  auto r = embedder_->EmbedAllTokens(ids);
-  if (!r.ok()) return r.status();
-  if (r->size() != ids.size()) {
-    return InternalError("engine returned " + std::to_string(r->size()) + " token matrices for " +
-                         std::to_string(ids.size()) + " inputs");
+  ids->assign(in.begin(), in.begin() + static_cast<ptrdiff_t>(max_tokens_));
+  ids->back() = in.back();
+}
+
+Status LocalReplica::Forward(const std::vector<Slot>& batch, const std::vector<size_t>& pooled,
+                             const std::vector<size_t>& per_token, size_t* tokens,
+                             double* seconds) {
+  *seconds = 0;
+  if (!engine_->engine) {
+    return FailedPreconditionError("this Embedder was opened with tokenizer_only: no encoder");
   }
-  *rows = std::move(r).value();
+  pooled_ids_.resize(pooled.size());
+  skip_.clear();
+  type1_.clear();
+  bool any_skip = false, any_type1 = false;
+  for (size_t k = 0; k < pooled.size(); ++k) {
+    const Slot& s = batch[pooled[k]];
+    const EmbedJob& job = *s.pending->job;
+    CopyIds(s, &pooled_ids_[k]);
+    const int32_t len = static_cast<int32_t>(pooled_ids_[k].size());
+    *tokens += pooled_ids_[k].size();
+    skip_.push_back(job.params.pool_skip);
+    any_skip = any_skip || skip_.back() != 0;
+    // A type1_from past a cut input means none, as in Embedder::Classify.
+    type1_.push_back(job.type1_from.empty() ? len : job.type1_from[s.index]);
+    any_type1 = any_type1 || type1_.back() < len;
+  }
+  if (!any_skip) skip_.clear();
+  if (!any_type1) type1_.clear();
+  token_ids_.resize(per_token.size());
+  for (size_t k = 0; k < per_token.size(); ++k) {
+    CopyIds(batch[per_token[k]], &token_ids_[k]);
+    *tokens += token_ids_[k].size();
+  }
+  const auto t0 = Clock::now();
+  Status s = RunEngine();
+  *seconds = Seconds(Clock::now() - t0);
+  return s;
+}
+
+Status LocalReplica::RunEngine() {
+  std::lock_guard<std::mutex> lock(engine_->mu);
+  Engine& engine = *engine_->engine;
+  if (!pooled_ids_.empty()) {
+    pooled_out_.assign(pooled_ids_.size() * (classify_ ? labels_ : hidden_), 0.0f);
+    FLOE_RETURN_IF_ERROR(classify_ ? engine.Classify(pooled_ids_, pooled_out_.data(), type1_)
+                                   : engine.EmbedPooled(pooled_ids_, pooled_out_.data(), skip_));
+  }
+  if (!token_ids_.empty()) {
+    FLOE_RETURN_IF_ERROR(engine.EmbedHidden(token_ids_, &token_rows_));
+    if (token_rows_.size() != token_ids_.size()) {
+      return InternalError("engine returned " + std::to_string(token_rows_.size()) +
+                           " token matrices for " + std::to_string(token_ids_.size()) +
+                           " inputs");
+    }
+  }
   return OkStatus();
 }
 
+void LocalReplica::Distribute(const std::vector<Slot>& batch, const std::vector<size_t>& pooled,
+                              const std::vector<size_t>& per_token) {
+  for (size_t k = 0; k < per_token.size(); ++k) {
+    const Slot& s = batch[per_token[k]];
+    s.pending->out.vectors[s.index] = std::move(token_rows_[k]);
+  }
+  // Each vector is written once, from the pass's buffer into the job's answer.
+  const size_t width = classify_ ? labels_ : hidden_;
+  for (size_t k = 0; k < pooled.size(); ++k) {
+    const Slot& s = batch[pooled[k]];
+    Pending& p = *s.pending;
+    const float* row = pooled_out_.data() + k * width;
+    if (classify_) {  // raw logits
+      p.out.vectors[s.index].assign(row, row + width);
+      continue;
+    }
+    Status st = PostprocessEmbedding(std::span<const float>(row, width), p.job->params.dimensions,
+                                     p.job->params.normalize, &p.out.vectors[s.index]);
+    if (!st.ok() && p.error.ok()) p.error = st.WithPrefix("input " + std::to_string(s.index));
+  }
+}
+
 void LocalReplica::Loop() {
-  std::vector<std::vector<int32_t>> ids;
-  std::vector<int32_t> skip;
-  std::vector<int32_t> type1;
-  const bool classify = embedder_->info().task == "classify";
   for (;;) {
     std::vector<Slot> batch;
     std::vector<std::shared_ptr<Pending>> dropped;
@@ -252,66 +337,14 @@ void LocalReplica::Loop() {
     for (size_t i = 0; i < batch.size(); ++i) {
       (batch[i].pending->job->params.per_token ? token_slots : pooled_slots).push_back(i);
     }
-    ids.clear();
-    skip.clear();
-    type1.clear();
     size_t tokens = 0;
-    bool any_skip = false, any_type1 = false;
-    for (size_t slot : pooled_slots) {
-      const Slot& s = batch[slot];
-      const EmbedJob& job = *s.pending->job;
-      ids.push_back(job.inputs[s.index]);
-      tokens += ids.back().size();
-      skip.push_back(job.params.pool_skip);
-      any_skip = any_skip || skip.back() != 0;
-      const int32_t len = static_cast<int32_t>(ids.back().size());
-      type1.push_back(job.type1_from.empty() ? len : job.type1_from[s.index]);
-      any_type1 = any_type1 || type1.back() < len;
-    }
-    if (!any_skip) skip.clear();
-    if (!any_type1) type1.clear();
-    EmbedParams raw;
-    raw.normalize = false;
-    raw.dimensions = 0;
-    const auto t0 = Clock::now();
-    // A classifier's logits go back as they are; embeddings get postprocessed.
-    StatusOr<std::vector<std::vector<float>>> result = std::vector<std::vector<float>>();
-    if (!pooled_slots.empty()) {
-      result = classify ? embedder_->Classify(ids, type1) : embedder_->EmbedTokens(ids, raw, skip);
-    }
-    std::vector<TokenVectors> token_rows;
-    if (result.ok() && !token_slots.empty()) {
-      if (Status st = RunPerToken(batch, token_slots, &token_rows, &tokens); !st.ok()) result = st;
-    }
-    const double forward_s = Seconds(Clock::now() - t0);
+    double forward_s = 0;
+    const Status result = Forward(batch, pooled_slots, token_slots, &tokens, &forward_s);
     batches_.Observe(tokens, forward_s);
-
-    if (result.ok() && result->size() != pooled_slots.size()) {
-      result = InternalError("engine returned " + std::to_string(result->size()) +
-                             " vectors for " + std::to_string(pooled_slots.size()) + " inputs");
-    }
     if (result.ok()) {
-      for (size_t k = 0; k < token_slots.size(); ++k) {
-        const Slot& s = batch[token_slots[k]];
-        s.pending->out.vectors[s.index] = std::move(token_rows[k].values);
-      }
-      for (size_t k = 0; k < pooled_slots.size(); ++k) {
-        const size_t i = pooled_slots[k];
-        Pending& p = *batch[i].pending;
-        auto& pooled = (*result)[k];
-        if (classify) {
-          p.out.vectors[batch[i].index] = std::move(pooled);
-          continue;
-        }
-        Status s = PostprocessEmbedding(std::span<const float>(pooled.data(), pooled.size()),
-                                        p.job->params.dimensions, p.job->params.normalize,
-                                        &p.out.vectors[batch[i].index]);
-        if (!s.ok() && p.error.ok()) {
-          p.error = s.WithPrefix("input " + std::to_string(batch[i].index));
-        }
-      }
+      Distribute(batch, pooled_slots, token_slots);
     } else {
-      FLOE_LOG(kError) << "forward pass failed: " << result.status().ToString();
+      FLOE_LOG(kError) << "forward pass failed: " << result.ToString();
     }
 
     std::vector<std::shared_ptr<Pending>> complete;
@@ -335,7 +368,7 @@ void LocalReplica::Loop() {
       }
       std::erase_if(running_, [](const auto& p) { return p->answered; });
     }
-    for (const auto& p : complete) Finish(p, result.ok() ? p->error : result.status());
+    for (const auto& p : complete) Finish(p, result.ok() ? p->error : result);
   }
 }
 

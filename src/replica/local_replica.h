@@ -1,4 +1,8 @@
-// An in-process replica: owns a batcher thread in front of an Embedder.
+// An in-process replica: a batcher thread in front of an opened model's
+// engine, which it runs directly (api/shared_engine.h): it packs token ids
+// from many jobs into one pass, then writes each input's vector straight into
+// its job's answer (pooling's postprocessing: first `dimensions` values, then
+// L2 normalization), once.
 //
 // Dynamic batching by token budget: as soon as the engine is free, the batcher
 // packs sequences from the queued jobs into one forward pass of at most
@@ -20,6 +24,8 @@
 
 namespace floe {
 
+struct SharedEngine;  // api/shared_engine.h
+
 struct LocalReplicaOptions {
   int id = 0;
   size_t max_batch_tokens = 16384;
@@ -27,7 +33,10 @@ struct LocalReplicaOptions {
 
 class LocalReplica : public Replica {
  public:
-  // `embedder` is shared: the frontend may call its thread-safe Tokenize.
+  // Runs `embedder`'s engine (EngineOf), sharing it and its lock with the
+  // Embedder: the frontend may go on calling the Embedder's thread-safe
+  // Tokenize and info(). Every job of a tokenizer_only Embedder is answered
+  // FAILED_PRECONDITION.
   LocalReplica(std::shared_ptr<Embedder> embedder, LocalReplicaOptions options);
   ~LocalReplica() override;  // Drain()
   LocalReplica(const LocalReplica&) = delete;
@@ -51,13 +60,38 @@ class LocalReplica : public Replica {
   // Picks the next batch from queue_. Requires mu_ held.
   std::vector<Slot> FormBatch(std::vector<std::shared_ptr<Pending>>* dropped);
   void Finish(const std::shared_ptr<Pending>& p, Status status);
-  // The per-token jobs' inputs batch[slots[k]] through EmbedAllTokens: rows[k]
-  // for each; adds their tokens to *tokens.
-  Status RunPerToken(const std::vector<Slot>& batch, const std::vector<size_t>& slots,
-                     std::vector<TokenVectors>* rows, size_t* tokens);
+  // Refuses a job whose options no batch could run (before it is queued).
+  Status CheckJob(const EmbedJob& job) const;
+  // One batch through the engine: the pooled (or classified) inputs
+  // batch[pooled[k]] into pooled_out_ (row k), the per-token ones
+  // batch[per_token[k]] into token_rows_[k]. Adds the tokens run to *tokens;
+  // *seconds: the engine's time (the forward passes).
+  Status Forward(const std::vector<Slot>& batch, const std::vector<size_t>& pooled,
+                 const std::vector<size_t>& per_token, size_t* tokens, double* seconds);
+  // pooled_ids_ and token_ids_ through the engine, under its lock.
+  Status RunEngine();
+  // Moves Forward's results into their jobs' answers, postprocessing pooled
+  // vectors on the way; an input whose postprocessing fails sets its job's error.
+  void Distribute(const std::vector<Slot>& batch, const std::vector<size_t>& pooled,
+                  const std::vector<size_t>& per_token);
+  // inputs[s.index] of slot s into *ids, cut to the model's max_tokens as
+  // Embedder::EmbedTokens cuts (the last id, [SEP] or </s>, stays last).
+  void CopyIds(const Slot& s, std::vector<int32_t>* ids) const;
 
   std::shared_ptr<Embedder> embedder_;
+  std::shared_ptr<SharedEngine> engine_;
   LocalReplicaOptions options_;
+  // The model's facts, from embedder_->info().
+  const bool classify_;
+  const size_t hidden_;
+  const size_t labels_;
+  const size_t max_tokens_;
+
+  // Batcher thread only: one batch's ids and outputs, reused.
+  std::vector<std::vector<int32_t>> pooled_ids_, token_ids_;
+  std::vector<int32_t> skip_, type1_;
+  std::vector<float> pooled_out_;  // pooled_ids_.size() x hidden_ (or labels_)
+  std::vector<std::vector<float>> token_rows_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -55,5 +55,56 @@ TEST(LocalReplica, PostprocessFailureIsAnErrorNotAnEmptyVector) {
   for (const auto& v : good->vectors) EXPECT_EQ(v.size(), static_cast<size_t>(hidden / 2));
 }
 
+// LocalReplica runs the Embedder's engine itself and postprocesses each
+// vector once, straight into the answer: what it answers is what the facade's
+// EmbedTokens answers for the same ids and options, an input over the model's
+// maximum cut the same way (its last id kept), and a tokenizer_only Embedder
+// refused.
+TEST(LocalReplica, AnswersWhatTheEmbedderAnswers) {
+  auto embedder = Embedder::Open(Fixture());
+  ASSERT_TRUE(embedder.ok()) << embedder.status().ToString();
+  std::shared_ptr<Embedder> shared = std::move(embedder).value();
+  const ModelInfo& info = shared->info();
+  EXPECT_GT(info.vocab_size, 2088);  // the tokenizer's vocabulary is in ModelInfo
+  std::vector<int32_t> longest(static_cast<size_t>(info.max_tokens) + 7, 2088);
+  longest.front() = 101;
+  longest.back() = 102;
+  const std::vector<std::vector<int32_t>> inputs = {{101, 7592, 2088, 102}, longest, {101, 102}};
+  LocalReplica replica(shared, LocalReplicaOptions{});
+  for (const int dims : {0, info.hidden_size / 2}) {
+    for (const bool normalize : {false, true}) {
+      EmbedParams params;
+      params.dimensions = dims;
+      params.normalize = normalize;
+      auto want = shared->EmbedTokens(inputs, params);
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      auto job = std::make_shared<EmbedJob>();
+      job->request_id = "same";
+      job->inputs = inputs;
+      job->params.dimensions = dims;
+      job->params.normalize = normalize;
+      auto got = RunJob(replica, job);
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      ASSERT_EQ(got->vectors.size(), inputs.size());
+      EXPECT_EQ(got->dimension, dims == 0 ? info.hidden_size : dims);
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        ASSERT_EQ(got->vectors[i].size(), (*want)[i].size()) << i;
+        for (size_t k = 0; k < got->vectors[i].size(); ++k) {
+          EXPECT_NEAR(got->vectors[i][k], (*want)[i][k], 1e-5) << i << " " << k;
+        }
+      }
+    }
+  }
+
+  EmbedderOptions tokenizer_only;
+  tokenizer_only.tokenizer_only = true;
+  auto tok = Embedder::Open(Fixture(), tokenizer_only);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  LocalReplica no_engine(std::move(tok).value(), LocalReplicaOptions{});
+  auto refused = RunJob(no_engine, Job("no-engine", 0));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().ToString();
+}
+
 }  // namespace
 }  // namespace floe
