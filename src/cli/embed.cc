@@ -23,15 +23,7 @@ void AddCommonFlags(CLI::App& app, CommonFlags* f, bool engine_flags) {
                  "model folder, or a Hugging Face id (ORG/NAME[@REV]) in the local HF cache")
       ->required();
   if (engine_flags) {
-    app.add_option("--device", f->options.device, "cpu | cuda | cuda:N")
-        ->default_val("cpu");
-    app.add_option("--dtype", f->options.dtype, "float32 | float16 | bfloat16 | int8")
-        ->default_val("float32");
-    app.add_option("--threads", f->options.num_threads, "encoder threads (0 = all cores)")
-        ->default_val(0);
-    app.add_option("--max-batch-tokens", f->options.max_batch_tokens,
-                   "tokens per forward pass")
-        ->default_val(16384);
+    AddEngineFlags(app, &f->options, "encoder threads (0: all cores)");
   }
   AddLogLevelFlag(app, &f->log_level)->default_val("warn");
 }

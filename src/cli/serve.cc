@@ -48,9 +48,8 @@ int RunServe(int argc, char** argv) {
   bool no_grpc = false, no_http = false;
   app.add_flag("--no-grpc", no_grpc, "do not serve gRPC");
   app.add_flag("--no-http", no_http, "do not serve HTTP");
-  app.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--dtype", o.dtype, "float32 | float16 | bfloat16 | int8")->capture_default_str();
-  app.add_option("--threads", o.threads, "encoder threads (0: all cores)")->capture_default_str();
+  AddEngineFlags(app, &o.engine,
+                 "encoder threads (0: all cores; split between CPU worker replicas)");
   app.add_option("--num-replicas", o.num_replicas, "engine replicas")->capture_default_str();
   app.add_option("--load-balancing", o.load_balancing, "round_robin | random | least_loaded")
       ->capture_default_str();
@@ -63,7 +62,7 @@ int RunServe(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tensor-parallel-size", o.tensor_parallel_size, "only 1 is supported")
       ->capture_default_str();
-  app.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
+  app.add_option("--gpu-memory-utilization", o.engine.gpu_memory_fraction,
                  "share of each GPU its replicas may take together")
       ->capture_default_str();
   app.add_option("--health-interval", o.health_interval_s, "seconds between replica probes")
@@ -76,8 +75,6 @@ int RunServe(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-restarts", o.max_restarts,
                  "restarts in a row before a dying replica is given up")
-      ->capture_default_str();
-  app.add_option("--max-batch-tokens", o.max_batch_tokens, "tokens per forward pass")
       ->capture_default_str();
   app.add_option("--tokenizer-threads", o.tokenizer_threads, "tokenizer pool (0: all cores)")
       ->capture_default_str();

@@ -16,13 +16,8 @@ int RunWorker(int argc, char** argv) {
   app.add_option("--model,-m", o.model, "model folder or Hugging Face id")->required();
   app.add_option("--address", o.address, "unix:/path or unix-abstract:name")->required();
   app.add_option("--id", o.id, "replica number (for logs)");
-  app.add_option("--device", o.engine.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--dtype", o.engine.dtype, "float32 | float16 | bfloat16 | int8")
-      ->capture_default_str();
-  app.add_option("--threads", o.engine.num_threads, "encoder threads (0: the pinned cores)");
+  AddEngineFlags(app, &o.engine, "encoder threads (0: the pinned cores)");
   app.add_option("--cores", o.cores, "CPU list to pin to, e.g. 0-3 (empty: not pinned)");
-  app.add_option("--max-batch-tokens", o.engine.max_batch_tokens, "tokens per forward pass")
-      ->capture_default_str();
   app.add_option("--gpu-memory-fraction", o.engine.gpu_memory_fraction,
                  "share of the GPU's memory this engine may hold (0: no limit)")
       ->capture_default_str()

@@ -107,7 +107,7 @@ std::string Gib(uint64_t b) {
 bool ReplicasInProcess(const ReplicaOptions& o) {
   if (o.replica_mode == "inprocess") return true;
   if (o.replica_mode == "process") return false;
-  return o.num_replicas == 1 && o.device.rfind("cuda", 0) != 0;
+  return o.num_replicas == 1 && o.engine.device.rfind("cuda", 0) != 0;
 }
 
 StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
@@ -130,9 +130,9 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
         ": only 1 is supported (floe's backends have no tensor parallelism yet; an "
         "embedding model fits one device: use --num-replicas to scale out)");
   }
-  if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
-    return InvalidArgumentError("--gpu-memory-utilization " +
-                                std::to_string(o.gpu_memory_utilization) +
+  const double gpu_share = o.engine.gpu_memory_fraction;  // --gpu-memory-utilization
+  if (!(gpu_share > 0 && gpu_share <= 1)) {
+    return InvalidArgumentError("--gpu-memory-utilization " + std::to_string(gpu_share) +
                                 ": must be in (0, 1]");
   }
   if (o.gpu_assignment != "dedicated" && o.gpu_assignment != "shared") {
@@ -167,9 +167,8 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
     w.id = i;
     w.binary = binary;
     w.model = o.model;
-    w.engine.device = o.device;
-    w.engine.dtype = o.dtype;
-    w.engine.max_batch_tokens = o.max_batch_tokens;
+    w.engine = o.engine;  // device, threads and GPU share set per worker below
+    w.engine.gpu_memory_fraction = 0;  // no GPU: no share
     w.log_level = log_level;
     w.health_interval_s = o.health_interval_s;
     w.health_failures = o.health_failures;
@@ -178,10 +177,10 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
     return w;
   };
 
-  if (o.device.rfind("cuda", 0) == 0) {
+  if (o.engine.device.rfind("cuda", 0) == 0) {
     if (o.num_gpus < 1) {
       return InvalidArgumentError("--num-gpus " + std::to_string(o.num_gpus) +
-                                  ": must be at least 1 with --device " + o.device);
+                                  ": must be at least 1 with --device " + o.engine.device);
     }
     int detected = -1;
     std::vector<std::string> gpus = VisibleGpus(&detected);
@@ -218,10 +217,10 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
     }
     // Each engine holds its share of its GPU's --gpu-memory-utilization.
     for (int i = 0; i < n; ++i) {
-      plan.workers[i].engine.gpu_memory_fraction = o.gpu_memory_utilization / per_gpu[i % g_count];
+      plan.workers[i].engine.gpu_memory_fraction = gpu_share / per_gpu[i % g_count];
     }
     // --gpu-memory-utilization: the replicas of one GPU must fit its share.
-    const uint64_t model_bytes = ModelBytes(o.model, o.dtype);
+    const uint64_t model_bytes = ModelBytes(o.model, o.engine.dtype);
     for (int g = 0; g < g_count && model_bytes > 0; ++g) {
       const uint64_t total = GpuMemoryBytes(gpus[g]);
       if (total == 0) {
@@ -230,10 +229,10 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
         break;
       }
       const uint64_t need = model_bytes * static_cast<uint64_t>(per_gpu[g]);
-      const uint64_t allowed = static_cast<uint64_t>(o.gpu_memory_utilization * total);
+      const uint64_t allowed = static_cast<uint64_t>(gpu_share * total);
       if (need > allowed) {
         return InvalidArgumentError(
-            "--gpu-memory-utilization " + std::to_string(o.gpu_memory_utilization) + ": GPU " +
+            "--gpu-memory-utilization " + std::to_string(gpu_share) + ": GPU " +
             gpus[g] + " has " + Gib(total) + "; its " + std::to_string(per_gpu[g]) +
             " replica(s) need at least " + Gib(need) + " of weights, over the " + Gib(allowed) +
             " allowed (fewer --num-replicas, more --num-gpus, or a 16-bit --dtype)");
@@ -245,7 +244,7 @@ StatusOr<ReplicaPlan> PlanReplicas(const ReplicaOptions& o) {
   // CPU: disjoint core sets (pinned), threads split among the replicas.
   const std::vector<int> cores = AllowedCores();
   const int c = static_cast<int>(cores.size());
-  const int total_threads = o.threads > 0 ? o.threads : c;
+  const int total_threads = o.engine.num_threads > 0 ? o.engine.num_threads : c;
   if (n > c) {
     FLOE_LOG(kWarn) << "--num-replicas " << n << " on " << c
                     << " cores: replicas share cores (one thread each)";
@@ -274,7 +273,7 @@ StatusOr<std::shared_ptr<ReplicaSet>> StartReplicas(const ReplicaOptions& option
     if (!embedder) return InternalError("StartReplicas: in-process replica needs the Embedder");
     LocalReplicaOptions lo;
     lo.id = 0;
-    lo.max_batch_tokens = options.max_batch_tokens;
+    lo.max_batch_tokens = options.engine.max_batch_tokens;
     replicas.push_back(std::make_shared<LocalReplica>(std::move(embedder), lo));
   } else {
     // Each ProcessReplica spawns its worker from its own thread: all start at once.

@@ -18,12 +18,24 @@
 
 namespace floe {
 
+// The engine options `floe serve` starts from, as its flags' defaults say:
+// EmbedderOptions' own, with a GPU memory share of 0.9.
+inline EmbedderOptions ServeEngineDefaults() {
+  EmbedderOptions e;
+  e.gpu_memory_fraction = 0.9;
+  return e;
+}
+
 struct ReplicaOptions {
   std::string model;
-  std::string device = "cpu";  // cpu | cuda | cuda:N
-  std::string dtype = "float32";
-  int threads = 0;             // encoder threads in all; 0 = the cores this process may use
-  size_t max_batch_tokens = 16384;
+  // --device, --dtype, --threads, --max-batch-tokens and
+  // --gpu-memory-utilization, one struct from the command line to every
+  // engine. Here num_threads counts the encoder threads of all replicas
+  // together (0 = the cores this process may use) and gpu_memory_fraction is
+  // the share of each GPU its replicas take together; PlanReplicas gives each
+  // worker its part (its device as the worker sees it, its threads, its
+  // share) and passes the rest on as it is.
+  EmbedderOptions engine = ServeEngineDefaults();
 
   int num_replicas = 1;                    // --num-replicas
   std::string replica_mode = "auto";       // --replica-mode auto | process | inprocess
@@ -31,7 +43,6 @@ struct ReplicaOptions {
   int num_gpus = 1;                        // --num-gpus
   std::string gpu_assignment = "dedicated";  // --gpu-assignment dedicated | shared
   int tensor_parallel_size = 1;            // --tensor-parallel-size (only 1)
-  double gpu_memory_utilization = 0.9;     // --gpu-memory-utilization
   double health_interval_s = 1.0;          // --health-interval
   int health_failures = 3;                 // --health-failures
   double forward_timeout_s = 120.0;        // --forward-timeout

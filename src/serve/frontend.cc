@@ -133,10 +133,10 @@ Status Frontend::FitLength(size_t index, std::vector<int32_t>* ids, bool truncat
 Status Frontend::CheckPerTokenSize(const std::vector<std::vector<int32_t>>& ids) const {
   size_t tokens = 0;
   for (const auto& v : ids) tokens += v.size();
-  if (tokens <= options_.max_batch_tokens) return OkStatus();
+  if (tokens <= options_.engine.max_batch_tokens) return OkStatus();
   return OutOfRangeError("the inputs have " + std::to_string(tokens) +
                          " tokens in all, over the limit of " +
-                         std::to_string(options_.max_batch_tokens) +
+                         std::to_string(options_.engine.max_batch_tokens) +
                          " for per-token embeddings (--max-batch-tokens): the answer holds one "
                          "vector per token; send fewer or shorter inputs");
 }

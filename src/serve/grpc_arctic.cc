@@ -143,7 +143,7 @@ grpc::ServerUnaryReactor* ArcticService::GetReplicaInfo(
                            " pid=" + std::to_string(st.pid) +
                            " state=" + ReplicaStateName(st.state));
     r->set_decoding_config("");
-    r->set_scheduler_config("max_batch_tokens=" + std::to_string(opts.max_batch_tokens) +
+    r->set_scheduler_config("max_batch_tokens=" + std::to_string(opts.engine.max_batch_tokens) +
                             " queued_tokens=" + std::to_string(st.queued_tokens) +
                             " requests_served=" + std::to_string(st.requests_served));
     r->set_lora_config("");

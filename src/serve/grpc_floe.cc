@@ -341,7 +341,7 @@ grpc::ServerUnaryReactor* FloeService::Info(grpc::CallbackServerContext* ctx,
   for (const auto& p : info.prompt_names) resp->add_prompt_names(p);
   resp->set_dtype(info.dtype);
   resp->set_device(info.device);
-  resp->set_max_batch_tokens(static_cast<int>(frontend_->options().max_batch_tokens));
+  resp->set_max_batch_tokens(static_cast<int>(frontend_->options().engine.max_batch_tokens));
   resp->set_max_client_batch_size(frontend_->options().max_client_batch_size);
   for (const auto& st : frontend_->replicas().stats()) {
     auto* r = resp->add_replicas();

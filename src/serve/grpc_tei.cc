@@ -324,7 +324,7 @@ Unary* InfoService::Info(Ctx* ctx, const pb::InfoRequest*, pb::InfoResponse* res
                                                : pb::MODEL_TYPE_CLASSIFIER);
   resp->set_max_concurrent_requests(static_cast<uint32_t>(opts.max_concurrent_requests));
   resp->set_max_input_length(static_cast<uint32_t>(fe->max_input_tokens()));
-  resp->set_max_batch_tokens(static_cast<uint32_t>(opts.max_batch_tokens));
+  resp->set_max_batch_tokens(static_cast<uint32_t>(opts.engine.max_batch_tokens));
   resp->set_max_client_batch_size(static_cast<uint32_t>(opts.max_client_batch_size));
   resp->set_tokenization_workers(static_cast<uint32_t>(
       opts.tokenizer_threads > 0 ? opts.tokenizer_threads

@@ -127,7 +127,7 @@ HttpResponse Info(Frontend* fe) {
   j["dtype"] = info.dtype;
   j["weights_dtype"] = info.weights_dtype;
   j["device"] = info.device;
-  j["max_batch_tokens"] = fe->options().max_batch_tokens;
+  j["max_batch_tokens"] = fe->options().engine.max_batch_tokens;
   j["max_client_batch_size"] = fe->options().max_client_batch_size;
   j["max_concurrent_requests"] = fe->options().max_concurrent_requests;
   json reps = json::array();

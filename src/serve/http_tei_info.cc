@@ -32,7 +32,7 @@ void AddTeiInfo(Frontend* fe, json* j) {
   }
   (*j)["max_concurrent_requests"] = opt.max_concurrent_requests;
   (*j)["max_input_length"] = fe->max_input_tokens();
-  (*j)["max_batch_tokens"] = opt.max_batch_tokens;
+  (*j)["max_batch_tokens"] = opt.engine.max_batch_tokens;
   (*j)["max_batch_requests"] = nullptr;
   (*j)["max_client_batch_size"] = opt.max_client_batch_size;
   (*j)["auto_truncate"] = true;

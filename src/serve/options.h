@@ -5,15 +5,21 @@
 #include <cstddef>
 #include <string>
 
+#include "floe/embedder.h"
+#include "replica/manager.h"  // ServeEngineDefaults
+
 namespace floe {
 
 struct ServeOptions {
   // Model.
   std::string model;              // folder or Hugging Face id, as given
   std::string served_model_name;  // "" = `model` exactly as given
-  std::string device = "cpu";
-  std::string dtype = "float32";
-  int threads = 0;                // encoder threads; 0 = all cores
+  // --device, --dtype, --threads (num_threads; 0 = all cores),
+  // --max-batch-tokens (tokens per forward pass) and --gpu-memory-utilization
+  // (gpu_memory_fraction: the share of each GPU its replicas take together):
+  // the struct every engine is opened with, handed to the replica manager
+  // as it is (ReplicaOptions::engine).
+  EmbedderOptions engine = ServeEngineDefaults();
 
   // Endpoints. A port of 0 picks a free one (logged); disabled servers don't listen.
   std::string host = "127.0.0.1";
@@ -31,14 +37,12 @@ struct ServeOptions {
   int num_gpus = 1;
   std::string gpu_assignment = "dedicated";  // dedicated | shared
   int tensor_parallel_size = 1;              // only 1
-  double gpu_memory_utilization = 0.9;
   double health_interval_s = 1.0;
   int health_failures = 3;
   double forward_timeout_s = 120.0;
   int max_restarts = 5;
 
   // Batching and limits; each limit's flag is named in the error it causes.
-  size_t max_batch_tokens = 16384;      // --max-batch-tokens
   int tokenizer_threads = 0;            // --tokenizer-threads; 0 = all cores
   int max_client_batch_size = 2048;     // --max-client-batch-size: inputs per request
   int max_input_tokens = 0;             // --max-input-tokens: per input; 0 = model max

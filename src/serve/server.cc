@@ -43,17 +43,13 @@ int RunServer(const ServeOptions& options) {
   }
   ReplicaOptions replica_options;
   replica_options.model = options.model;
-  replica_options.device = options.device;
-  replica_options.dtype = options.dtype;
-  replica_options.threads = options.threads;
-  replica_options.max_batch_tokens = options.max_batch_tokens;
+  replica_options.engine = options.engine;
   replica_options.num_replicas = options.num_replicas;
   replica_options.replica_mode = options.replica_mode;
   replica_options.load_balancing = options.load_balancing;
   replica_options.num_gpus = options.num_gpus;
   replica_options.gpu_assignment = options.gpu_assignment;
   replica_options.tensor_parallel_size = options.tensor_parallel_size;
-  replica_options.gpu_memory_utilization = options.gpu_memory_utilization;
   replica_options.health_interval_s = options.health_interval_s;
   replica_options.health_failures = options.health_failures;
   replica_options.forward_timeout_s = options.forward_timeout_s;
@@ -69,16 +65,10 @@ int RunServer(const ServeOptions& options) {
     replicas = std::move(started).value();
   }
 
-  EmbedderOptions eopts;
-  eopts.device = options.device;
-  eopts.dtype = options.dtype;
-  eopts.num_threads = options.threads;
-  eopts.max_batch_tokens = options.max_batch_tokens;
+  EmbedderOptions eopts = options.engine;
   // In-process the one engine may take the whole --gpu-memory-utilization
-  // (the manager divides it among worker processes).
-  if (options.device.rfind("cuda", 0) == 0) {
-    eopts.gpu_memory_fraction = options.gpu_memory_utilization;
-  }
+  // (the manager divides it among worker processes); a CPU has no share.
+  if (options.engine.device.rfind("cuda", 0) != 0) eopts.gpu_memory_fraction = 0;
   if (!in_process) {  // with worker processes this Embedder only tokenizes
     eopts.tokenizer_only = true;
     eopts.num_threads = 1;

@@ -102,11 +102,11 @@ TEST(Manager, PlansDisjointCoresAndRefusesTensorParallel) {
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("--tensor-parallel-size"), std::string::npos);
   o.tensor_parallel_size = 1;
-  o.gpu_memory_utilization = 1.5;
+  o.engine.gpu_memory_fraction = 1.5;  // --gpu-memory-utilization
   EXPECT_FALSE(PlanReplicas(o).ok());
   // GPU assignment (planned only; nothing starts).
-  o.gpu_memory_utilization = 0.9;
-  o.device = "cuda";
+  o.engine.gpu_memory_fraction = 0.9;
+  o.engine.device = "cuda";
   o.num_gpus = 1;
   o.num_replicas = 3;
   o.gpu_assignment = "shared";
@@ -260,12 +260,12 @@ TEST(Manager, WorkersGetTheirShareOfGpuMemoryAndSayTheyGotIt) {
   const std::string saved = before ? before : "";
   setenv("CUDA_VISIBLE_DEVICES", "0,1", 1);  // two GPUs, planned only
   ReplicaOptions o = TwoWorkers("round_robin");
-  o.device = "cuda";
+  o.engine.device = "cuda";
   o.num_gpus = 2;
   o.num_replicas = 3;
   o.gpu_assignment = "dedicated";
-  o.gpu_memory_utilization = 0.6;
-  o.max_batch_tokens = 4096;
+  o.engine.gpu_memory_fraction = 0.6;
+  o.engine.max_batch_tokens = 4096;
   auto plan = PlanReplicas(o);
   if (before) setenv("CUDA_VISIBLE_DEVICES", saved.c_str(), 1);
   else unsetenv("CUDA_VISIBLE_DEVICES");
