@@ -6,12 +6,14 @@
 
     client = floe.Client("http://127.0.0.1:8080")              # a running `floe serve`
     vectors = client.embed(["first sentence", "second one"])
+    client = floe.Client("grpc://127.0.0.1:50050")             # floe.v1, or ArcticInference's
 
 `Embedder.encode` follows sentence-transformers' `SentenceTransformer.encode`.
 Integrations (imported on use): floe.langchain.FloeEmbeddings,
 floe.llama_index.FloeEmbedding, floe.ray.embed_dataset.
 """
-from ._client import AsyncClient, Client, FloeError
+from ._client import Client, FloeError
+from ._client_async import AsyncClient
 from ._embedder import Embedder
 from ._reranker import Reranker
 

@@ -48,7 +48,8 @@ class Embedder:
                prompt_name: Optional[str] = None,
                normalize_embeddings: Optional[bool] = None,
                truncate_dim: Optional[int] = None, convert_to_numpy: bool = True,
-               show_progress_bar: bool = False):
+               show_progress_bar: bool = False,
+               output_value: str = "sentence_embedding"):
         """Embeds one string (a 1-D float32 array) or a list of strings (a 2-D float32
         array, row i for sentence i).
 
@@ -58,7 +59,16 @@ class Embedder:
         True = L2-normalize the final vector (after truncate_dim); False = raw pooled.
         truncate_dim: keep the first N dimensions (Matryoshka models).
         convert_to_numpy: False gives a list of 1-D arrays (floe has no torch tensors).
+        output_value: "sentence_embedding" (the pooled vectors above) or
+        "token_embeddings", as sentence-transformers: for each sentence a (tokens,
+        dimension) float32 array of the encoder's last hidden state, every token
+        (special tokens and the prompt's included), not pooled or normalized (one
+        array for a string, a list of arrays for a list; normalize_embeddings,
+        truncate_dim and convert_to_numpy do not apply, as there).
         """
+        if output_value not in ("sentence_embedding", "token_embeddings"):
+            raise ValueError(f"output_value must be 'sentence_embedding' or "
+                             f"'token_embeddings', got {output_value!r}")
         single = isinstance(sentences, str)
         texts = [sentences] if single else sentences
         if not isinstance(texts, list):
@@ -80,6 +90,10 @@ class Embedder:
                 bar = tqdm(total=len(texts), desc="Batches", unit="sentence")
                 progress = bar.update
         try:
+            if output_value == "token_embeddings":
+                matrices = self._engine.encode_tokens(texts, int(batch_size),
+                                                      prompt_name or "", progress)
+                return matrices[0] if single else matrices
             matrix = self._engine.encode(texts, int(batch_size), prompt_name or "",
                                          normalize, int(truncate_dim or 0), progress)
         finally:

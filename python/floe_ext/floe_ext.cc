@@ -1,7 +1,8 @@
 // floe._floe: floe's in-process engine (the public floe::Embedder) for Python.
 // python/floe/__init__.py wraps it in sentence-transformers' `encode` signature.
 // The engine runs with the GIL released; vectors land in one buffer that the
-// returned numpy array owns (a capsule frees it), so nothing is copied again.
+// returned numpy array owns (a capsule frees it), so nothing is copied again;
+// per-token matrices are the engine's own vectors, moved under a capsule.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
@@ -108,6 +109,51 @@ class PyEmbedder {
     return Matrix(raw, {n, dim}, owner);
   }
 
+  // Per-token vectors (sentence-transformers' output_value="token_embeddings"):
+  // for each text one (tokens, dim) float32 array of the encoder's last hidden
+  // state, every token of Tokenize(text) (specials and the prompt included).
+  // Texts go to EmbedAll in chunks of batch_size; each array wraps the engine's
+  // own vector (moved, not copied), which its capsule frees.
+  nb::list EncodeTokens(const std::vector<std::string>& texts, int batch_size,
+                        const std::string& prompt_name, nb::object progress) {
+    if (batch_size < 1) throw nb::value_error("batch_size must be >= 1");
+    floe::EmbedParams params;
+    params.prompt_name = prompt_name;
+    const size_t n = texts.size();
+    nb::list out;
+    std::vector<floe::EmbedInput> chunk;
+    for (size_t begin = 0; begin < n; begin += batch_size) {
+      const size_t end = std::min(n, begin + static_cast<size_t>(batch_size));
+      chunk.clear();
+      for (size_t i = begin; i < end; ++i) chunk.push_back({texts[i], params});
+      floe::StatusOr<std::vector<floe::TokenVectors>> all = [&] {
+        nb::gil_scoped_release release;
+        return embedder_->EmbedAll(chunk);
+      }();
+      if (!all.ok()) Raise(all.status());
+      if (all->size() != end - begin) {
+        Raise(floe::Status(floe::StatusCode::kInternal, "engine returned " +
+                                                            std::to_string(all->size()) +
+                                                            " token matrices for " +
+                                                            std::to_string(end - begin) + " texts"));
+      }
+      for (floe::TokenVectors& tv : *all) {
+        const size_t tokens = static_cast<size_t>(tv.tokens);
+        const size_t dim = static_cast<size_t>(tv.dimension);
+        if (tv.values.size() != tokens * dim) {
+          Raise(floe::Status(floe::StatusCode::kInternal, "engine returned a token matrix of " +
+                                                              std::to_string(tv.values.size()) +
+                                                              " values, not tokens x dimension"));
+        }
+        auto* owned = new std::vector<float>(std::move(tv.values));
+        nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
+        out.append(nb::cast(Matrix(owned->data(), {tokens, dim}, owner), nb::rv_policy::reference));
+      }
+      if (!progress.is_none()) progress(end - begin);
+    }
+    return out;
+  }
+
   std::vector<std::vector<int32_t>> Tokenize(const std::vector<std::string>& texts,
                                              const std::string& prompt_name) const {
     floe::EmbedParams params;
@@ -196,6 +242,8 @@ NB_MODULE(_floe, m) {
       .def("encode", &PyEmbedder::Encode, nb::arg("texts"), nb::arg("batch_size"),
            nb::arg("prompt_name"), nb::arg("normalize"), nb::arg("truncate_dim"),
            nb::arg("progress").none())
+      .def("encode_tokens", &PyEmbedder::EncodeTokens, nb::arg("texts"), nb::arg("batch_size"),
+           nb::arg("prompt_name"), nb::arg("progress").none())
       .def("tokenize", &PyEmbedder::Tokenize, nb::arg("texts"), nb::arg("prompt_name") = "")
       .def("classify_pairs", &PyEmbedder::ClassifyPairs, nb::arg("pairs"), nb::arg("batch_size"))
       .def_prop_ro("task", [](const PyEmbedder& e) { return e.info().task; })

@@ -11,6 +11,10 @@ floe.Embedder against sentence-transformers on the real all-MiniLM-L6-v2:
       with floe's message; a bad truncate_dim (ValueError);
   (e) the GIL is released: a second Python thread keeps ticking during one long
       encode call; two threads encoding at once get the same vectors;
+  (g) encode(..., output_value="token_embeddings") equals sentence-transformers' on a
+      few texts (one past 256 tokens, cut; one with a prompt): one (tokens, 384)
+      float32 array per text, every token, within 1e-5 per element; each array wraps
+      the engine's own buffer;
   (f) the wheel in a fresh virtual environment with only its declared dependencies
       (numpy, from the pinned environment, no network; no torch or transformers):
       import floe, encode and tokenize there equal the results here.
@@ -108,6 +112,33 @@ def expect_error(kind, fn, *needles):
     except Exception as e:  # noqa: BLE001 - the wrong kind is the failure
         fail("expected %s, got %s: %s" % (kind.__name__, type(e).__name__, e))
     fail("expected %s, nothing raised" % kind.__name__)
+
+
+def token_embeddings(model, st, mp, stp, texts):
+    """(g) output_value="token_embeddings" against sentence-transformers'."""
+    few = [texts[0], "Hello, world!", max(texts, key=len)] + texts[7:10]
+    plain = None
+    for name, ours, theirs, kwargs in (("", model, st, {}),
+                                       (" prompt_name='query'", mp, stp,
+                                        {"prompt_name": "query"})):
+        ref = [t.numpy() for t in theirs.encode(few, output_value="token_embeddings",
+                                                batch_size=4, **kwargs)]
+        got = ours.encode(few, output_value="token_embeddings", batch_size=4, **kwargs)
+        check(isinstance(got, list) and len(got) == len(few) and
+              all(g.dtype == np.float32 and g.shape == r.shape for g, r in zip(got, ref)),
+              "(g)%s: %d (tokens, 384) float32 arrays, tokens as sentence-transformers' "
+              "(%s)" % (name, len(got), [r.shape[0] for r in ref]))
+        plain = plain if name else got
+        diff = max(float(np.abs(g - r).max()) for g, r in zip(got, ref))
+        check(diff <= 1e-5, "(g)%s: within 1e-5 of sentence-transformers' per element "
+              "(max diff %.2g)" % (name, diff))
+    check(got[0].flags["C_CONTIGUOUS"] and got[0].base is not None and
+          not got[0].flags["OWNDATA"], "(g) each array wraps floe's buffer")
+    one = model.encode(few[1], output_value="token_embeddings")
+    check(isinstance(one, np.ndarray) and one.shape == (len(model.tokenize(few[1])), 384) and
+          np.abs(one - plain[1]).max() < 1e-5, "(g) a string gives one (tokens, 384) array")
+    check(model.encode([], output_value="token_embeddings") == [], "(g) an empty list gives []")
+    expect_error(ValueError, lambda: model.encode(["x"], output_value="nope"), "output_value")
 
 
 def main():
@@ -224,6 +255,9 @@ def main():
         t.join()
     check(all(r is not None and np.abs(r - got[:60]).max() < 1e-5 for r in results),
           "(e) two threads encoding at once get the same vectors")
+
+    # (g) per-token vectors.
+    token_embeddings(model, st, mp, stp, texts)
 
     # (f) the wheel alone, in a fresh virtual environment.
     isolated_install(texts[:50], ref[:50], ref_ids[:50])
