@@ -5,7 +5,7 @@
 // then (the figures in docs/cpu-performance.md):
 //   build/bench/encoder_bench --benchmark_min_time=0.1 --benchmark_repetitions=3
 // FLOE_BENCH_MODEL overrides the folder (default: models/base under the
-// source tree), FLOE_BENCH_DTYPE the dtype (default float32). Counter tokens_per_s is what docs/cpu-performance.md reports.
+// source tree), FLOE_BENCH_DTYPE the dtype (default float32), FLOE_BENCH_THREADS the threads (default all cores). Counter tokens_per_s is what docs/cpu-performance.md reports.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -35,6 +35,9 @@ floe::Engine* SharedEngine() {
     model = std::move(m).value();
     floe::EngineOptions options;
     if (const char* dtype = std::getenv("FLOE_BENCH_DTYPE")) options.dtype = dtype;
+    if (const char* threads = std::getenv("FLOE_BENCH_THREADS")) {
+      options.num_threads = std::atoi(threads);
+    }
     auto e = floe::Engine::Create(*model, options);
     if (!e.ok()) return nullptr;
     engine = std::move(e).value();

@@ -42,8 +42,9 @@ CpuBackend::CpuBackend(ComputeType ct, int num_threads)
   }
   // Attention's P V in bf16: not in float32, nor where every product is
   // split for accuracy (FLOE_CPU_BF16_PRODUCTS=bf16x3).
+  // int8's P V in bf16 only where its other wide products are (AMX).
   bf16_attention_ =
-      (ct_ == ComputeType::kInt8 && RunIsa().avx512_bf16) ||
+      (ct_ == ComputeType::kInt8 && RunIsa().amx) ||
       (ct_ == ComputeType::kBFloat16 && ModeFor(LinearPrecision::kDefault).parts == 1);
   LogOnce(LogLevel::kInfo, "cpu-isa", IsaSummary(DetectCpuIsa()));
   if (const char* env = std::getenv("FLOE_CPU_BF16W_ROWS")) bf16w_rows_ = std::atoll(env);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend_impl.h"
+#include "backend/cpu/int8_centered.h"
 #include "backend/cpu/kernels.h"
 
 namespace floe::cpu {
@@ -42,6 +43,11 @@ ProductMode ParseMode(const char* s, ProductMode fallback) {
   if (v == "bf16x2") return {memory::data_type::bf16, 2};
   if (v == "bf16x3") return {memory::data_type::bf16, 3};
   if (v == "s8") return {memory::data_type::s8, 0};
+  if (v == "s8c") {
+    ProductMode m{memory::data_type::s8, 0};
+    m.centered = true;
+    return m;
+  }
   return fallback;
 }
 
@@ -50,7 +56,8 @@ namespace {
 class CpuLinear : public LinearOp {
  public:
   CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, int parts,
-            memory weights, memory bias, std::string name)
+            memory weights, memory bias, std::string name, bool accumulate = false,
+            std::vector<float> colsum = {})
       : backend_(backend),
         family_(family),
         k_(k),
@@ -58,7 +65,9 @@ class CpuLinear : public LinearOp {
         parts_(parts),
         weights_(std::move(weights)),
         bias_(std::move(bias)),
-        name_(std::move(name)) {}
+        name_(std::move(name)),
+        accumulate_(accumulate),
+        colsum_(std::move(colsum)) {}
 
   Status Forward(const float* x, int64_t m, float* y) override;
   int64_t in_features() const override { return k_; }
@@ -72,6 +81,11 @@ class CpuLinear : public LinearOp {
   memory weights_;
   memory bias_;
   std::string name_;
+  // Row-centred int8 (int8_centered.h) when colsum_ is not empty: the
+  // weight's column sums, the residual flag, and the rows' centres.
+  bool accumulate_;
+  std::vector<float> colsum_;
+  std::vector<float> center_;
 };
 
 }  // namespace
@@ -79,28 +93,43 @@ class CpuLinear : public LinearOp {
 ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
   if (ct_ == ComputeType::kInt8) {
     // int8: weights s8 per output channel, activations s8 per row
-    // (dynamic); kHigh products (Q, K, V) as plain bf16: splitting them
-    // (FLOE_CPU_INT8_HIGH=bf16x3) costs a quarter of the time and changes
-    // the cosine by < 0.005, as int8's own rounding dominates; s8 there
-    // loses 0.04 on the random base model. See docs/cpu-performance.md.
-    // Without AVX512_BF16 (AVX2 and AVX512_CORE classes) these and kNoInt8
-    // run in float32 instead (the s8 products run on every class from AVX2).
+    // (dynamic). kHigh products (Q, K, V) in a wider type: s8 there loses
+    // 0.04 of cosine on the random base model. Which one is a matter of
+    // speed: plain bf16 where AMX makes it fast (splitting it,
+    // FLOE_CPU_INT8_HIGH=bf16x3, costs a quarter of the time and changes the
+    // cosine by < 0.005, as int8's own rounding dominates); float32 on every
+    // other class, where oneDNN 2.6's bf16 products are slower than its
+    // float32 ones (0.55-0.6x on an AVX512_BF16 CPU without AMX, measured
+    // for issue 16; none at all without AVX512_BF16).
     const ProductMode wide =
-        RunIsa().avx512_bf16 ? ProductMode{memory::data_type::bf16, 1} : ProductMode{};
+        RunIsa().amx ? ProductMode{memory::data_type::bf16, 1} : ProductMode{};
     if (p == LinearPrecision::kHigh) {
       return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), wide);
     }
-    // kNoInt8 (the FFN down projection) as plain bf16: in s8 it alone costs
-    // the real all-MiniLM-L6-v2 0.005 of cosine on 4-token texts (min 0.988
-    // with it, 0.994 without). FLOE_CPU_INT8_FFN_OUT=s8 restores it.
+    // kNoInt8 (the FFN down projection) in the same wide type: in s8 it
+    // alone costs the real all-MiniLM-L6-v2 0.005 of cosine on 4-token texts
+    // (min 0.988 with it, 0.994 without), and row-centred s8
+    // (int8_centered.h: twice the resolution for GELU's [-0.17, max] rows,
+    // FLOE_CPU_INT8_FFN_OUT=s8c) still 0.9889 over the 1,156 texts of
+    // tests/real/lower_precision_test.py, under its 0.99 bound, since the
+    // loss comes from a few outlier channels, which centring does not help.
+    // FLOE_CPU_INT8_FFN_OUT=s8 | s8c | bf16 | f32 chooses another.
     if (p == LinearPrecision::kNoInt8) {
       return ParseMode(std::getenv("FLOE_CPU_INT8_FFN_OUT"), wide);
     }
     return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"), {memory::data_type::s8, 0});
   }
   if (ct_ != ComputeType::kBFloat16) return {};
-  if (!RunIsa().avx512_bf16) {
-    // No bf16 dot product: bf16 weights, float32 arithmetic (linear_bf16w.h),
+  // Without AMX, oneDNN 2.6's bf16 products are slower than its float32 ones
+  // even where the CPU has AVX512_BF16 (0.55-0.6x at 1,024 rows, 2x faster
+  // only at a few rows, and Q, K, V need 3-part splits on top), so every CPU
+  // but AMX's runs bfloat16 as bf16 weights with float32 arithmetic;
+  // FLOE_CPU_BF16_PRODUCTS=bf16 | bf16x2 | bf16x3 still picks oneDNN's bf16
+  // products where the CPU has AVX512_BF16.
+  const char* products = std::getenv("FLOE_CPU_BF16_PRODUCTS");
+  const bool onednn_bf16 = products != nullptr && std::string(products).rfind("bf16", 0) == 0;
+  if (!RunIsa().avx512_bf16 || (!RunIsa().amx && !onednn_bf16)) {
+    // No fast bf16 dot product: bf16 weights, float32 arithmetic (linear_bf16w.h),
     // every product (Q, K, V too: with float32 activations only the
     // weight's rounding is left; docs/cpu-performance.md); f32 turns it off,
     // for kHigh alone FLOE_CPU_BF16W_HIGH=f32.
@@ -147,6 +176,20 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
         for (int64_t i = 0; i < K; ++i) {
           q[n * K + i] = static_cast<int8_t>(std::lrint(std::clamp(w[i] * inv, -qmax, qmax)));
         }
+      }
+    }
+    // Row-centred int8 needs the column sums of the weight as the product
+    // sees it (wscale * q: then x W^T = (x - c) W^T + c colsum holds for the
+    // quantized weight, whose rounding error stays multiplied by x, not by
+    // x - c). Its epilogue has no activation, so a fused one keeps plain s8.
+    std::vector<float> colsum;
+    if (s8 && mode.centered && spec.activation == Activation::kNone) {
+      const int64_t K = spec.in_features;
+      colsum.resize(static_cast<size_t>(spec.out_features));
+      for (int64_t n = 0; n < spec.out_features; ++n) {
+        int64_t acc = 0;
+        for (int64_t i = 0; i < K; ++i) acc += q[n * K + i];
+        colsum[n] = wscale[n] * static_cast<float>(acc);
       }
     }
     const auto key = std::make_tuple(
@@ -204,7 +247,8 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
     stream_.wait();
     return std::unique_ptr<LinearOp>(
         new CpuLinear(this, fam.get(), spec.in_features, spec.out_features, mode.parts,
-                      std::move(packed), std::move(bias), spec.name));
+                      std::move(packed), std::move(bias), spec.name, spec.accumulate,
+                      std::move(colsum)));
   } catch (const dnnl::error& e) {
     return DnnlError("linear " + spec.name, e);
   }
@@ -228,7 +272,12 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
       src_elem = sizeof(uint16_t);
     } else if (in == memory::data_type::s8) {
       int8_t* q = backend_->S8Staging(padded, k_, n_, &row_scales, &acc);
-      QuantizeRowsS8(x, padded, k_, q, row_scales);
+      if (!colsum_.empty()) {
+        if (center_.size() < static_cast<size_t>(padded)) center_.resize(padded);
+        QuantizeRowsS8Centered(x, padded, k_, q, row_scales, center_.data());
+      } else {
+        QuantizeRowsS8(x, padded, k_, q, row_scales);
+      }
       src_base = q;
       src_elem = 1;
     }
@@ -246,6 +295,13 @@ Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
         prim.execute(
             backend_->stream(),
             {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, accm}});
+        if (!colsum_.empty()) {
+          backend_->stream().wait();
+          CenteredEpilogue(acc + off * n_, rows, n_, row_scales + off, center_.data() + off,
+                           colsum_.data(), static_cast<const float*>(bias_.get_data_handle()),
+                           accumulate_, y + off * n_);
+          continue;
+        }
         memory rs(memory::desc({rows, 1}, memory::data_type::f32, memory::format_tag::ab),
                   eng, row_scales + off);
         family_->Epilogue(rows).execute(

@@ -148,9 +148,12 @@ struct ProductMode {
   memory::data_type dt = memory::data_type::f32;
   int parts = 0;
   bool bf16_weights = false;
+  // s8 only: row-centred activations (int8_centered.h).
+  bool centered = false;
 };
 
-// "f32" | "bf16" | "bf16x2" | "bf16x3"; `fallback` otherwise.
+// "f32" | "bf16" | "bf16x2" | "bf16x3" | "s8" | "s8c" (row-centred s8);
+// `fallback` otherwise.
 ProductMode ParseMode(const char* s, ProductMode fallback);
 
 }  // namespace floe::cpu
