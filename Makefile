@@ -30,8 +30,9 @@ CUDA_CMAKE_FLAGS ?=
 cuda: deps
 	cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release -DFLOE_CUDA=ON $(CUDA_CMAKE_FLAGS)
 	cmake --build $(CUDA_BUILD) -j $(JOBS)
-	# The real-model tests (label real) run in `make test`; they do not touch CUDA.
-	cd $(CUDA_BUILD) && ctest --output-on-failure -j $(JOBS) -LE real
+	# The real-model tests (label real) run in `make test`; they do not touch CUDA, nor do
+	# the deployment-files and docs checks (deploy_multihost, docs_examples).
+	cd $(CUDA_BUILD) && ctest --output-on-failure -j $(JOBS) -LE real -E '^(deploy_multihost|docs_examples)$$'
 
 # aarch64 (ARM64): a cross build (Debian's cross compiler, an arm64 Debian root with
 # floe's libraries) in build-arm64, and the unit tests of the layers below serve under
