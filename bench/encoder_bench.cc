@@ -13,8 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "core/openmp_env.h"
 #include "engine/engine.h"
 #include "model/config.h"
+
+// floe's OpenMP wait default, as the floe binary has it (core/openmp_env.h).
+FLOE_OPENMP_PREINIT();
 
 namespace {
 
