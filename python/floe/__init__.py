@@ -12,6 +12,14 @@
 Integrations (imported on use): floe.langchain.FloeEmbeddings,
 floe.llama_index.FloeEmbedding, floe.ray.embed_dataset.
 """
+import os as _os
+
+# Before the extension loads libgomp, which reads these once: bounded OpenMP spin-waits
+# unless the user chose (src/core/openmp_env.h, the same value; docs/cpu-performance.md).
+if not (_os.environ.get("GOMP_SPINCOUNT") or _os.environ.get("OMP_WAIT_POLICY")
+        or _os.environ.get("FLOE_OPENMP_DEFAULTS") == "0"):
+    _os.environ["GOMP_SPINCOUNT"] = "3000"
+
 from ._client import Client, FloeError
 from ._client_async import AsyncClient
 from ._embedder import Embedder

@@ -4,10 +4,14 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/openmp_env.h"
 
 #ifndef FLOE_VERSION
 #define FLOE_VERSION "0.1.0"
 #endif
+
+// Bounded OpenMP spin-waits unless the user chose, set before libgomp starts.
+FLOE_OPENMP_PREINIT();
 
 namespace {
 

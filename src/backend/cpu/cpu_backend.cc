@@ -11,6 +11,7 @@
 #include "backend/cpu/cpu_backend_impl.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/linear_bf16w.h"
+#include "core/openmp_env.h"
 
 namespace floe {
 namespace cpu {
@@ -47,6 +48,11 @@ CpuBackend::CpuBackend(ComputeType ct, int num_threads)
       (ct_ == ComputeType::kInt8 && RunIsa().amx) ||
       (ct_ == ComputeType::kBFloat16 && ModeFor(LinearPrecision::kDefault).parts == 1);
   LogOnce(LogLevel::kInfo, "cpu-isa", IsaSummary(DetectCpuIsa()));
+  // How idle OpenMP threads wait (core/openmp_env.h): said at info only where
+  // libgomp runs with its own multi-millisecond spin (a program that did not
+  // apply floe's default before libgomp started).
+  LogOnce(OpenMpSpinsLong() ? LogLevel::kInfo : LogLevel::kDebug, "cpu-openmp",
+          OpenMpWaitSummary());
   if (const char* env = std::getenv("FLOE_CPU_BF16W_ROWS")) bf16w_rows_ = std::atoll(env);
   if (ModeFor(LinearPrecision::kDefault).bf16_weights) {
     LogOnce(LogLevel::kInfo, "cpu-bf16w",
