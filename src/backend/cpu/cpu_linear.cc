@@ -69,7 +69,7 @@ class CpuLinear : public LinearOp {
         accumulate_(accumulate),
         colsum_(std::move(colsum)) {}
 
-  Status Forward(const float* x, int64_t m, float* y) override;
+  Status Forward(const TensorView& x, const TensorView& y) override;
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
 
@@ -254,7 +254,11 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
   }
 }
 
-Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
+Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
+  FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, k_, n_));
+  const float* x = x_view.f32();
+  float* y = y_view.f32();
+  const int64_t m = x_view.rows();
   backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {
