@@ -52,9 +52,7 @@ class ModernBertEncoder : public Encoder {
   ModernBertEncoder() = default;
   Status EnsureCapacity(int64_t tokens, int64_t seqs);
   // dst = LayerNorm(src) (norm weights w, b).
-  // dst = LayerNorm(src) with w, b; src and dst: [rows, D] activations.
-  Status NormInto(const TensorView& src, DeviceBuffer& w, DeviceBuffer& b,
-                  const TensorView& dst);
+  Status NormInto(const float* src, int64_t rows, DeviceBuffer& w, DeviceBuffer& b, float* dst);
 
   ModernBertConfig config_;
   Backend* backend_ = nullptr;

@@ -13,7 +13,9 @@
 
 #include "backend/cpu/cpu_backend_impl.h"
 #include "backend/cpu/int8_centered.h"
+#include "backend/cpu/int8_outliers.h"
 #include "backend/cpu/kernels.h"
+#include "core/half.h"
 
 namespace floe::cpu {
 
@@ -43,9 +45,10 @@ ProductMode ParseMode(const char* s, ProductMode fallback) {
   if (v == "bf16x2") return {memory::data_type::bf16, 2};
   if (v == "bf16x3") return {memory::data_type::bf16, 3};
   if (v == "s8") return {memory::data_type::s8, 0};
-  if (v == "s8c") {
+  if (v == "s8c" || v == "s8o") {
     ProductMode m{memory::data_type::s8, 0};
-    m.centered = true;
+    m.centered = v == "s8c";
+    m.outliers = v == "s8o";
     return m;
   }
   return fallback;
@@ -57,7 +60,8 @@ class CpuLinear : public LinearOp {
  public:
   CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, int parts,
             memory weights, memory bias, std::string name, bool accumulate = false,
-            std::vector<float> colsum = {})
+            std::vector<float> colsum = {}, Activation act = Activation::kNone,
+            std::vector<uint16_t> wt = {})
       : backend_(backend),
         family_(family),
         k_(k),
@@ -67,9 +71,12 @@ class CpuLinear : public LinearOp {
         bias_(std::move(bias)),
         name_(std::move(name)),
         accumulate_(accumulate),
-        colsum_(std::move(colsum)) {}
+        colsum_(std::move(colsum)),
+        act_(act),
+        wt_(std::move(wt)),
+        beta_(OutlierBeta()) {}
 
-  Status Forward(const TensorView& x, const TensorView& y) override;
+  Status Forward(const float* x, int64_t m, float* y) override;
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
 
@@ -86,6 +93,12 @@ class CpuLinear : public LinearOp {
   bool accumulate_;
   std::vector<float> colsum_;
   std::vector<float> center_;
+  // s8 with outliers split off (int8_outliers.h) when wt_ is not empty: the
+  // weight transposed [k, n] as bf16 bits, the row threshold factor; the
+  // activation then runs after the split epilogue.
+  Activation act_;
+  std::vector<uint16_t> wt_;
+  float beta_;
 };
 
 }  // namespace
@@ -93,27 +106,35 @@ class CpuLinear : public LinearOp {
 ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
   if (ct_ == ComputeType::kInt8) {
     // int8: weights s8 per output channel, activations s8 per row
-    // (dynamic). kHigh products (Q, K, V) in a wider type: s8 there loses
-    // 0.04 of cosine on the random base model. Which one is a matter of
-    // speed: plain bf16 where AMX makes it fast (splitting it,
+    // (dynamic). With AMX, kHigh products (Q, K, V) and kNoInt8 ones (the FFN
+    // down projection) run in plain bf16 (splitting Q, K, V,
     // FLOE_CPU_INT8_HIGH=bf16x3, costs a quarter of the time and changes the
-    // cosine by < 0.005, as int8's own rounding dominates); float32 on every
-    // other class, where oneDNN 2.6's bf16 products are slower than its
-    // float32 ones (0.55-0.6x on an AVX512_BF16 CPU without AMX, measured
-    // for issue 16; none at all without AVX512_BF16).
-    const ProductMode wide =
-        RunIsa().amx ? ProductMode{memory::data_type::bf16, 1} : ProductMode{};
+    // cosine by < 0.005, as int8's own rounding dominates).
+    // Without AMX, with VNNI, every product is s8 (issue 16: oneDNN 2.6's bf16 products
+    // are slower than its float32 ones there, and float32 Q, K, V and FFN
+    // down left 7/12 of the FLOPs in float32), Q, K, V and the FFN down
+    // projection with each row's outliers split off (s8o, int8_outliers.h):
+    // their inputs (LayerNorm and GELU outputs of a trained BERT) carry a few
+    // channels far above the rest, which plain s8 lets set the row's scale.
+    // Real all-MiniLM-L6-v2, the 1,156 texts of
+    // tests/real/lower_precision_test.py, min cosine to float32: Q, K, V in
+    // plain s8 0.978; FFN down in plain s8 0.988, row-centred (s8c,
+    // int8_centered.h) 0.9889; both s8o 0.9922; both float32 (the default
+    // before) 0.9939 (docs/cpu-performance.md). Without VNNI the weights
+    // keep 7 bits (CreateLinear), and s8o there gave 0.9809
+    // (ONEDNN_MAX_CPU_ISA=AVX2): those classes keep Q, K, V and FFN down in
+    // float32 (0.9914).
+    // FLOE_CPU_INT8_HIGH / FLOE_CPU_INT8_FFN_OUT / FLOE_CPU_INT8_PRODUCTS =
+    // f32 | bf16 | bf16x3 | s8 | s8c | s8o choose another.
+    ProductMode split{memory::data_type::s8, 0};
+    split.outliers = true;
+    const bool vnni = RunIsa().avx512_vnni || RunIsa().avx_vnni;
+    const ProductMode wide = RunIsa().amx ? ProductMode{memory::data_type::bf16, 1}
+                             : vnni       ? split
+                                          : ProductMode{};
     if (p == LinearPrecision::kHigh) {
       return ParseMode(std::getenv("FLOE_CPU_INT8_HIGH"), wide);
     }
-    // kNoInt8 (the FFN down projection) in the same wide type: in s8 it
-    // alone costs the real all-MiniLM-L6-v2 0.005 of cosine on 4-token texts
-    // (min 0.988 with it, 0.994 without), and row-centred s8
-    // (int8_centered.h: twice the resolution for GELU's [-0.17, max] rows,
-    // FLOE_CPU_INT8_FFN_OUT=s8c) still 0.9889 over the 1,156 texts of
-    // tests/real/lower_precision_test.py, under its 0.99 bound, since the
-    // loss comes from a few outlier channels, which centring does not help.
-    // FLOE_CPU_INT8_FFN_OUT=s8 | s8c | bf16 | f32 chooses another.
     if (p == LinearPrecision::kNoInt8) {
       return ParseMode(std::getenv("FLOE_CPU_INT8_FFN_OUT"), wide);
     }
@@ -192,6 +213,18 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
         colsum[n] = wscale[n] * static_cast<float>(acc);
       }
     }
+    // Outliers split off: the weight transposed, [k, n], in bf16 for their
+    // float32 terms. An activation runs after the split epilogue, so one with
+    // a residual as well keeps plain s8.
+    std::vector<uint16_t> wt;
+    if (s8 && mode.outliers &&
+        !(spec.activation != Activation::kNone && spec.accumulate)) {
+      const int64_t K = spec.in_features, N = spec.out_features;
+      wt.resize(static_cast<size_t>(K * N));
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t i = 0; i < K; ++i) wt[i * N + n] = FloatToBFloat16(spec.weight[n * K + i]);
+      }
+    }
     const auto key = std::make_tuple(
         k_eff, spec.out_features, static_cast<int>(spec.activation), spec.accumulate,
         static_cast<int>(mode.dt), s8 ? static_cast<int64_t>(++s8_linears_) : int64_t{0});
@@ -248,17 +281,13 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
     return std::unique_ptr<LinearOp>(
         new CpuLinear(this, fam.get(), spec.in_features, spec.out_features, mode.parts,
                       std::move(packed), std::move(bias), spec.name, spec.accumulate,
-                      std::move(colsum)));
+                      std::move(colsum), spec.activation, std::move(wt)));
   } catch (const dnnl::error& e) {
     return DnnlError("linear " + spec.name, e);
   }
 }
 
-Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
-  FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, k_, n_));
-  const float* x = x_view.f32();
-  float* y = y_view.f32();
-  const int64_t m = x_view.rows();
+Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
   backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {
@@ -269,6 +298,7 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
     const int64_t k_eff = k_ * std::max(1, parts_);
     float* row_scales = nullptr;
     float* acc = nullptr;
+    OutlierRows split;  // s8 with outliers split off: their lists
     if (in == memory::data_type::bf16) {
       uint16_t* staging = backend_->Bf16Staging(static_cast<size_t>(padded * k_eff));
       SplitToBf16(x, padded, k_, parts_, staging);
@@ -280,7 +310,8 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
         if (center_.size() < static_cast<size_t>(padded)) center_.resize(padded);
         QuantizeRowsS8Centered(x, padded, k_, q, row_scales, center_.data());
       } else {
-        QuantizeRowsS8(x, padded, k_, q, row_scales);
+        if (!wt_.empty()) split = OutlierScratch(padded, OutlierCap(k_));
+        QuantizeRowsS8Split(x, padded, k_, beta_, split, q, row_scales);
       }
       src_base = q;
       src_elem = 1;
@@ -299,6 +330,16 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
         prim.execute(
             backend_->stream(),
             {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, accm}});
+        if (!wt_.empty()) {
+          backend_->stream().wait();
+          const OutlierRows part{split.cap, split.count + off, split.index + off * split.cap,
+                                 split.value + off * split.cap};
+          SplitEpilogue(acc + off * n_, rows, n_, row_scales + off, part, wt_.data(),
+                        static_cast<const float*>(bias_.get_data_handle()), accumulate_,
+                        y + off * n_);
+          if (act_ != Activation::kNone) backend_->ActivateInPlace(act_, y + off * n_, rows, n_);
+          continue;
+        }
         if (!colsum_.empty()) {
           backend_->stream().wait();
           CenteredEpilogue(acc + off * n_, rows, n_, row_scales + off, center_.data() + off,

@@ -150,10 +150,13 @@ struct ProductMode {
   bool bf16_weights = false;
   // s8 only: row-centred activations (int8_centered.h).
   bool centered = false;
+  // s8 only: each row's outliers split off and multiplied in float32
+  // (int8_outliers.h).
+  bool outliers = false;
 };
 
-// "f32" | "bf16" | "bf16x2" | "bf16x3" | "s8" | "s8c" (row-centred s8);
-// `fallback` otherwise.
+// "f32" | "bf16" | "bf16x2" | "bf16x3" | "s8" | "s8c" (row-centred s8) |
+// "s8o" (s8 with outliers split off); `fallback` otherwise.
 ProductMode ParseMode(const char* s, ProductMode fallback);
 
 }  // namespace floe::cpu
