@@ -81,7 +81,9 @@ void BM_Attend(benchmark::State& state) {
   spec.causal = causal;
   for (auto _ : state) {
     if (flash) {
-      floe::Status s = (*backend)->Attend(qkv.data(), packed, spec, out.data());
+      floe::Status s =
+          (*backend)->Attend(floe::HostF32(qkv.data(), {T, (N + 2 * Nkv) * H}), packed,
+                             spec, floe::HostF32(out.data(), {T, N * H}));
       if (!s.ok()) state.SkipWithError(s.ToString().c_str());
     } else {
       OldAttend(qkv.data(), T, N, Nkv, H, causal, out.data());

@@ -30,7 +30,9 @@ void BM_Attention(benchmark::State& state) {
   floe::PackedBatch packed{cu.data(), cu.data(), batch, T, static_cast<int32_t>(seq)};
   const float scale = 1.f / std::sqrt(static_cast<float>(head_size));
   for (auto _ : state) {
-    floe::Status s = (*backend)->Attention(qkv.data(), packed, heads, head_size, scale, out.data());
+    floe::Status s =
+        (*backend)->Attention(floe::HostF32(qkv.data(), {T, 3 * D}), packed, heads,
+                              head_size, scale, floe::HostF32(out.data(), {T, D}));
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
     benchmark::DoNotOptimize(out.data());
   }

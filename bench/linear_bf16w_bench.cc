@@ -54,12 +54,16 @@ void BM_Linear(benchmark::State& state) {
   spec.out_features = n;
   spec.name = "bench";
   auto lin = b->CreateLinear(spec);
-  if (!lin.ok() || !(*lin)->Forward(x.data(), m, y.data()).ok()) {
+  if (!lin.ok() || !(*lin)
+                        ->Forward(floe::HostF32(x.data(), {m, k}, x.size() * 4),
+                                  floe::HostF32(y.data(), {m, n}, y.size() * 4))
+                        .ok()) {
     state.SkipWithError("linear failed");
     return;
   }
   for (auto _ : state) {
-    floe::Status s = (*lin)->Forward(x.data(), m, y.data());
+    floe::Status s = (*lin)->Forward(floe::HostF32(x.data(), {m, k}, x.size() * 4),
+                                     floe::HostF32(y.data(), {m, n}, y.size() * 4));
     if (!s.ok()) state.SkipWithError(s.ToString().c_str());
     benchmark::DoNotOptimize(y.data());
   }

@@ -31,6 +31,11 @@ the medians are reported. Before anything counts, every peer's vectors (batch 1,
 and the whole corpus) are compared with floe's: the lowest row cosine must be >= 0.99999.
 Prints the CPU, the load (uptime before and after), versions, and the table of floe against
 the fastest peer; --json writes every round's figures.
+
+Before/after a change to floe: --floe-base WHEEL|DIR runs a second floe build as engine
+"floe-base", interleaved with the others in the same rounds (its vectors checked against
+floe's like a peer's, its ratio to the fastest peer printed beside floe's), e.g.
+  python_speed.py --floe-base old.whl --engines floe,fastembed,st-onnx --corpus 1000
 """
 import argparse
 import json
@@ -102,8 +107,8 @@ def build_floe(build_dir):
     return unpack_wheel(os.path.join(dist, wheels[0])), os.path.join(dist, wheels[0])
 
 
-def unpack_wheel(whl):
-    site = os.path.join(CACHE, "site")
+def unpack_wheel(whl, folder="site"):
+    site = os.path.join(CACHE, folder)
     shutil.rmtree(site, ignore_errors=True)
     with zipfile.ZipFile(whl) as z:
         z.extractall(site)
@@ -226,9 +231,10 @@ def open_engine(name, cfg):
     batch size, extra) for one engine, loaded as its users load it."""
     import numpy as np
     threads, folder = cfg["threads"], cfg["model"]
-    if name == "floe":
-        if cfg["floe_site"]:
-            sys.path.insert(0, cfg["floe_site"])
+    if name in ("floe", "floe-base"):
+        site = cfg["floe_base_site"] if name == "floe-base" else cfg["floe_site"]
+        if site:
+            sys.path.insert(0, site)
         import floe
         m = floe.Embedder(folder, threads=threads)
         return (lambda t, bs: m.encode(t, batch_size=bs)), m.encode, 32, {
@@ -400,7 +406,7 @@ def profile(name, extra, cfg, encode, one):
 
     calls = cfg["b1_calls"]
     out = {}
-    if name == "floe":
+    if name in ("floe", "floe-base"):
         m = extra["embedder"]
         eng = m._engine
         out["b1_encode_ms"] = p50(lambda: m.encode(ONE_SENTENCE), calls)
@@ -464,6 +470,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round, 20 batch-1 calls, 2 batches of 32, 256 sentences")
     ap.add_argument("--floe", help="a floe wheel or a folder holding the floe package: skip the build")
+    ap.add_argument("--floe-base", help="another floe wheel or package folder, measured as engine "
+                    "floe-base beside floe (before/after a change)")
     ap.add_argument("--build-dir", default=os.path.join(CACHE, "wheel-build"),
                     help="CMake build folder of floe's wheel (kept: incremental) (%(default)s)")
     ap.add_argument("--json", help="write every figure here")
@@ -477,6 +485,8 @@ def main():
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     if not engines or engines[0] != "floe" or any(e not in ENGINES for e in engines):
         sys.exit("python_speed: --engines must start with floe and name only %s" % ENGINES)
+    if a.floe_base and "floe-base" not in engines:
+        engines.insert(1, "floe-base")
     model = os.path.abspath(a.model or default_model())
     os.makedirs(CACHE, exist_ok=True)
 
@@ -486,14 +496,19 @@ def main():
         wheel = a.floe
     else:
         site, wheel = build_floe(os.path.abspath(a.build_dir))
+    base_site = None
+    if a.floe_base:
+        base_site = (unpack_wheel(a.floe_base, "site-base") if a.floe_base.endswith(".whl")
+                     else os.path.abspath(a.floe_base))
     exports = {}
-    if any(e not in ("floe", "st-torch") for e in engines):  # in a child: torch stays out of here
+    if any(e not in ("floe", "floe-base", "st-torch") for e in engines):  # in a child: torch stays out of here
         exporter = Worker("export", sys.executable, {"model": model, "threads": a.threads}, CACHE)
         exports = exporter.recv()
         exporter.close()
     corpus = corpus_texts(a.corpus)
     batches = [corpus[i * 32:(i + 1) * 32] for i in range(a.b32_batches)]
-    cfg = {"model": model, "threads": a.threads, "floe_site": site, "exports": exports,
+    cfg = {"model": model, "threads": a.threads, "floe_site": site, "floe_base_site": base_site,
+           "exports": exports,
            "corpus": corpus, "batches": batches, "warmup": corpus[-64:], "b1_calls": a.b1_calls}
 
     test_python = os.path.join(subprocess.run(
@@ -542,7 +557,8 @@ def main():
                     "%s %.7f" % kv for kv in checks[name].items())), flush=True)
             ref = None
     bad = {n: c for n, c in checks.items() if not min(c.values()) >= MIN_COSINE}
-    prof = {name: workers[name].ask("profile") for name in live if name in ("floe", "st-torch")}
+    prof = {name: workers[name].ask("profile") for name in live
+            if name in ("floe", "floe-base", "st-torch")}
     for w in workers.values():
         w.close()
 
@@ -552,6 +568,7 @@ def main():
               "threads": a.threads, "rounds": a.rounds, "versions": {n: info[n]["versions"] for n in live}, "wheel": wheel,
               "model": model, "engines": live, "failed": failed, "batch_sizes":
               {n: info[n]["batch_size"] for n in live}, "corpus_sentences": len(corpus),
+              "floe_base": a.floe_base,
               "b1_calls": a.b1_calls, "b32_sentences": sum(len(b) for b in batches),
               "min_cosine": checks, "vectors_equal": not bad, "median": med, "per_round": rounds,
               "profile": prof, "ratio": {}}
@@ -589,20 +606,24 @@ def report(res):
             ("b32", "batch 32, sentences/s", "%.0f"),
             ("corpus", "%d-sentence corpus, sentences/s" % res["corpus_sentences"], "%.0f")]
     for w, label, fmt in rows:
-        peers = {n: v for n, v in med[w].items() if n != "floe"}
+        peers = {n: v for n, v in med[w].items() if n not in ("floe", "floe-base")}
         ratio = None
         if peers:
-            if w == "b1":
-                best = min(peers, key=peers.get)
-                ratio = peers[best] / med[w]["floe"]
-            else:
-                best = max(peers, key=peers.get)
-                ratio = med[w]["floe"] / peers[best]
-            res["ratio"][w] = {"fastest_peer": best, "ratio": ratio}
+            best = (min if w == "b1" else max)(peers, key=peers.get)
+            res["ratio"][w] = {"fastest_peer": best}
+            for me in ("floe", "floe-base"):
+                if me in med[w]:
+                    r = (peers[best] / med[w][me] if w == "b1" else med[w][me] / peers[best])
+                    res["ratio"][w]["ratio" if me == "floe" else "ratio_base"] = r
+            ratio = res["ratio"][w]["ratio"]
         cells = [fmt % med[w][n] for n in live]
         print("| %s | %s | %s |" % (label, " | ".join(cells),
                                     "%.2fx (%s)" % (ratio, best) if ratio else "-"))
     print()
+    for w, r in res["ratio"].items():
+        if "ratio_base" in r:
+            print("%s: floe %.2fx, floe-base %.2fx the fastest peer (%s)" % (
+                w, r["ratio"], r["ratio_base"], r["fastest_peer"]))
     for name, c in res["min_cosine"].items():
         print("min cosine %s vs floe: %s" % (name, ", ".join("%s %.7f" % kv for kv in c.items())))
     for name, p in res["profile"].items():

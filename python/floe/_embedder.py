@@ -66,19 +66,26 @@ class Embedder:
         array for a string, a list of arrays for a list; normalize_embeddings,
         truncate_dim and convert_to_numpy do not apply, as there).
         """
-        if output_value not in ("sentence_embedding", "token_embeddings"):
-            raise ValueError(f"output_value must be 'sentence_embedding' or "
-                             f"'token_embeddings', got {output_value!r}")
-        single = isinstance(sentences, str)
-        texts = [sentences] if single else sentences
-        if not isinstance(texts, list):
-            texts = list(texts)
         if normalize_embeddings is None:
             normalize = -1
         else:
             normalize = 1 if normalize_embeddings else 0
         if truncate_dim is not None and int(truncate_dim) < 1:
             raise ValueError(f"truncate_dim must be >= 1, got {truncate_dim}")
+        single = isinstance(sentences, str)
+        if single and output_value == "sentence_embedding" and not show_progress_bar:
+            # One string: the extension's 1-D array, the engine's own vector (no batch
+            # loop, no (1, d) matrix to slice).
+            if batch_size < 1:
+                raise ValueError("batch_size must be >= 1")
+            return self._engine.encode_one(sentences, prompt_name or "", normalize,
+                                           int(truncate_dim or 0))
+        if output_value not in ("sentence_embedding", "token_embeddings"):
+            raise ValueError(f"output_value must be 'sentence_embedding' or "
+                             f"'token_embeddings', got {output_value!r}")
+        texts = [sentences] if single else sentences
+        if not isinstance(texts, list):
+            texts = list(texts)
         bar = None
         progress = None
         if show_progress_bar:

@@ -2,7 +2,8 @@
 // python/floe/__init__.py wraps it in sentence-transformers' `encode` signature.
 // The engine runs with the GIL released; vectors land in one buffer that the
 // returned numpy array owns (a capsule frees it), so nothing is copied again;
-// per-token matrices are the engine's own vectors, moved under a capsule.
+// one text's vector and per-token matrices are the engine's own vectors,
+// moved under a capsule.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
@@ -38,6 +39,7 @@ T Take(floe::StatusOr<T>&& r) {
 }
 
 using Matrix = nb::ndarray<nb::numpy, float, nb::ndim<2>, nb::c_contig>;
+using Vector = nb::ndarray<nb::numpy, float, nb::ndim<1>, nb::c_contig>;
 
 class PyEmbedder {
  public:
@@ -57,26 +59,34 @@ class PyEmbedder {
 
   const floe::ModelInfo& info() const { return embedder_->info(); }
 
-  // Embeds texts in chunks of batch_size into one (n, dim) float32 array.
-  // normalize: -1 = the folder's default, 0/1 = off/on. truncate_dim 0 = full.
-  // With the default normalization the full vector is normalized and then cut,
-  // as sentence-transformers does; with normalize=1 the cut vector is
-  // normalized. progress(done) is called (with the GIL) after each chunk.
-  Matrix Encode(const std::vector<std::string>& texts, int batch_size,
-                const std::string& prompt_name, int normalize, int truncate_dim,
-                nb::object progress) {
+  // Encode's options as EmbedParams (ValueError for a truncate_dim outside
+  // 0..dimension). normalize: -1 = the folder's default, 0/1 = off/on.
+  // truncate_dim 0 = full. With the default normalization the full vector is
+  // normalized and then cut, as sentence-transformers does; with normalize=1
+  // the cut vector is normalized (the engine cuts, then normalizes).
+  floe::EmbedParams Params(const std::string& prompt_name, int normalize, int truncate_dim) const {
     const int full = info().hidden_size;
-    if (batch_size < 1) throw nb::value_error("batch_size must be >= 1");
     if (truncate_dim < 0 || truncate_dim > full) {
       throw nb::value_error(("truncate_dim " + std::to_string(truncate_dim) +
                              " is not in 1.." + std::to_string(full) + " (the model's dimension)")
                                 .c_str());
     }
-    const size_t dim = truncate_dim > 0 ? truncate_dim : full;
     floe::EmbedParams params;
     params.prompt_name = prompt_name;
     params.normalize = normalize < 0 ? info().normalize : normalize == 1;
-    if (normalize == 1) params.dimensions = truncate_dim;  // engine cuts, then normalizes
+    if (normalize == 1) params.dimensions = truncate_dim;
+    return params;
+  }
+
+  // Embeds texts in chunks of batch_size into one (n, dim) float32 array,
+  // options as Params. progress(done) is called (with the GIL) after each
+  // chunk.
+  Matrix Encode(const std::vector<std::string>& texts, int batch_size,
+                const std::string& prompt_name, int normalize, int truncate_dim,
+                nb::object progress) {
+    if (batch_size < 1) throw nb::value_error("batch_size must be >= 1");
+    const floe::EmbedParams params = Params(prompt_name, normalize, truncate_dim);
+    const size_t dim = truncate_dim > 0 ? truncate_dim : info().hidden_size;
     const size_t n = texts.size();
     std::unique_ptr<float[]> data(new float[std::max<size_t>(n * dim, 1)]);
     std::vector<floe::EmbedInput> chunk;
@@ -107,6 +117,29 @@ class PyEmbedder {
     float* raw = data.release();
     nb::capsule owner(raw, [](void* p) noexcept { delete[] static_cast<float*>(p); });
     return Matrix(raw, {n, dim}, owner);
+  }
+
+  // One text (encode(str)): a 1-D (dim,) float32 array that wraps the
+  // engine's own vector (moved under a capsule, not copied), with Encode's
+  // options and checks. The batch-1 path: no chunk loop, no second buffer.
+  Vector EncodeOne(std::string text, const std::string& prompt_name, int normalize,
+                   int truncate_dim) {
+    floe::EmbedParams params = Params(prompt_name, normalize, truncate_dim);
+    const size_t dim = truncate_dim > 0 ? truncate_dim : info().hidden_size;
+    std::vector<floe::EmbedInput> one(1);
+    one[0].text = std::move(text);
+    one[0].params = std::move(params);
+    floe::StatusOr<std::vector<std::vector<float>>> vectors = [&] {
+      nb::gil_scoped_release release;
+      return embedder_->Embed(one);
+    }();
+    if (!vectors.ok()) Raise(vectors.status());
+    if (vectors->size() != 1 || (*vectors)[0].size() < dim) {
+      Raise(floe::Status(floe::StatusCode::kInternal, "engine returned no vector or a short one"));
+    }
+    auto* owned = new std::vector<float>(std::move((*vectors)[0]));
+    nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
+    return Vector(owned->data(), {dim}, owner);
   }
 
   // Per-token vectors (sentence-transformers' output_value="token_embeddings"):
@@ -242,6 +275,8 @@ NB_MODULE(_floe, m) {
       .def("encode", &PyEmbedder::Encode, nb::arg("texts"), nb::arg("batch_size"),
            nb::arg("prompt_name"), nb::arg("normalize"), nb::arg("truncate_dim"),
            nb::arg("progress").none())
+      .def("encode_one", &PyEmbedder::EncodeOne, nb::arg("text"), nb::arg("prompt_name"),
+           nb::arg("normalize"), nb::arg("truncate_dim"))
       .def("encode_tokens", &PyEmbedder::EncodeTokens, nb::arg("texts"), nb::arg("batch_size"),
            nb::arg("prompt_name"), nb::arg("progress").none())
       .def("tokenize", &PyEmbedder::Tokenize, nb::arg("texts"), nb::arg("prompt_name") = "")

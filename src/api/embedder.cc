@@ -299,6 +299,13 @@ class EmbedderImpl final : public Embedder {
   Status TokenizeInputs(const std::vector<EmbedInput>& inputs,
                         std::vector<std::vector<int32_t>>* ids) {
     for (const auto& in : inputs) FLOE_RETURN_IF_ERROR(CheckParams(in.params));
+    if (inputs.size() == 1) {  // one text (batch 1): on this thread, no pool, no staging
+      StatusOr<std::vector<int32_t>> one = Tokenize(inputs[0].text, inputs[0].params);
+      if (!one.ok()) return one.status().WithPrefix("input 0");
+      ids->clear();
+      ids->push_back(std::move(one).value());
+      return OkStatus();
+    }
     std::vector<StatusOr<std::vector<int32_t>>> tokenized(inputs.size(),
                                                          Status(StatusCode::kInternal, "not run"));
     Pool().ParallelFor(inputs.size(), [&](size_t i) {

@@ -8,9 +8,17 @@
 //      cu_seqlens[B] = T, sequence b is rows [cu_seqlens[b], cu_seqlens[b+1])
 //   D: hidden size, N: attention heads, H: head size (D = N * H)
 //
-// Every pointer an op takes is device memory of the backend that runs the op
-// (host memory for the CPU backend), allocated through Backend::Allocate,
-// unless its comment says "host".
+// Activations go in and out of the ops as tensor views (backend/tensor.h):
+// element type, device and shape travel with the pointer, and every op checks
+// them before any work: the element type must be the backend's
+// activation_dtype() (float32 on the CPU whatever the compute type; the
+// compute type on CUDA float16/bfloat16), the device the backend's, the
+// shape what the batch and the spec say. A wrong view is INVALID_ARGUMENT
+// (FAILED_PRECONDITION for a wrong element type) naming the op and the
+// argument. Every other pointer an op takes (tables, gamma, ids, cu_seqlens)
+// is device memory of the backend that runs the op (host memory for the CPU
+// backend), allocated through Backend::Allocate, unless its comment says
+// "host".
 //
 // Threading: a Backend and its ops are used by one thread at a time; the CPU
 // backend parallelises each op internally (OpenMP, the same runtime oneDNN
@@ -24,13 +32,16 @@
 #include <string_view>
 
 #include "backend/ops.h"
+#include "backend/tensor.h"
+#include "core/dtype.h"
 #include "core/status.h"
 
 namespace floe {
 
-// Element type of the weights and activations of the matrix products.
+// Element type of the weights and activations of the matrix products:
+// kFloat32, kFloat16, kBFloat16 or kInt8 of the one DType (core/dtype.h).
 // LayerNorm, softmax and pooling always compute in float32.
-enum class ComputeType { kFloat32, kFloat16, kBFloat16, kInt8 };
+using ComputeType = DType;
 
 // "float32" | "float16" | "bfloat16" | "int8"; INVALID_ARGUMENT naming `name`
 // otherwise.
@@ -115,9 +126,10 @@ struct LinearSpec {
 class LinearOp {
  public:
   virtual ~LinearOp() = default;
-  // x: [m, in_features]; y: [m, out_features]; m >= 1. x and y must not
-  // overlap.
-  virtual Status Forward(const float* x, int64_t m, float* y) = 0;
+  // x: [m, in_features]; y: [m, out_features]; m = x.rows() >= 1, both of
+  // the backend's activation_dtype(). x and y must not overlap, and must have
+  // room for RoundUpRows(m) rows (checked where the view knows its room).
+  virtual Status Forward(const TensorView& x, const TensorView& y) = 0;
   virtual int64_t in_features() const = 0;
   virtual int64_t out_features() const = 0;
 };
@@ -128,7 +140,23 @@ class Backend {
 
   // "cpu", "cuda:0", ...
   virtual std::string device() const = 0;
+  // The same as a tensor view's device.
+  virtual Device tensor_device() const = 0;
   virtual ComputeType compute_type() const = 0;
+  // The element type of the activations the ops take and write (the x and y
+  // of a LinearOp, the views of every op but Pool's out, which is float32).
+  virtual DType activation_dtype() const { return DType::kF32; }
+
+  // Views of a buffer of this backend: its element type, this device, and
+  // its size as the view's room.
+  TensorView View(DeviceBuffer& buf, DType dtype,
+                  std::initializer_list<int64_t> dims) const {
+    return TensorView(buf.data(), dtype, tensor_device(), dims, buf.size());
+  }
+  // [rows, cols] activations.
+  TensorView Activations(DeviceBuffer& buf, int64_t rows, int64_t cols) const {
+    return View(buf, activation_dtype(), {rows, cols});
+  }
 
   // Rows a LinearOp may touch past m: buffers passed to Forward as x or y must
   // have room for RoundUpRows(m) rows (the CPU backend pads m to a few sizes
@@ -139,48 +167,65 @@ class Backend {
   virtual StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) = 0;
   virtual Status CopyToDevice(const void* host, size_t bytes, void* device) = 0;
   virtual Status CopyToHost(const void* device, size_t bytes, void* host) = 0;
+  // The values of a view of this backend as float32 (numel() of them),
+  // converted from float16 / bfloat16 where the view holds those; int views
+  // are refused. And the reverse: float32 host values written into `dst`
+  // converted to its element type.
+  Status CopyToHost(const TensorView& src, float* host);
+  Status CopyToDevice(const float* host, const TensorView& dst);
 
   virtual StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) = 0;
 
   // out[t] = LayerNorm(word[ids[t]] + position[i + position_offset]
   //                    + token_type[type]) with gamma, beta, where i is t's
   // index in its sequence and type is 1 when i >= batch.type1_from[its
-  // sequence], else 0. ids: [T]. Ids, lengths (+ offset < P) and types were
-  // checked by the caller.
+  // sequence], else 0. ids: [T]; out: [T, D] activations. Ids, lengths (+
+  // offset < P) and types were checked by the caller.
   virtual Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
-                                const EmbeddingTables& tables, int64_t hidden, float eps,
-                                float* out) = 0;
+                                const EmbeddingTables& tables, float eps,
+                                const TensorView& out) = 0;
 
-  // x[r] = LayerNorm(x[r]) * gamma + beta for r < rows, in place.
-  virtual Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
-                           const float* beta, float eps) = 0;
+  // x[r] = LayerNorm(x[r]) * gamma + beta for every row of x ([rows, D]
+  // activations), in place; gamma, beta: [D].
+  virtual Status LayerNorm(const TensorView& x, const float* gamma, const float* beta,
+                           float eps) = 0;
 
   // Multi-head self-attention of packed sequences, each attending only to its
   // own tokens. qkv: [T, 3D] (Q | K | V, head h at columns h*H within each);
   // out: [T, D]. scale multiplies QK^T (1/sqrt(H)).
-  virtual Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads, int64_t head_size, float scale, float* out) = 0;
+  virtual Status Attention(const TensorView& qkv, const PackedBatch& batch,
+                           int64_t num_heads, int64_t head_size, float scale,
+                           const TensorView& out) = 0;
 
-  // out: [B, D] pooled rows. hidden: [T, D]. With batch.pool_skip, sequence
-  // b is pooled from its token skip[b] on: CLS takes that token, mean and max
-  // run over the rest, the last token stays the last (as sentence-transformers
-  // masks a prompt out).
-  virtual Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind, float* out) = 0;
+  // out: [B, D] pooled rows, float32 whatever the activations. hidden: [T,
+  // D] activations. With batch.pool_skip, sequence b is pooled from its
+  // token skip[b] on: CLS takes that token, mean and max run over the rest,
+  // the last token stays the last (as sentence-transformers masks a prompt
+  // out).
+  virtual Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
+                      const TensorView& out) = 0;
 
   // The ops of the newer encoders: shapes, specs and checks in backend/ops.h.
   // A backend without one answers UNIMPLEMENTED naming the op and the device.
-  // x[r] = RMSNorm(x[r]) for r < rows, in place.
-  virtual Status RmsNorm(float* x, int64_t rows, const RmsNormSpec& spec);
-  // x[i] = act(x[i]), in place.
-  virtual Status Activate(float* x, int64_t n, Activation act);
-  // out = act(gate) * up from x = [gate | up].
-  virtual Status GatedActivation(const float* x, int64_t rows, int64_t inner, Activation act,
-                                 float* out);
-  // Rotates the first num_heads heads of each row of x in place.
-  virtual Status Rotary(float* x, int64_t ld, int64_t num_heads, int64_t head_size,
+  // x[r] = RMSNorm(x[r]) for every row of x ([rows, spec.hidden]), in place.
+  virtual Status RmsNorm(const TensorView& x, const RmsNormSpec& spec);
+  // x[i] = act(x[i]) for every element of x, in place.
+  virtual Status Activate(const TensorView& x, Activation act);
+  // out ([rows, I]) = act(gate) * up from x = [gate | up] ([rows, 2I]).
+  virtual Status GatedActivation(const TensorView& x, Activation act,
+                                 const TensorView& out);
+  // Rotates the first num_heads heads of each row of x ([T, ld]) in place.
+  virtual Status Rotary(const TensorView& x, int64_t num_heads, int64_t head_size,
                         const PackedBatch& batch, const RotarySpec& spec);
   // Attention with masks, grouped KV heads, Q/K norms and rotary.
-  virtual Status Attend(const float* qkv, const PackedBatch& batch, const AttentionSpec& spec,
-                        float* out);
+  virtual Status Attend(const TensorView& qkv, const PackedBatch& batch,
+                        const AttentionSpec& spec, const TensorView& out);
+
+ protected:
+  // CopyToHost / CopyToDevice of a float16 or bfloat16 view (the view
+  // checked): UNIMPLEMENTED unless a backend stores those.
+  virtual Status ConvertToHost(const TensorView& src, float* host);
+  virtual Status ConvertToDevice(const float* host, const TensorView& dst);
 };
 
 struct BackendOptions {

@@ -10,18 +10,41 @@
 // h / (N / Nkv)), H head size, I the FFN's inner size.
 //
 // Every Check* returns INVALID_ARGUMENT naming the op and the bad argument
-// before any work; backends call it first, so a caller's mistake is a Status,
-// never a crash.
+// before any work (FAILED_PRECONDITION for a view of another element type
+// than the backend's activations: backend/tensor.h's CheckTensor); backends
+// call it first, so a caller's mistake is a Status, never a crash. The
+// Check* of the older ops (EmbedLayerNorm, LayerNorm, Attention, Pool,
+// LinearOp::Forward) check their views the same way.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "backend/tensor.h"
 #include "core/status.h"
 
 namespace floe {
 
 enum class Activation;
+enum class PoolKind;
 struct PackedBatch;
+class Backend;
+
+// The views of the ops in backend.h (element type, device, shapes against
+// the batch); the tables and scalars are checked by each backend.
+Status CheckEmbedLayerNorm(const Backend& b, const PackedBatch& batch,
+                           const TensorView& out);
+Status CheckLayerNorm(const Backend& b, const TensorView& x, const float* gamma,
+                      const float* beta);
+Status CheckAttention(const Backend& b, const TensorView& qkv, const PackedBatch& batch,
+                      int64_t num_heads, int64_t head_size, const TensorView& out);
+Status CheckPool(const Backend& b, const TensorView& hidden, const PackedBatch& batch,
+                 const TensorView& out);
+// x: [m, in_features], y: [m, out_features], m >= 1, of b's activations,
+// not overlapping, each with room for b.RoundUpRows(m) rows where its view
+// knows its room. Errors name the product ("linear <name>").
+Status CheckLinear(const Backend& b, const std::string& name, const TensorView& x,
+                   const TensorView& y, int64_t in_features, int64_t out_features);
 
 // y = x / sqrt(mean(x^2) + eps) * (weight + weight_offset) + bias per row of
 // `hidden` floats. weight null: 1 (then weight_offset is ignored); bias null:
@@ -33,17 +56,17 @@ struct RmsNormSpec {
   float eps = 1e-6f;
   float weight_offset = 0.f;
 };
-Status CheckRmsNorm(const float* x, int64_t rows, const RmsNormSpec& spec);
+Status CheckRmsNorm(const Backend& b, const TensorView& x, const RmsNormSpec& spec);
 
-// x[i] = act(x[i]) for n floats. act is not kNone.
-Status CheckActivate(const float* x, int64_t n, Activation act);
+// x[i] = act(x[i]) for every element. act is not kNone.
+Status CheckActivate(const Backend& b, const TensorView& x, Activation act);
 
 // Gated FFN activation (SwiGLU: kSilu, GeGLU: kGeluErf / kGeluTanh):
 // x: [rows, 2I] holding [gate | up] (the product with the fused
 // [W_gate ; W_up] weight), out: [rows, I] = act(gate) * up. x and out do not
 // overlap.
-Status CheckGatedActivation(const float* x, int64_t rows, int64_t inner, Activation act,
-                            const float* out);
+Status CheckGatedActivation(const Backend& b, const TensorView& x, Activation act,
+                            const TensorView& out);
 
 // Rotary position embedding (RoPE). Within each head, the first rotary_dims
 // columns rotate in pairs by angle pos * base^(-2i / rotary_dims), pair i of
@@ -61,8 +84,8 @@ struct RotarySpec {
   double position_scale = 1.0;  // > 0
 };
 // x: [T, ld] with heads at columns h * H, h < num_heads (num_heads * H <= ld).
-Status CheckRotary(const float* x, int64_t ld, int64_t num_heads, int64_t head_size,
-                   const PackedBatch& batch, const RotarySpec& spec);
+Status CheckRotary(const Backend& b, const TensorView& x, int64_t num_heads,
+                   int64_t head_size, const PackedBatch& batch, const RotarySpec& spec);
 
 // Self-attention of packed sequences (each attends only to its own tokens).
 // Token i of a sequence attends token j iff i - window_left <= j <= i +
@@ -85,8 +108,8 @@ struct AttentionSpec {
   const RotarySpec* rotary = nullptr;  // null: no rotary
 };
 // qkv: [T, (N + 2 Nkv) H] = Q | K | V; out: [T, N H], not overlapping qkv.
-Status CheckAttend(const float* qkv, const PackedBatch& batch, const AttentionSpec& spec,
-                   const float* out);
+Status CheckAttend(const Backend& b, const TensorView& qkv, const PackedBatch& batch,
+                   const AttentionSpec& spec, const TensorView& out);
 
 // Nkv, with 0 meaning N.
 inline int64_t KvHeads(const AttentionSpec& spec) {

@@ -20,15 +20,7 @@ StatusOr<ComputeType> ParseComputeType(std::string_view name) {
                               "\" (expected float32, float16, bfloat16 or int8)");
 }
 
-std::string_view ComputeTypeName(ComputeType t) {
-  switch (t) {
-    case ComputeType::kFloat32: return "float32";
-    case ComputeType::kFloat16: return "float16";
-    case ComputeType::kBFloat16: return "bfloat16";
-    case ComputeType::kInt8: return "int8";
-  }
-  return "?";
-}
+std::string_view ComputeTypeName(ComputeType t) { return DTypeLongName(t); }
 
 namespace {
 

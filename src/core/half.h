@@ -16,6 +16,15 @@ inline uint16_t FloatToBFloat16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+// The same rounding without the NaN test, for finite values (activations,
+// weights) in loops that must vectorise.
+inline uint16_t FloatToBFloat16Finite(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
 inline float BFloat16ToFloat(uint16_t h) {
   const uint32_t u = static_cast<uint32_t>(h) << 16;
   float f;

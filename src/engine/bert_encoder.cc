@@ -205,11 +205,12 @@ Status BertEncoder::Forward(std::span<const std::vector<int32_t>* const> seqs, P
   int64_t T = 0;
   FLOE_RETURN_IF_ERROR(Run(seqs, pool, pool_skip, type1_from, &T));
   const int64_t D = config_.hidden_size;
-  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), pooled_host));
+  FLOE_RETURN_IF_ERROR(
+      backend_->CopyToHost(backend_->View(*pooled_, DType::kF32, {B, D}), pooled_host));
   if (hidden_host != nullptr) {
     hidden_host->resize(T * D);
     FLOE_RETURN_IF_ERROR(
-        backend_->CopyToHost(hidden_->data(), T * D * sizeof(float), hidden_host->data()));
+        backend_->CopyToHost(backend_->Activations(*hidden_, T, D), hidden_host->data()));
   }
   return OkStatus();
 }
@@ -224,9 +225,13 @@ Status BertEncoder::Classify(std::span<const std::vector<int32_t>* const> seqs,
   int64_t T = 0;
   FLOE_RETURN_IF_ERROR(Run(seqs, PoolKind::kCls, {}, type1_from, &T));
   const int64_t D = config_.hidden_size, L = config_.num_labels;
-  FLOE_RETURN_IF_ERROR(head_dense_->Forward(pooled_->f32(), B, head_hidden_->f32()));
+  // Pool writes float32: a backend whose activations are another type
+  // refuses it here (FAILED_PRECONDITION), as it has no head for them.
+  const TensorView head_hidden = backend_->Activations(*head_hidden_, B, D);
+  FLOE_RETURN_IF_ERROR(
+      head_dense_->Forward(backend_->View(*pooled_, DType::kF32, {B, D}), head_hidden));
   std::vector<float> x(B * D);
-  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(head_hidden_->data(), B * D * sizeof(float), x.data()));
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(head_hidden, x.data()));
   // tanh, then out: [B, D] x [L, D]^T + bias, accumulated in double.
   for (float& v : x) v = std::tanh(v);
   for (int64_t b = 0; b < B; ++b) {
@@ -242,7 +247,8 @@ Status BertEncoder::Classify(std::span<const std::vector<int32_t>* const> seqs,
 }
 
 Status BertEncoder::Attention(const PackedBatch& batch, int64_t heads, int64_t head_size,
-                              float scale) {
+                              float scale, const TensorView& qkv,
+                              const TensorView& context) {
   // Backend::Attention keeps a max_len x max_len score matrix per thread
   // (256 MiB at 8,192 tokens); Backend::Attend goes in query blocks (memory
   // linear in the length). Long passes take Attend where the backend has it.
@@ -251,14 +257,14 @@ Status BertEncoder::Attention(const PackedBatch& batch, int64_t heads, int64_t h
     spec.num_heads = heads;
     spec.head_size = head_size;
     spec.scale = scale;
-    const Status s = backend_->Attend(qkv_->f32(), batch, spec, context_->f32());
+    const Status s = backend_->Attend(qkv, batch, spec, context);
     if (s.code() != StatusCode::kUnimplemented) return s;
     attend_available_ = false;
     LogOnce(LogLevel::kInfo, "attend-missing-" + backend_->device(),
             "sequences over " + std::to_string(kLongSequence) + " tokens on " +
                 backend_->device() + " use the full-score attention (" + s.message() + ")");
   }
-  return backend_->Attention(qkv_->f32(), batch, heads, head_size, scale, context_->f32());
+  return backend_->Attention(qkv, batch, heads, head_size, scale, context);
 }
 
 Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,
@@ -322,11 +328,16 @@ Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolK
   // Padding rows (T .. RoundUpRows(T)) go through the products too; start
   // them at zero each pass so their values stay bounded.
   const int64_t rows = backend_->RoundUpRows(T);
-  float* h = hidden_->f32();
+  const int64_t I = config_.intermediate_size;
+  const TensorView h = backend_->Activations(*hidden_, T, D);
+  const TensorView qkv = backend_->Activations(*qkv_, T, 3 * D);
+  const TensorView context = backend_->Activations(*context_, T, D);
+  const TensorView intermediate = backend_->Activations(*intermediate_, T, I);
   if (rows > T) {
-    std::vector<float> zeros((rows - T) * D, 0.f);
+    const TensorView padding = backend_->Activations(*hidden_, rows, D).Rows(T, rows - T);
+    const std::vector<char> zeros(padding.bytes(), 0);  // +0 in every float type
     FLOE_RETURN_IF_ERROR(
-        backend_->CopyToDevice(zeros.data(), zeros.size() * sizeof(float), h + T * D));
+        backend_->CopyToDevice(zeros.data(), zeros.size(), padding.data));
   }
   using Clock = std::chrono::steady_clock;
   Clock::time_point last = Clock::now();
@@ -346,28 +357,29 @@ Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolK
   tables.gamma = emb_gamma_->f32();
   tables.beta = emb_beta_->f32();
   tables.position_offset = config_.position_offset;
-  FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, tables, D, eps, h));
+  FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, tables, eps, h));
   mark(0);
   const float scale = 1.f / std::sqrt(static_cast<float>(H));
   for (const auto& layer : layers_) {
-    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, T, qkv_->f32()));
+    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, qkv));
     mark(1);
-    FLOE_RETURN_IF_ERROR(Attention(batch, N, H, scale));
+    FLOE_RETURN_IF_ERROR(Attention(batch, N, H, scale, qkv, context));
     mark(2);
-    FLOE_RETURN_IF_ERROR(layer->attn_out->Forward(context_->f32(), T, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(layer->attn_out->Forward(context, h));  // h += ...
     mark(3);
-    FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, T, D, layer->attn_ln_gamma->f32(),
+    FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, layer->attn_ln_gamma->f32(),
                                              layer->attn_ln_beta->f32(), eps));
     mark(4);
-    FLOE_RETURN_IF_ERROR(layer->ffn_in->Forward(h, T, intermediate_->f32()));
+    FLOE_RETURN_IF_ERROR(layer->ffn_in->Forward(h, intermediate));
     mark(5);
-    FLOE_RETURN_IF_ERROR(layer->ffn_out->Forward(intermediate_->f32(), T, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(layer->ffn_out->Forward(intermediate, h));  // h += ...
     mark(6);
-    FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, T, D, layer->out_ln_gamma->f32(),
+    FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, layer->out_ln_gamma->f32(),
                                              layer->out_ln_beta->f32(), eps));
     mark(4);
   }
-  FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, D, pool, pooled_->f32()));
+  FLOE_RETURN_IF_ERROR(
+      backend_->Pool(h, batch, pool, backend_->View(*pooled_, DType::kF32, {B, D})));
   mark(7);
   profiled_tokens_ += T;
   return OkStatus();

@@ -59,7 +59,8 @@ class BertEncoder : public Encoder {
   // Passes whose longest sequence is over this many tokens run attention in
   // query blocks (Backend::Attend) when the backend has it.
   static constexpr int64_t kLongSequence = 2048;
-  Status Attention(const PackedBatch& batch, int64_t heads, int64_t head_size, float scale);
+  Status Attention(const PackedBatch& batch, int64_t heads, int64_t head_size,
+                   float scale, const TensorView& qkv, const TensorView& context);
   bool attend_available_ = true;
   // The graph up to pooled_ (B x D on the device); T tokens.
   Status Run(std::span<const std::vector<int32_t>* const> seqs, PoolKind pool,

@@ -152,12 +152,15 @@ Status GatedRotaryEncoder::AttendAll(SeqSpan seqs, const PackedPass& pass,
   RotarySpec rotary = config_.rotary;
   AttentionSpec spec = attn;
   spec.rotary = &rotary;
+  const int64_t T = pass.batch.total_tokens, D = config_.hidden_size;
+  const TensorView qkv = backend_->Activations(*qkv_, T, 3 * D);
+  const TensorView context = backend_->Activations(*context_, T, D);
   if (one_base) {
     rotary.base = bases[0];
-    return backend_->Attend(qkv_->f32(), pass.batch, spec, context_->f32());
+    return backend_->Attend(qkv, pass.batch, spec, context);
   }
   // One sequence at a time, each with its own base; cu1_ holds {0, len} pairs.
-  const int64_t B = static_cast<int64_t>(seqs.size()), D = config_.hidden_size;
+  const int64_t B = static_cast<int64_t>(seqs.size());
   std::vector<int32_t> pairs(2 * B);
   for (int64_t b = 0; b < B; ++b) {
     pairs[2 * b] = 0;
@@ -172,9 +175,9 @@ Status GatedRotaryEncoder::AttendAll(SeqSpan seqs, const PackedPass& pass,
     one.num_seqs = 1;
     one.total_tokens = one.max_seqlen = pairs[2 * b + 1];
     rotary.base = bases[b];
-    const int64_t start = pass.cu[b];
-    FLOE_RETURN_IF_ERROR(backend_->Attend(qkv_->f32() + start * 3 * D, one, spec,
-                                          context_->f32() + start * D));
+    const int64_t start = pass.cu[b], len = pairs[2 * b + 1];
+    FLOE_RETURN_IF_ERROR(
+        backend_->Attend(qkv.Rows(start, len), one, spec, context.Rows(start, len)));
   }
   return OkStatus();
 }
@@ -207,33 +210,38 @@ Status GatedRotaryEncoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
       ++t;
     }
   }
-  float* h = hidden_->f32();
-  FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(emb.data(), emb.size() * sizeof(float), h));
-  const float eps = config_.layer_norm_eps;
+  const TensorView h = backend_->Activations(*hidden_, T, D);
+  const TensorView qkv = backend_->Activations(*qkv_, T, 3 * D);
+  const TensorView context = backend_->Activations(*context_, T, D);
+  const TensorView gate_up = backend_->Activations(*gate_up_, T, 2 * I);
+  const TensorView inner = backend_->Activations(*inner_, T, I);
   FLOE_RETURN_IF_ERROR(
-      backend_->LayerNorm(h, T, D, emb_gamma_->f32(), emb_beta_->f32(), eps));
+      backend_->CopyToDevice(emb.data(), backend_->Activations(*hidden_, rows, D)));
+  const float eps = config_.layer_norm_eps;
+  FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, emb_gamma_->f32(), emb_beta_->f32(), eps));
 
   AttentionSpec attn;
   attn.num_heads = config_.num_heads;
   attn.head_size = config_.head_size();
   for (const auto& layer : layers_) {
-    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, T, qkv_->f32()));
+    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, qkv));
     FLOE_RETURN_IF_ERROR(AttendAll(seqs, pass, attn, bases));
-    FLOE_RETURN_IF_ERROR(layer->out->Forward(context_->f32(), T, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(layer->out->Forward(context, h));  // h += ...
     FLOE_RETURN_IF_ERROR(
-        backend_->LayerNorm(h, T, D, layer->ln1_w->f32(), layer->ln1_b->f32(), eps));
-    FLOE_RETURN_IF_ERROR(layer->gate_up->Forward(h, T, gate_up_->f32()));
-    FLOE_RETURN_IF_ERROR(backend_->GatedActivation(gate_up_->f32(), T, I,
-                                                   config_.gate_activation, inner_->f32()));
-    FLOE_RETURN_IF_ERROR(layer->down->Forward(inner_->f32(), T, h));  // h += ...
+        backend_->LayerNorm(h, layer->ln1_w->f32(), layer->ln1_b->f32(), eps));
+    FLOE_RETURN_IF_ERROR(layer->gate_up->Forward(h, gate_up));
     FLOE_RETURN_IF_ERROR(
-        backend_->LayerNorm(h, T, D, layer->ln2_w->f32(), layer->ln2_b->f32(), eps));
+        backend_->GatedActivation(gate_up, config_.gate_activation, inner));
+    FLOE_RETURN_IF_ERROR(layer->down->Forward(inner, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(
+        backend_->LayerNorm(h, layer->ln2_w->f32(), layer->ln2_b->f32(), eps));
   }
-  FLOE_RETURN_IF_ERROR(backend_->Pool(h, pass.batch, D, pool, pooled_->f32()));
-  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), out));
+  const TensorView pooled = backend_->View(*pooled_, DType::kF32, {B, D});
+  FLOE_RETURN_IF_ERROR(backend_->Pool(h, pass.batch, pool, pooled));
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled, out));
   if (hidden_host != nullptr) {
     hidden_host->resize(T * D);
-    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, T * D * sizeof(float), hidden_host->data()));
+    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, hidden_host->data()));
   }
   return OkStatus();
 }

@@ -155,19 +155,22 @@ Status ModernBertEncoder::EnsureCapacity(int64_t tokens, int64_t seqs) {
   return OkStatus();
 }
 
-Status ModernBertEncoder::NormInto(const float* src, int64_t rows, DeviceBuffer& w,
-                                   DeviceBuffer& b, float* dst) {
-  const int64_t D = config_.hidden_size;
-  const size_t bytes = static_cast<size_t>(rows * D) * sizeof(float);
+Status ModernBertEncoder::NormInto(const TensorView& src, DeviceBuffer& w,
+                                   DeviceBuffer& b, const TensorView& dst) {
+  const size_t bytes = src.bytes();
+  if (dst.bytes() != bytes || dst.dtype != src.dtype) {
+    return InternalError("modernbert: norm of " + DescribeTensor(src) + " into " +
+                         DescribeTensor(dst));
+  }
   if (backend_->device() == "cpu") {
     // The CPU backend's device memory is host memory (backend.h).
-    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(src, bytes, dst));
+    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(src.data, bytes, dst.data));
   } else {
-    host_rows_.resize(rows * D);
-    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(src, bytes, host_rows_.data()));
-    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(host_rows_.data(), bytes, dst));
+    host_rows_.resize((bytes + sizeof(float) - 1) / sizeof(float));
+    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(src.data, bytes, host_rows_.data()));
+    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(host_rows_.data(), bytes, dst.data));
   }
-  return backend_->LayerNorm(dst, rows, D, w.f32(), b.f32(), config_.norm_eps);
+  return backend_->LayerNorm(dst, w.f32(), b.f32(), config_.norm_eps);
 }
 
 Status ModernBertEncoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
@@ -212,10 +215,17 @@ Status ModernBertEncoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
       ++t;
     }
   }
-  float* h = hidden_->f32();
-  FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(emb.data(), emb.size() * sizeof(float), h));
+  const TensorView h = backend_->Activations(*hidden_, T, D);
+  const TensorView normed = backend_->Activations(*normed_, T, D);
+  const TensorView qkv = backend_->Activations(*qkv_, T, 3 * D);
+  const TensorView context = backend_->Activations(*context_, T, D);
+  const TensorView gate_up = backend_->Activations(*gate_up_, T, 2 * I);
+  const TensorView inner = backend_->Activations(*inner_, T, I);
+  FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(
+      emb.data(),
+      backend_->Activations(*hidden_, static_cast<int64_t>(emb.size()) / D, D)));
   const float eps = config_.norm_eps;
-  FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, T, D, emb_w_->f32(), emb_b_->f32(), eps));
+  FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, emb_w_->f32(), emb_b_->f32(), eps));
 
   RotarySpec global_rotary, local_rotary;  // the whole head, rotate_half
   global_rotary.base = config_.global_rope_theta;
@@ -224,30 +234,29 @@ Status ModernBertEncoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
   attn.num_heads = config_.num_heads;
   attn.head_size = config_.head_size();
   for (const auto& layer : layers_) {
-    const float* x = h;  // layer 0: attn_norm is the identity
+    TensorView x = h;  // layer 0: attn_norm is the identity
     if (layer->attn_norm_w != nullptr) {
-      FLOE_RETURN_IF_ERROR(
-          NormInto(h, T, *layer->attn_norm_w, *layer->attn_norm_b, normed_->f32()));
-      x = normed_->f32();
+      FLOE_RETURN_IF_ERROR(NormInto(h, *layer->attn_norm_w, *layer->attn_norm_b, normed));
+      x = normed;
     }
-    FLOE_RETURN_IF_ERROR(layer->wqkv->Forward(x, T, qkv_->f32()));
+    FLOE_RETURN_IF_ERROR(layer->wqkv->Forward(x, qkv));
     attn.rotary = layer->global ? &global_rotary : &local_rotary;
     attn.window_left = attn.window_right = layer->global ? -1 : config_.local_window_half;
-    FLOE_RETURN_IF_ERROR(backend_->Attend(qkv_->f32(), batch, attn, context_->f32()));
-    FLOE_RETURN_IF_ERROR(layer->attn_wo->Forward(context_->f32(), T, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(backend_->Attend(qkv, batch, attn, context));
+    FLOE_RETURN_IF_ERROR(layer->attn_wo->Forward(context, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(NormInto(h, *layer->mlp_norm_w, *layer->mlp_norm_b, normed));
+    FLOE_RETURN_IF_ERROR(layer->wi->Forward(normed, gate_up));
     FLOE_RETURN_IF_ERROR(
-        NormInto(h, T, *layer->mlp_norm_w, *layer->mlp_norm_b, normed_->f32()));
-    FLOE_RETURN_IF_ERROR(layer->wi->Forward(normed_->f32(), T, gate_up_->f32()));
-    FLOE_RETURN_IF_ERROR(backend_->GatedActivation(
-        gate_up_->f32(), T, I, GateActivation(config_.activation), inner_->f32()));
-    FLOE_RETURN_IF_ERROR(layer->mlp_wo->Forward(inner_->f32(), T, h));  // h += ...
+        backend_->GatedActivation(gate_up, GateActivation(config_.activation), inner));
+    FLOE_RETURN_IF_ERROR(layer->mlp_wo->Forward(inner, h));  // h += ...
   }
-  FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, T, D, final_w_->f32(), final_b_->f32(), eps));
-  FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, D, pool, pooled_->f32()));
-  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), out));
+  FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, final_w_->f32(), final_b_->f32(), eps));
+  const TensorView pooled = backend_->View(*pooled_, DType::kF32, {B, D});
+  FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, pool, pooled));
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled, out));
   if (hidden_host != nullptr) {
     hidden_host->resize(T * D);
-    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, T * D * sizeof(float), hidden_host->data()));
+    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, hidden_host->data()));
   }
   return OkStatus();
 }

@@ -52,7 +52,9 @@ class ModernBertEncoder : public Encoder {
   ModernBertEncoder() = default;
   Status EnsureCapacity(int64_t tokens, int64_t seqs);
   // dst = LayerNorm(src) (norm weights w, b).
-  Status NormInto(const float* src, int64_t rows, DeviceBuffer& w, DeviceBuffer& b, float* dst);
+  // dst = LayerNorm(src) with w, b; src and dst: [rows, D] activations.
+  Status NormInto(const TensorView& src, DeviceBuffer& w, DeviceBuffer& b,
+                  const TensorView& dst);
 
   ModernBertConfig config_;
   Backend* backend_ = nullptr;

@@ -178,22 +178,24 @@ Status Qwen3Encoder::CheckSeqs(SeqSpan seqs, std::span<const int32_t> type1_from
   return OkStatus();
 }
 
-Status Qwen3Encoder::Mlp(const Layer& layer, float* h, int64_t T) {
-  const int64_t D = config_.hidden_size, I = config_.intermediate_size;
+Status Qwen3Encoder::Mlp(const Layer& layer, const TensorView& h) {
+  const int64_t T = h.rows(), D = config_.hidden_size, I = config_.intermediate_size;
   RmsNormSpec norm;
   norm.hidden = D;
   norm.weight = layer.post_norm->f32();
   norm.eps = config_.rms_norm_eps;
+  const TensorView normed = backend_->Activations(*normed_, T, D);
   for (int64_t r0 = 0; r0 < T; r0 += mlp_rows_) {
     const int64_t m = std::min(mlp_rows_, T - r0);
     // The last chunk's padding rows lie past T, inside the buffers.
-    float* x = normed_->f32() + r0 * D;
-    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(h + r0 * D, m * D * sizeof(float), x));
-    FLOE_RETURN_IF_ERROR(backend_->RmsNorm(x, m, norm));
-    FLOE_RETURN_IF_ERROR(layer.gate_up->Forward(x, m, gate_up_->f32()));
-    FLOE_RETURN_IF_ERROR(
-        backend_->GatedActivation(gate_up_->f32(), m, I, Activation::kSilu, inner_->f32()));
-    FLOE_RETURN_IF_ERROR(layer.down->Forward(inner_->f32(), m, h + r0 * D));  // h += ...
+    const TensorView x = normed.Rows(r0, m), y = h.Rows(r0, m);
+    const TensorView gate_up = backend_->Activations(*gate_up_, m, 2 * I);
+    const TensorView inner = backend_->Activations(*inner_, m, I);
+    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(y.data, y.bytes(), x.data));
+    FLOE_RETURN_IF_ERROR(backend_->RmsNorm(x, norm));
+    FLOE_RETURN_IF_ERROR(layer.gate_up->Forward(x, gate_up));
+    FLOE_RETURN_IF_ERROR(backend_->GatedActivation(gate_up, Activation::kSilu, inner));
+    FLOE_RETURN_IF_ERROR(layer.down->Forward(inner, y));  // h += ...
   }
   return OkStatus();
 }
@@ -224,10 +226,14 @@ Status Qwen3Encoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
       }
     }
     FLOE_RETURN_IF_ERROR(
-        backend_->CopyToDevice(emb.data(), emb.size() * sizeof(float), hidden_->data()));
+        backend_->CopyToDevice(emb.data(), backend_->Activations(*hidden_, rows, D)));
   }
-  float* h = hidden_->f32();
-  float* x = normed_->f32();
+  const int64_t Q = int64_t{config_.num_heads} * config_.head_dim;
+  const int64_t KV = int64_t{config_.num_kv_heads} * config_.head_dim;
+  const TensorView h = backend_->Activations(*hidden_, T, D);
+  const TensorView x = backend_->Activations(*normed_, T, D);
+  const TensorView qkv = backend_->Activations(*qkv_, T, Q + 2 * KV);
+  const TensorView context = backend_->Activations(*context_, T, Q);
 
   RotarySpec rotary;
   rotary.base = config_.rope_theta;  // rotary_dims 0: the whole head
@@ -243,24 +249,27 @@ Status Qwen3Encoder::Forward(SeqSpan seqs, PoolKind pool, float* out,
   norm.hidden = D;
   norm.eps = config_.rms_norm_eps;
   for (const auto& layer : layers_) {
-    FLOE_RETURN_IF_ERROR(backend_->CopyToDevice(h, rows * D * sizeof(float), x));
+    // Padding rows too (they go through the products).
+    FLOE_RETURN_IF_ERROR(
+        backend_->CopyToDevice(h.data, rows * D * DTypeSize(h.dtype), x.data));
     norm.weight = layer->input_norm->f32();
-    FLOE_RETURN_IF_ERROR(backend_->RmsNorm(x, T, norm));
-    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(x, T, qkv_->f32()));
+    FLOE_RETURN_IF_ERROR(backend_->RmsNorm(x, norm));
+    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(x, qkv));
     attn.window_left = layer->window > 0 ? layer->window - 1 : -1;
     attn.q_norm = layer->q_norm->f32();
     attn.k_norm = layer->k_norm->f32();
-    FLOE_RETURN_IF_ERROR(backend_->Attend(qkv_->f32(), batch, attn, context_->f32()));
-    FLOE_RETURN_IF_ERROR(layer->o_proj->Forward(context_->f32(), T, h));  // h += ...
-    FLOE_RETURN_IF_ERROR(Mlp(*layer, h, T));
+    FLOE_RETURN_IF_ERROR(backend_->Attend(qkv, batch, attn, context));
+    FLOE_RETURN_IF_ERROR(layer->o_proj->Forward(context, h));  // h += ...
+    FLOE_RETURN_IF_ERROR(Mlp(*layer, h));
   }
   norm.weight = final_norm_->f32();
-  FLOE_RETURN_IF_ERROR(backend_->RmsNorm(h, T, norm));
-  FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, D, pool, pooled_->f32()));
-  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled_->data(), B * D * sizeof(float), out));
+  FLOE_RETURN_IF_ERROR(backend_->RmsNorm(h, norm));
+  const TensorView pooled = backend_->View(*pooled_, DType::kF32, {B, D});
+  FLOE_RETURN_IF_ERROR(backend_->Pool(h, batch, pool, pooled));
+  FLOE_RETURN_IF_ERROR(backend_->CopyToHost(pooled, out));
   if (hidden_host != nullptr) {
     hidden_host->resize(T * D);
-    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, T * D * sizeof(float), hidden_host->data()));
+    FLOE_RETURN_IF_ERROR(backend_->CopyToHost(h, hidden_host->data()));
   }
   return OkStatus();
 }

@@ -55,7 +55,7 @@ class Qwen3Encoder : public Encoder {
   Status EnsureCapacity(int64_t tokens, int64_t seqs);
   // h += down(silu(gate x) * up x), x = RMSNorm(h), in row chunks of
   // mlp_rows_ (the inner activations are the widest buffers).
-  Status Mlp(const Layer& layer, float* h, int64_t T);
+  Status Mlp(const Layer& layer, const TensorView& h);
 
   Qwen3Config config_;
   Backend* backend_ = nullptr;

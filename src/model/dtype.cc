@@ -12,6 +12,10 @@ std::string_view DTypeName(DType t) {
       return "F16";
     case DType::kBF16:
       return "BF16";
+    case DType::kI8:
+      return "I8";
+    case DType::kI32:
+      return "I32";
   }
   return "?";
 }
@@ -35,6 +39,16 @@ void ConvertToFloat(DType t, const void* src, size_t n, float* dst) {
         uint16_t v;
         std::memcpy(&v, p + 2 * i, 2);
         dst[i] = BF16ToFloat(v);
+      }
+      return;
+    case DType::kI8:
+      for (size_t i = 0; i < n; ++i) dst[i] = static_cast<int8_t>(p[i]);
+      return;
+    case DType::kI32:
+      for (size_t i = 0; i < n; ++i) {
+        int32_t v;
+        std::memcpy(&v, p + 4 * i, 4);
+        dst[i] = static_cast<float>(v);
       }
       return;
   }

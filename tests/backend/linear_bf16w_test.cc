@@ -162,7 +162,10 @@ TEST(Bf16WeightLinearTest, BackendRunsBothPathsWithinFloat32Rounding) {
       const Vec x = Random(rows * k, 43 + m);
       const Vec y0 = Random(rows * n, 44 + m);
       Vec y = y0;
-      ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+      ASSERT_TRUE((*lin)
+                      ->Forward(HostF32(x.data(), {m, k}, x.size() * 4),
+                                HostF32(y.data(), {m, n}, y.size() * 4))
+                      .ok());
       const Vec zero(n, 0.f);
       CheckProduct(x, wr, mode == 2 ? zero : bias, mode == 2 ? &y0 : nullptr, mode == 1,
                    y.data(), m, k, n, "backend mode " + std::to_string(mode));

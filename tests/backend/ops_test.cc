@@ -95,6 +95,11 @@ class OpsTest : public ::testing::TestWithParam<std::string> {
     buffers_.push_back(std::move(buf).value());
     return p;
   }
+  // A float32 view of this backend's memory (the backends here compute in
+  // float32).
+  TensorView V(const float* p, std::initializer_list<int64_t> dims) const {
+    return TensorView(p, DType::kF32, backend_->tensor_device(), dims);
+  }
   Vec Download(const float* dev, size_t n) {
     Vec host(n);
     EXPECT_TRUE(backend_->CopyToHost(dev, n * sizeof(float), host.data()).ok());
@@ -152,7 +157,7 @@ TEST_P(OpsTest, RmsNorm) {
         spec.bias = variant >= 2 ? Upload(bias) : nullptr;
         spec.weight_offset = variant == 3 ? 1.f : 0.f;
         float* dx = Upload(x);
-        if (!Ran(backend_->RmsNorm(dx, rows, spec))) return;
+        if (!Ran(backend_->RmsNorm(V(dx, {rows, hidden}), spec))) return;
         std::vector<double> ref(x.size());
         for (int64_t r = 0; r < rows; ++r) {
           double ss = 0;
@@ -183,7 +188,9 @@ TEST_P(OpsTest, ActivateAndGated) {
         const Vec x = Random(rows * 2 * inner, 7 + rows, -4.f, 4.f);
         float* dx = Upload(x);
         float* dout = Upload(Vec(rows * inner));
-        if (!Ran(backend_->GatedActivation(dx, rows, inner, act, dout))) return;
+        if (!Ran(backend_->GatedActivation(V(dx, {rows, 2 * inner}), act,
+                                           V(dout, {rows, inner}))))
+          return;
         std::vector<double> ref(rows * inner);
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t i = 0; i < inner; ++i) {
@@ -193,7 +200,8 @@ TEST_P(OpsTest, ActivateAndGated) {
         }
         EXPECT_LT(Nmse(Download(dout, ref.size()), ref), kMaxNmseF32)
             << "gated " << static_cast<int>(act) << " " << rows << "x" << inner;
-        if (!Ran(backend_->Activate(dx, static_cast<int64_t>(x.size()), act))) return;
+        if (!Ran(backend_->Activate(V(dx, {static_cast<int64_t>(x.size())}), act)))
+          return;
         std::vector<double> aref(x.size());
         for (size_t i = 0; i < x.size(); ++i) aref[i] = ActRef(x[i], act);
         EXPECT_LT(Nmse(Download(dx, x.size()), aref), kMaxNmseF32)
@@ -232,7 +240,7 @@ TEST_P(OpsTest, Rotary) {
         spec.position_scale = offset == 5 ? 0.25 : 1.0;
         const Vec x = Random(T * ld, 11 + dims + offset);
         float* dx = Upload(x);
-        if (!Ran(backend_->Rotary(dx, ld, heads, H, batch->packed, spec))) return;
+        if (!Ran(backend_->Rotary(V(dx, {T, ld}), heads, H, batch->packed, spec))) return;
         std::vector<double> ref(x.begin(), x.end());
         for (int64_t b = 0; b < batch->packed.num_seqs; ++b) {
           for (int64_t t = batch->cu[b]; t < batch->cu[b + 1]; ++t) {
@@ -365,7 +373,10 @@ void OpsTest::CheckAttend(const std::vector<int32_t>& lengths, int64_t H,
         Random(T * (c.heads + 2 * KvHeads(spec)) * H, 31 + c.heads + c.left, -2.f, 2.f);
     float* dqkv = Upload(qkv);
     float* dout = Upload(Vec(T * c.heads * H));
-    if (!Ran(backend_->Attend(dqkv, batch->packed, spec, dout))) return;
+    const int64_t width = (c.heads + 2 * KvHeads(spec)) * H;
+    if (!Ran(backend_->Attend(V(dqkv, {T, width}), batch->packed, spec,
+                              V(dout, {T, c.heads * H}))))
+      return;
     const auto ref = AttendRef(qkv, batch->cu, spec, qn, kn);
     EXPECT_LT(Nmse(Download(dout, ref.size()), ref), kMaxNmseF32)
         << c.heads << "/" << c.kv_heads << " causal " << c.causal << " window " << c.left
@@ -374,8 +385,8 @@ void OpsTest::CheckAttend(const std::vector<int32_t>& lengths, int64_t H,
       // The plain case is the BERT op's.
       float* dold = Upload(Vec(T * c.heads * H));
       ASSERT_TRUE(backend_
-                      ->Attention(dqkv, batch->packed, c.heads, H,
-                                  1.f / std::sqrt(float(H)), dold)
+                      ->Attention(V(dqkv, {T, width}), batch->packed, c.heads, H,
+                                  1.f / std::sqrt(float(H)), V(dold, {T, c.heads * H}))
                       .ok());
       EXPECT_LT(Nmse(Download(dold, ref.size()), ref), kMaxNmseF32);
     }
@@ -392,32 +403,35 @@ TEST_P(OpsTest, BadInputsAreInvalidArgument) {
   spec.head_size = 40;
   auto code = [](const Status& s) { return s.code(); };
   spec.num_kv_heads = 3;
-  if (!Ran(backend_->Attend(x, batch->packed, spec, out))) return;
+  const TensorView qkv = V(x, {7, 3 * 3 * 40}), o = V(out, {7, 3 * 40});
+  if (!Ran(backend_->Attend(qkv, batch->packed, spec, o))) return;
   spec.num_kv_heads = 2;
-  EXPECT_EQ(code(backend_->Attend(x, batch->packed, spec, out)),
+  EXPECT_EQ(code(backend_->Attend(qkv, batch->packed, spec, o)),
             StatusCode::kInvalidArgument);
   spec.num_kv_heads = 3;
-  EXPECT_EQ(code(backend_->Attend(nullptr, batch->packed, spec, out)),
+  EXPECT_EQ(code(backend_->Attend(V(nullptr, {7, 3 * 3 * 40}), batch->packed, spec, o)),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(backend_->Attend(x, batch->packed, spec, x)),
+  EXPECT_EQ(code(backend_->Attend(qkv, batch->packed, spec, V(x, {7, 3 * 40}))),
             StatusCode::kInvalidArgument);
   RotarySpec odd;
   odd.rotary_dims = 7;
   spec.rotary = &odd;
-  EXPECT_EQ(code(backend_->Attend(x, batch->packed, spec, out)),
+  EXPECT_EQ(code(backend_->Attend(qkv, batch->packed, spec, o)),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(backend_->Rotary(x, 40, 3, 40, batch->packed, RotarySpec{})),
+  EXPECT_EQ(code(backend_->Rotary(V(x, {7, 40}), 3, 40, batch->packed, RotarySpec{})),
             StatusCode::kInvalidArgument);  // 3 heads of 40 in rows of 40
-  EXPECT_EQ(code(backend_->GatedActivation(x, 7, 40, Activation::kNone, out)),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(backend_->GatedActivation(x, 7, 40, Activation::kSilu, x + 10)),
+  EXPECT_EQ(
+      code(backend_->GatedActivation(V(x, {7, 80}), Activation::kNone, V(out, {7, 40}))),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(backend_->GatedActivation(V(x, {7, 80}), Activation::kSilu,
+                                           V(x + 10, {7, 40}))),
             StatusCode::kInvalidArgument);
   RmsNormSpec norm;
   norm.hidden = 0;
-  EXPECT_EQ(code(backend_->RmsNorm(x, 7, norm)), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(backend_->RmsNorm(V(x, {7, 40}), norm)), StatusCode::kInvalidArgument);
   PackedBatch broken = batch->packed;
   broken.total_tokens = 8;  // cu_seqlens end at 7
-  EXPECT_EQ(code(backend_->Rotary(x, 120, 3, 40, broken, RotarySpec{})),
+  EXPECT_EQ(code(backend_->Rotary(V(x, {8, 120}), 3, 40, broken, RotarySpec{})),
             StatusCode::kInvalidArgument);
 }
 

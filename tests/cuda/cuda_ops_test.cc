@@ -99,11 +99,13 @@ TEST_P(CudaOpsTest, LinearWithEveryEpilogueMatchesCpu) {
         const auto x = Random(rows * sh.k, 3 + m);
         auto xc = Upload(cpu_.get(), x), yc = Alloc(cpu_.get(), rows * sh.n * 4);
         auto xg = UploadActivations(gpu_.get(), x), yg = Alloc(gpu_.get(), rows * sh.n * 4);
-        ASSERT_TRUE((*lc)->Forward(xc->f32(), m, yc->f32()).ok());
-        const Status s = (*lg)->Forward(xg->f32(), m, yg->f32());
+        const TensorView yvc = cpu_->Activations(*yc, m, sh.n);
+        const TensorView yvg = gpu_->Activations(*yg, m, sh.n);
+        ASSERT_TRUE((*lc)->Forward(cpu_->Activations(*xc, m, sh.k), yvc).ok());
+        const Status s = (*lg)->Forward(gpu_->Activations(*xg, m, sh.k), yvg);
         ASSERT_TRUE(s.ok()) << s.ToString();
-        auto want = Download(cpu_.get(), yc->data(), m * sh.n);
-        auto got = Download(gpu_.get(), yg->data(), m * sh.n);
+        auto want = Download(cpu_.get(), yvc);
+        auto got = Download(gpu_.get(), yvg);
         EXPECT_LE(Nmse(got, want), tol()) << "k " << sh.k << " n " << sh.n << " act "
                                           << static_cast<int>(act) << " m " << m;
       }
@@ -132,16 +134,18 @@ TEST_P(CudaOpsTest, ResidualLinearAloneAndFusedWithLayerNormMatchesCpu) {
       const auto x = Random(rows * k, 9), y0 = Random(rows * n, 10);
       auto xc = Upload(cpu_.get(), x), yc = Upload(cpu_.get(), y0);
       auto xg = UploadActivations(gpu.get(), x), yg = UploadActivations(gpu.get(), y0);
-      ASSERT_TRUE((*lc)->Forward(xc->f32(), m, yc->f32()).ok());
-      Status s = (*lg)->Forward(xg->f32(), m, yg->f32());
+      const TensorView yvc = cpu_->Activations(*yc, m, n),
+                       yvg = gpu->Activations(*yg, m, n);
+      ASSERT_TRUE((*lc)->Forward(cpu_->Activations(*xc, m, k), yvc).ok());
+      Status s = (*lg)->Forward(gpu->Activations(*xg, m, k), yvg);
       ASSERT_TRUE(s.ok()) << s.ToString();
       if (with_ln) {
-        ASSERT_TRUE(cpu_->LayerNorm(yc->f32(), m, n, gc->f32(), bc->f32(), 1e-12f).ok());
-        s = gpu->LayerNorm(yg->f32(), m, n, gg->f32(), bg->f32(), 1e-12f);
+        ASSERT_TRUE(cpu_->LayerNorm(yvc, gc->f32(), bc->f32(), 1e-12f).ok());
+        s = gpu->LayerNorm(yvg, gg->f32(), bg->f32(), 1e-12f);
         ASSERT_TRUE(s.ok()) << s.ToString();
       }
-      auto want = Download(cpu_.get(), yc->data(), m * n);
-      auto got = Download(gpu.get(), yg->data(), m * n);
+      auto want = Download(cpu_.get(), yvc);
+      auto got = Download(gpu.get(), yvg);
       EXPECT_LE(Nmse(got, want), tol()) << "fused " << fused << " with_ln " << with_ln;
     }
   }
@@ -180,11 +184,11 @@ TEST_P(CudaOpsTest, EmbedLayerNormMatchesCpu) {
     e.position_offset = kOffset;
     return e;
   };
-  ASSERT_TRUE(cpu_->EmbedLayerNorm(ic->i32(), batch.cpu, tables(c), D, 1e-12f, oc->f32()).ok());
-  const Status s = gpu_->EmbedLayerNorm(ig->i32(), batch.gpu, tables(g), D, 1e-12f, og->f32());
+  const TensorView ovc = cpu_->Activations(*oc, T, D), ovg = gpu_->Activations(*og, T, D);
+  ASSERT_TRUE(cpu_->EmbedLayerNorm(ic->i32(), batch.cpu, tables(c), 1e-12f, ovc).ok());
+  const Status s = gpu_->EmbedLayerNorm(ig->i32(), batch.gpu, tables(g), 1e-12f, ovg);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_LE(Nmse(Download(gpu_.get(), og->data(), T * D), Download(cpu_.get(), oc->data(), T * D)),
-            tol());
+  EXPECT_LE(Nmse(Download(gpu_.get(), ovg), Download(cpu_.get(), ovc)), tol());
 }
 
 TEST_P(CudaOpsTest, LayerNormMatchesCpuAtSmallAndLargeHidden) {
@@ -196,12 +200,12 @@ TEST_P(CudaOpsTest, LayerNormMatchesCpuAtSmallAndLargeHidden) {
     auto xc = Upload(cpu_.get(), x), xg = UploadActivations(gpu_.get(), x);
     auto gc = Upload(cpu_.get(), gamma), bc = Upload(cpu_.get(), beta);
     auto gg = Upload(gpu_.get(), gamma), bg = Upload(gpu_.get(), beta);
-    ASSERT_TRUE(cpu_->LayerNorm(xc->f32(), rows, D, gc->f32(), bc->f32(), 1e-5f).ok());
-    const Status s = gpu_->LayerNorm(xg->f32(), rows, D, gg->f32(), bg->f32(), 1e-5f);
+    const TensorView xvc = cpu_->Activations(*xc, rows, D);
+    const TensorView xvg = gpu_->Activations(*xg, rows, D);
+    ASSERT_TRUE(cpu_->LayerNorm(xvc, gc->f32(), bc->f32(), 1e-5f).ok());
+    const Status s = gpu_->LayerNorm(xvg, gg->f32(), bg->f32(), 1e-5f);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_LE(Nmse(Download(gpu_.get(), xg->data(), rows * D),
-                   Download(cpu_.get(), xc->data(), rows * D)),
-              tol())
+    EXPECT_LE(Nmse(Download(gpu_.get(), xvg), Download(cpu_.get(), xvc)), tol())
         << "D " << D;
   }
 }
@@ -221,11 +225,15 @@ TEST_P(CudaOpsTest, AttentionOverVariableLengthsMatchesCpu) {
     auto qc = Upload(cpu_.get(), qkv), qg = UploadActivations(gpu.get(), qkv);
     auto oc = Alloc(cpu_.get(), T * D * 4), og = Alloc(gpu.get(), T * D * 4);
     const float scale = 1.f / std::sqrt(static_cast<float>(c.head_size));
-    ASSERT_TRUE(cpu_->Attention(qc->f32(), batch.cpu, c.heads, c.head_size, scale, oc->f32()).ok());
-    const Status s = gpu->Attention(qg->f32(), batch.gpu, c.heads, c.head_size, scale, og->f32());
+    const TensorView ovc = cpu_->Activations(*oc, T, D),
+                     ovg = gpu->Activations(*og, T, D);
+    ASSERT_TRUE(cpu_->Attention(cpu_->Activations(*qc, T, 3 * D), batch.cpu, c.heads,
+                                c.head_size, scale, ovc)
+                    .ok());
+    const Status s = gpu->Attention(gpu->Activations(*qg, T, 3 * D), batch.gpu, c.heads,
+                                    c.head_size, scale, ovg);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_LE(Nmse(Download(gpu.get(), og->data(), T * D), Download(cpu_.get(), oc->data(), T * D)),
-              tol())
+    EXPECT_LE(Nmse(Download(gpu.get(), ovg), Download(cpu_.get(), ovc)), tol())
         << "H " << c.head_size << " flash " << c.flash;
   }
 }
@@ -237,8 +245,11 @@ TEST_P(CudaOpsTest, EveryPoolingMatchesCpuAndIsFloat32) {
   auto hc = Upload(cpu_.get(), h), hg = UploadActivations(gpu_.get(), h);
   for (PoolKind kind : {PoolKind::kCls, PoolKind::kMean, PoolKind::kMax, PoolKind::kLastToken}) {
     auto oc = Alloc(cpu_.get(), B * D * 4), og = Alloc(gpu_.get(), B * D * 4);
-    ASSERT_TRUE(cpu_->Pool(hc->f32(), batch.cpu, D, kind, oc->f32()).ok());
-    const Status s = gpu_->Pool(hg->f32(), batch.gpu, D, kind, og->f32());
+    ASSERT_TRUE(cpu_->Pool(cpu_->Activations(*hc, T, D), batch.cpu, kind,
+                           cpu_->View(*oc, DType::kF32, {B, D}))
+                    .ok());
+    const Status s = gpu_->Pool(gpu_->Activations(*hg, T, D), batch.gpu, kind,
+                                gpu_->View(*og, DType::kF32, {B, D}));
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_LE(Nmse(Download(gpu_.get(), og->data(), B * D), Download(cpu_.get(), oc->data(), B * D)),
               tol())
@@ -249,7 +260,7 @@ TEST_P(CudaOpsTest, EveryPoolingMatchesCpuAndIsFloat32) {
 TEST_P(CudaOpsTest, ActivationsReadBackAsFloat32) {
   const auto x = Random(1000, 21);
   auto xg = UploadActivations(gpu_.get(), x);
-  EXPECT_LE(Nmse(Download(gpu_.get(), xg->data(), x.size()), x), tol());
+  EXPECT_LE(Nmse(Download(gpu_.get(), gpu_->Activations(*xg, 1000, 1)), x), tol());
 }
 
 TEST_P(CudaOpsTest, BadPointersAreErrorsNotCrashes) {
@@ -258,20 +269,29 @@ TEST_P(CudaOpsTest, BadPointersAreErrorsNotCrashes) {
   ASSERT_TRUE(lin.ok()) << lin.status().ToString();
   std::vector<float> host_x(32 * 4), host_y(64 * 4);
   auto y = Alloc(gpu_.get(), 64 * 4 * 4);
-  // Host memory where device memory is expected.
-  Status s = (*lin)->Forward(host_x.data(), 4, y->f32());
+  const DType act = gpu_->activation_dtype();
+  const TensorView yv = gpu_->Activations(*y, 4, 64);
+  // Host memory where device memory is expected: a view that says so, and
+  // one that claims to be on the GPU.
+  Status s = (*lin)->Forward(HostF32(host_x.data(), {4, 32}), yv);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
-  // Bytes copied raw into a buffer then read as activations.
+  s = (*lin)->Forward(TensorView(host_x.data(), act, gpu_->tensor_device(), {4, 32}), yv);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  // A view of another element type than the backend's activations.
   auto raw = Upload(gpu_.get(), host_x);
-  s = (*lin)->Forward(raw->f32(), 4, y->f32());
+  const DType other = act == DType::kF32 ? DType::kBF16 : DType::kF32;
+  s = (*lin)->Forward(gpu_->View(*raw, other, {4, 32}), yv);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
   // Too few rows of room.
   auto x = UploadActivations(gpu_.get(), host_x);
-  s = (*lin)->Forward(x->f32(), 400, y->f32());
+  s = (*lin)->Forward(gpu_->Activations(*x, 400, 32), gpu_->Activations(*y, 400, 64));
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  // Shapes that do not match the product.
+  s = (*lin)->Forward(gpu_->Activations(*x, 4, 16), yv);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
   // The backend still works afterwards.
-  EXPECT_TRUE((*lin)->Forward(x->f32(), 4, y->f32()).ok());
-  EXPECT_TRUE(gpu_->CopyToHost(y->data(), 64 * 4 * 4, host_y.data()).ok());
+  EXPECT_TRUE((*lin)->Forward(gpu_->Activations(*x, 4, 32), yv).ok());
+  EXPECT_TRUE(gpu_->CopyToHost(yv, host_y.data()).ok());
 }
 
 TEST_P(CudaOpsTest, MemoryBudgetIsEnforced) {

@@ -77,22 +77,28 @@ std::unique_ptr<DeviceBuffer> Upload(Backend* be, const std::vector<T>& host) {
   return buf;
 }
 
-// A device buffer holding `host` as activations: raw on the CPU, converted
-// to the compute type on CUDA.
+// A device buffer holding `host` as activations: float32 on the CPU,
+// converted to the compute type on CUDA (Backend::CopyToDevice of a view).
 inline std::unique_ptr<DeviceBuffer> UploadActivations(Backend* be,
                                                        const std::vector<float>& host) {
   auto buf = Alloc(be, host.size() * sizeof(float));
   if (!buf) return nullptr;
-  if (be->device() == "cpu") {
-    EXPECT_TRUE(be->CopyToDevice(host.data(), host.size() * sizeof(float), buf->data()).ok());
-  } else {
-    const Status s = CopyActivationsToDevice(be, host.data(), static_cast<int64_t>(host.size()),
-                                             buf->data());
-    EXPECT_TRUE(s.ok()) << s.ToString();
-  }
+  const TensorView v =
+      be->View(*buf, be->activation_dtype(), {static_cast<int64_t>(host.size())});
+  const Status s = be->CopyToDevice(host.data(), v);
+  EXPECT_TRUE(s.ok()) << s.ToString();
   return buf;
 }
 
+// The values of a view as float32 (converted from float16 / bfloat16).
+inline std::vector<float> Download(Backend* be, const TensorView& v) {
+  std::vector<float> host(v.numel(), NAN);
+  const Status s = be->CopyToHost(v, host.data());
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return host;
+}
+
+// `count` float32 values, copied as bytes (Pool's output).
 inline std::vector<float> Download(Backend* be, void* device, size_t count) {
   std::vector<float> v(count, NAN);
   const Status s = be->CopyToHost(device, count * sizeof(float), v.data());

@@ -232,7 +232,10 @@ TEST(Qwen3AttendTest, CausalNeverReadsKeysAfterItsBlock) {
     batch.total_tokens = batch.max_seqlen = len;
     spec.causal = causal;
     std::vector<float> out(len * N * H);
-    EXPECT_TRUE((*backend)->Attend(qkv.data(), batch, spec, out.data()).ok());
+    EXPECT_TRUE((*backend)
+                    ->Attend(HostF32(qkv.data(), {len, ld}), batch, spec,
+                             HostF32(out.data(), {len, N * H}))
+                    .ok());
     return out;
   };
   const std::vector<float> prefix = attend(clean, P, true);

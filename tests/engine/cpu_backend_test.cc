@@ -60,7 +60,10 @@ TEST(CpuLinearTest, MatchesNaiveProductAtManyRowCountsWithFusedOps) {
       auto x = Random(rows * K, 3 + m);
       auto y0 = Random(rows * N, 4 + m);
       auto y = y0;
-      ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+      ASSERT_TRUE((*lin)
+                      ->Forward(HostF32(x.data(), {m, K}, x.size() * 4),
+                                HostF32(y.data(), {m, N}, y.size() * 4))
+                      .ok());
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < N; ++j) {
           double s = bias[j];
@@ -102,7 +105,10 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
     const int64_t m = 37;
     auto x = Random((*b)->RoundUpRows(m) * K, 13);
     std::vector<float> y((*b)->RoundUpRows(m) * N);
-    ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+    ASSERT_TRUE((*lin)
+                    ->Forward(HostF32(x.data(), {m, K}, x.size() * 4),
+                              HostF32(y.data(), {m, N}, y.size() * 4))
+                    .ok());
     double err = 0, norm = 0;
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < N; ++j) {
@@ -136,7 +142,10 @@ TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
       auto x = Random(rows * K, 23 + m);
       auto y0 = Random(rows * N, 24 + m);
       auto y = y0;
-      ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+      ASSERT_TRUE((*lin)
+                      ->Forward(HostF32(x.data(), {m, K}, x.size() * 4),
+                                HostF32(y.data(), {m, N}, y.size() * 4))
+                      .ok());
       double err = 0, norm = 0;
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < N; ++j) {
@@ -165,7 +174,9 @@ void ExpectNaiveAttention(int64_t N, int64_t H, const std::vector<int32_t>& cu, 
   std::vector<float> out(T * D, -1.f);
   PackedBatch batch{cu.data(), cu.data(), B, T, max_len};
   const float scale = 1.f / std::sqrt(static_cast<float>(H));
-  ASSERT_TRUE(be->Attention(qkv.data(), batch, N, H, scale, out.data()).ok());
+  ASSERT_TRUE(be->Attention(HostF32(qkv.data(), {T, 3 * D}), batch, N, H, scale,
+                            HostF32(out.data(), {T, D}))
+                  .ok());
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < N; ++h) {
       for (int64_t i = cu[b]; i < cu[b + 1]; ++i) {
@@ -242,7 +253,9 @@ TEST(CpuPoolTest, MeanOfOneTokenIsThatToken) {
   const std::vector<int32_t> cu = {0, 1, 5};
   PackedBatch batch{cu.data(), cu.data(), 2, 5, 4};
   std::vector<float> out(8);
-  ASSERT_TRUE(be->Pool(h.data(), batch, 4, PoolKind::kMean, out.data()).ok());
+  ASSERT_TRUE(be->Pool(HostF32(h.data(), {5, 4}), batch, PoolKind::kMean,
+                       HostF32(out.data(), {2, 4}))
+                  .ok());
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(out[i], h[i]);
 }
 
@@ -267,7 +280,10 @@ TEST(CpuLinearTest, Int8ModeRunsNoInt8ProductsInBfloat16) {
     auto lin = (*b)->CreateLinear(spec);
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     std::vector<float> y(rows * N);
-    ASSERT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+    ASSERT_TRUE((*lin)
+                    ->Forward(HostF32(x.data(), {m, K}, x.size() * 4),
+                              HostF32(y.data(), {m, N}, y.size() * 4))
+                    .ok());
     double err = 0, norm = 0;
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < N; ++j) {

@@ -116,7 +116,10 @@ double LinearError(Backend* b) {
     EXPECT_TRUE(lin.ok()) << lin.status().ToString();
     if (!lin.ok()) return 1;
     std::vector<float> y(b->RoundUpRows(m) * N);
-    EXPECT_TRUE((*lin)->Forward(x.data(), m, y.data()).ok());
+    EXPECT_TRUE((*lin)
+                    ->Forward(HostF32(x.data(), {m, K}, x.size() * 4),
+                              HostF32(y.data(), {m, N}, y.size() * 4))
+                    .ok());
     worst = std::max(
         worst, RelativeLinearError(x.data(), w.data(), bias.data(), y.data(), m, K, N));
   }

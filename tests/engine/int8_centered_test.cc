@@ -127,7 +127,10 @@ TEST(Int8CenteredTest, LinearWithCentredRowsBeatsPlainS8OnGeluRows) {
     std::vector<float> xin(rows * K, 0.f), y(rows * N, 0.f);
     std::copy(x.begin(), x.end(), xin.begin());
     std::copy(y0.begin(), y0.end(), y.begin());
-    ASSERT_TRUE((*lin)->Forward(xin.data(), m, y.data()).ok());
+    ASSERT_TRUE((*lin)
+                    ->Forward(HostF32(xin.data(), {m, K}, xin.size() * 4),
+                              HostF32(y.data(), {m, N}, y.size() * 4))
+                    .ok());
     double err = 0, norm = 0;
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < N; ++j) {

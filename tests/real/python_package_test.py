@@ -7,8 +7,9 @@ floe.Embedder against sentence-transformers on the real all-MiniLM-L6-v2:
   (b) tokenize == sentence-transformers' input_ids; dimension, max_seq_length;
   (c) prompt_name on a copy of the folder with prompts; truncate_dim with the folder's
       normalization and with normalize_embeddings=True; normalize_embeddings=False;
+      One string with those options equals its row in a list (its own path);
   (d) errors: a missing folder (RuntimeError), an unknown prompt (ValueError), both
-      with floe's message; a bad truncate_dim (ValueError);
+      with floe's message; a bad truncate_dim (ValueError); for a list and a string;
   (e) the GIL is released: a second Python thread keeps ticking during one long
       encode call; two threads encoding at once get the same vectors;
   (g) encode(..., output_value="token_embeddings") equals sentence-transformers' on a
@@ -161,7 +162,8 @@ def main():
     check(got.flags["C_CONTIGUOUS"] and got.flags["OWNDATA"] is False and got.base is not None,
           "(a) the array wraps floe's buffer (base %s)" % type(got.base).__name__)
     one = model.encode(texts[5])
-    check(one.shape == (384,) and one.dtype == np.float32, "(a) a string gives (384,)")
+    check(one.shape == (384,) and one.dtype == np.float32 and one.base is not None,
+          "(a) a string gives (384,), floe's own buffer")
     check(cosine_rows(one[None], ref[5:6])[0] >= 0.99999, "(a) the string's vector matches")
     check(model.encode([]).shape == (0, 384), "(a) an empty list gives (0, 384)")
     small = model.encode(texts[:40], batch_size=7)
@@ -211,6 +213,15 @@ def main():
     check(cosine_rows(raw, got[::4]).min() >= 0.99999 and np.abs(norms - 1).min() > 0.01,
           "(c) normalize_embeddings=False: same direction, raw norms (%.2f..%.2f)"
           % (norms.min(), norms.max()))
+    # One string takes its own path (encode_one): the same options give row 0's values.
+    singles = [(model.encode(sub[0], truncate_dim=128), got128[0]),
+               (model.encode(sub[0], truncate_dim=128, normalize_embeddings=True), got128n[0]),
+               (model.encode(sub[0], normalize_embeddings=False), raw[0]),
+               (mp.encode(sub[0], prompt_name="query"), mp.encode(sub[:1], prompt_name="query")[0])]
+    check(all(a.shape == b.shape and cosine_rows(a[None], b[None])[0] >= 0.999999 and
+              abs(np.linalg.norm(a) / np.linalg.norm(b) - 1) < 1e-5 for a, b in singles),
+          "(c) one string with truncate_dim / normalize_embeddings / prompt_name equals its row "
+          "in a list (shapes %s)" % [a.shape for a, _ in singles])
 
     # (d) errors.
     missing = os.path.join(SCRATCH, "no-such-model")
@@ -218,6 +229,9 @@ def main():
     expect_error(ValueError, lambda: model.encode(["x"], prompt_name="nope"), "nope")
     expect_error(ValueError, lambda: model.encode(["x"], truncate_dim=1000), "1000")
     expect_error(ValueError, lambda: model.encode(["x"], batch_size=0), "batch_size")
+    expect_error(ValueError, lambda: model.encode("x", prompt_name="nope"), "nope")
+    expect_error(ValueError, lambda: model.encode("x", truncate_dim=1000), "1000")
+    expect_error(ValueError, lambda: model.encode("x", batch_size=0), "batch_size")
     expect_error(TypeError, lambda: model.encode([1, 2]))
 
     # (e) the GIL is released during encode.

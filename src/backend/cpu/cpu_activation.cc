@@ -60,16 +60,21 @@ void WithActivation(Activation act, F&& f) {
 
 }  // namespace
 
-Status CpuBackend::Activate(float* x, int64_t n, Activation act) {
-  if (Status s = CheckActivate(x, n, act); !s.ok()) return s;
+Status CpuBackend::Activate(const TensorView& x_view, Activation act) {
+  if (Status s = CheckActivate(*this, x_view, act); !s.ok()) return s;
+  float* x = x_view.f32();
+  const int64_t n = x_view.numel();
   UseThreads();
   WithActivation(act, [&](auto a) { ActivateAll<decltype(a)::value>(x, n); });
   return OkStatus();
 }
 
-Status CpuBackend::GatedActivation(const float* x, int64_t rows, int64_t inner,
-                                   Activation act, float* out) {
-  if (Status s = CheckGatedActivation(x, rows, inner, act, out); !s.ok()) return s;
+Status CpuBackend::GatedActivation(const TensorView& x_view, Activation act,
+                                   const TensorView& out_view) {
+  if (Status s = CheckGatedActivation(*this, x_view, act, out_view); !s.ok()) return s;
+  const float* x = x_view.f32();
+  float* out = out_view.f32();
+  const int64_t rows = x_view.rows(), inner = out_view.cols();
   UseThreads();
   WithActivation(act, [&](auto a) { Gated<decltype(a)::value>(x, rows, inner, out); });
   return OkStatus();

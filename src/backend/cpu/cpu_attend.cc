@@ -43,9 +43,11 @@ void PrepareHead(const float* src, int64_t ld, int64_t len, int64_t H, const flo
 
 }  // namespace
 
-Status CpuBackend::Attend(const float* qkv, const PackedBatch& batch,
-                          const AttentionSpec& spec, float* out) {
-  if (Status s = CheckAttend(qkv, batch, spec, out); !s.ok()) return s;
+Status CpuBackend::Attend(const TensorView& qkv_view, const PackedBatch& batch,
+                          const AttentionSpec& spec, const TensorView& out_view) {
+  if (Status s = CheckAttend(*this, qkv_view, batch, spec, out_view); !s.ok()) return s;
+  const float* qkv = qkv_view.f32();
+  float* out = out_view.f32();
   UseThreads();
   const int64_t N = spec.num_heads, Nkv = KvHeads(spec), H = spec.head_size;
   const int64_t group = N / Nkv;

@@ -23,9 +23,13 @@ std::vector<int32_t> LongestFirst(const PackedBatch& batch) {
 // through their strides and writing O straight into the context matrix.
 // With plain bfloat16 or int8 products, O = P V of sequences of at least
 // kBf16ValueMinLen tokens runs in bf16 (cpu/attention_bf16.h).
-Status CpuBackend::Attention(const float* qkv, const PackedBatch& batch,
+Status CpuBackend::Attention(const TensorView& qkv_view, const PackedBatch& batch,
                              int64_t num_heads, int64_t head_size, float scale,
-                             float* out) {
+                             const TensorView& out_view) {
+  FLOE_RETURN_IF_ERROR(
+      CheckAttention(*this, qkv_view, batch, num_heads, head_size, out_view));
+  const float* qkv = qkv_view.f32();
+  float* out = out_view.f32();
   UseThreads();
   const int64_t D = num_heads * head_size;
   const int64_t ld_qkv = 3 * D;

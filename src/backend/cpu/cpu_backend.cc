@@ -124,13 +124,18 @@ Status ProbeDtype(ComputeType ct, int num_threads) {
       spec.precision = p;
       auto lin = b.CreateLinear(spec);
       if (!lin.ok()) return lin.status();
-      if (Status s = (*lin)->Forward(x.data(), m, y.data()); !s.ok()) return s;
+      if (Status s =
+              (*lin)->Forward(HostF32(x.data(), {m, k}), HostF32(y.data(), {m, n}));
+          !s.ok()) {
+        return s;
+      }
     }
     const int64_t len = cpu::CpuBackend::kBf16ValueMinLen, head_size = 8;
     std::vector<float> qkv(len * 3 * head_size, 0.1f), out(len * head_size);
     const int32_t cu[2] = {0, static_cast<int32_t>(len)};
     PackedBatch batch{cu, cu, 1, len, len};
-    return b.Attention(qkv.data(), batch, 1, head_size, 0.35f, out.data());
+    return b.Attention(HostF32(qkv.data(), {len, 3 * head_size}), batch, 1, head_size,
+                       0.35f, HostF32(out.data(), {len, head_size}));
   } catch (const dnnl::error& e) {
     return cpu::DnnlError("cpu backend", e);
   }

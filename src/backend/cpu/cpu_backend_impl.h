@@ -37,6 +37,7 @@ class CpuBackend : public Backend {
   CpuBackend(ComputeType ct, int num_threads);
 
   std::string device() const override { return "cpu"; }
+  Device tensor_device() const override { return Device::Cpu(); }
   ComputeType compute_type() const override { return ct_; }
 
   // bfloat16: plain bf16 products (bf16 operands, float32 accumulation) by
@@ -77,6 +78,8 @@ class CpuBackend : public Backend {
   StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override;
   Status CopyToDevice(const void* host, size_t bytes, void* device) override;
   Status CopyToHost(const void* device, size_t bytes, void* host) override;
+  using Backend::CopyToDevice;
+  using Backend::CopyToHost;
 
   // cpu_linear.cc
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
@@ -98,32 +101,32 @@ class CpuBackend : public Backend {
 
   // cpu_embed.cc
   Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
-                        const EmbeddingTables& tables, int64_t hidden, float eps,
-                        float* out) override;
+                        const EmbeddingTables& tables, float eps,
+                        const TensorView& out) override;
 
   // cpu_norm.cc
-  Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
-                   const float* beta, float eps) override;
+  Status LayerNorm(const TensorView& x, const float* gamma, const float* beta,
+                   float eps) override;
 
   // cpu_attention.cc
   static constexpr int64_t kBf16ValueMinLen = 128;
-  Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
-                   int64_t head_size, float scale, float* out) override;
+  Status Attention(const TensorView& qkv, const PackedBatch& batch, int64_t num_heads,
+                   int64_t head_size, float scale, const TensorView& out) override;
 
   // cpu_pool.cc
-  Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
-              float* out) override;
+  Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
+              const TensorView& out) override;
 
   // The ops of the newer encoders (backend/ops.h): cpu_norm.cc,
   // cpu_activation.cc, cpu_rotary.cc, cpu_attend.cc.
-  Status RmsNorm(float* x, int64_t rows, const RmsNormSpec& spec) override;
-  Status Activate(float* x, int64_t n, Activation act) override;
-  Status GatedActivation(const float* x, int64_t rows, int64_t inner, Activation act,
-                         float* out) override;
-  Status Rotary(float* x, int64_t ld, int64_t num_heads, int64_t head_size,
+  Status RmsNorm(const TensorView& x, const RmsNormSpec& spec) override;
+  Status Activate(const TensorView& x, Activation act) override;
+  Status GatedActivation(const TensorView& x, Activation act,
+                         const TensorView& out) override;
+  Status Rotary(const TensorView& x, int64_t num_heads, int64_t head_size,
                 const PackedBatch& batch, const RotarySpec& spec) override;
-  Status Attend(const float* qkv, const PackedBatch& batch, const AttentionSpec& spec,
-                float* out) override;
+  Status Attend(const TensorView& qkv, const PackedBatch& batch,
+                const AttentionSpec& spec, const TensorView& out) override;
 
   // cos and sin of every (position, pair) of `spec` for positions below
   // `positions`: [positions, rotary_dims] as (cos, sin) pairs, angles in

@@ -7,8 +7,11 @@
 namespace floe::cpu {
 
 Status CpuBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
-                                  const EmbeddingTables& tables, int64_t hidden, float eps,
-                                  float* out) {
+                                  const EmbeddingTables& tables, float eps,
+                                  const TensorView& out_view) {
+  FLOE_RETURN_IF_ERROR(CheckEmbedLayerNorm(*this, batch, out_view));
+  float* out = out_view.f32();
+  const int64_t hidden = out_view.cols();
   UseThreads();
   const int32_t* cu = batch.cu_seqlens_host;
   const int32_t* type1 = batch.type1_from_host;

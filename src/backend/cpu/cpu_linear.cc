@@ -76,7 +76,7 @@ class CpuLinear : public LinearOp {
         wt_(std::move(wt)),
         beta_(OutlierBeta()) {}
 
-  Status Forward(const float* x, int64_t m, float* y) override;
+  Status Forward(const TensorView& x, const TensorView& y) override;
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
 
@@ -120,7 +120,7 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
     // tests/real/lower_precision_test.py, min cosine to float32: Q, K, V in
     // plain s8 0.978; FFN down in plain s8 0.988, row-centred (s8c,
     // int8_centered.h) 0.9889; both s8o 0.9922; both float32 (the default
-    // before) 0.9939 (docs/cpu-performance.md). Without VNNI the weights
+    // before) 0.9927 (docs/cpu-performance.md). Without VNNI the weights
     // keep 7 bits (CreateLinear), and s8o there gave 0.9809
     // (ONEDNN_MAX_CPU_ISA=AVX2): those classes keep Q, K, V and FFN down in
     // float32 (0.9914).
@@ -287,7 +287,11 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
   }
 }
 
-Status CpuLinear::Forward(const float* x, int64_t m, float* y) {
+Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
+  FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, k_, n_));
+  const float* x = x_view.f32();
+  float* y = y_view.f32();
+  const int64_t m = x_view.rows();
   backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {

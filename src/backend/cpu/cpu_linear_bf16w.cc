@@ -27,7 +27,7 @@ class Bf16WeightLinear : public LinearOp {
         accumulate_(accumulate),
         name_(std::move(name)) {}
 
-  Status Forward(const float* x, int64_t m, float* y) override;
+  Status Forward(const TensorView& x, const TensorView& y) override;
   int64_t in_features() const override { return w_.k; }
   int64_t out_features() const override { return w_.n; }
 
@@ -41,7 +41,11 @@ class Bf16WeightLinear : public LinearOp {
   std::string name_;
 };
 
-Status Bf16WeightLinear::Forward(const float* x, int64_t m, float* y) {
+Status Bf16WeightLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
+  FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, w_.k, w_.n));
+  const float* x = x_view.f32();
+  float* y = y_view.f32();
+  const int64_t m = x_view.rows();
   backend_->UseThreads();
   const int64_t k = w_.k, n = w_.n;
   try {

@@ -6,8 +6,11 @@
 
 namespace floe::cpu {
 
-Status CpuBackend::LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
+Status CpuBackend::LayerNorm(const TensorView& x_view, const float* gamma,
                              const float* beta, float eps) {
+  FLOE_RETURN_IF_ERROR(CheckLayerNorm(*this, x_view, gamma, beta));
+  float* x = x_view.f32();
+  const int64_t rows = x_view.rows(), hidden = x_view.cols();
   UseThreads();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
@@ -35,8 +38,10 @@ void RmsNormRow(const float* x, int64_t n, const float* w, const float* b, float
   }
 }
 
-Status CpuBackend::RmsNorm(float* x, int64_t rows, const RmsNormSpec& spec) {
-  if (Status s = CheckRmsNorm(x, rows, spec); !s.ok()) return s;
+Status CpuBackend::RmsNorm(const TensorView& x_view, const RmsNormSpec& spec) {
+  if (Status s = CheckRmsNorm(*this, x_view, spec); !s.ok()) return s;
+  float* x = x_view.f32();
+  const int64_t rows = x_view.rows();
   UseThreads();
   const int64_t n = spec.hidden;
 #pragma omp parallel for schedule(static)

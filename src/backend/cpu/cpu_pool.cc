@@ -6,8 +6,12 @@
 
 namespace floe::cpu {
 
-Status CpuBackend::Pool(const float* hidden, const PackedBatch& batch, int64_t dim,
-                        PoolKind kind, float* out) {
+Status CpuBackend::Pool(const TensorView& hidden_view, const PackedBatch& batch,
+                        PoolKind kind, const TensorView& out_view) {
+  FLOE_RETURN_IF_ERROR(CheckPool(*this, hidden_view, batch, out_view));
+  const float* hidden = hidden_view.f32();
+  float* out = out_view.f32();
+  const int64_t dim = hidden_view.cols();
   UseThreads();
   const int32_t* cu = batch.cu_seqlens_host;
   const int64_t B = batch.num_seqs;

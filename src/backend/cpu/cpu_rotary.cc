@@ -57,9 +57,13 @@ const float* CpuBackend::RotaryTable(const RotarySpec& spec, int64_t head_size,
   return cache->cos_sin.data();
 }
 
-Status CpuBackend::Rotary(float* x, int64_t ld, int64_t num_heads, int64_t head_size,
+Status CpuBackend::Rotary(const TensorView& x_view, int64_t num_heads, int64_t head_size,
                           const PackedBatch& batch, const RotarySpec& spec) {
-  if (Status s = CheckRotary(x, ld, num_heads, head_size, batch, spec); !s.ok()) return s;
+  if (Status s = CheckRotary(*this, x_view, num_heads, head_size, batch, spec); !s.ok()) {
+    return s;
+  }
+  float* x = x_view.f32();
+  const int64_t ld = x_view.cols();
   UseThreads();
   const int64_t dims = RotaryDims(spec, head_size);
   const float* table =

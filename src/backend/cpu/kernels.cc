@@ -254,23 +254,13 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
 
 void FloatToBf16(const float* src, int64_t n, uint16_t* dst) {
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &src[i], 4);
-    // Round to nearest even (inputs are finite activations).
-    bits += 0x7FFFu + ((bits >> 16) & 1u);
-    dst[i] = static_cast<uint16_t>(bits >> 16);
-  }
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = FloatToBFloat16Finite(src[i]);  // finite activations
 }
 
 namespace {
 // Finite weights and activations only: no NaN check, so the loops vectorise.
-inline uint16_t RoundToBf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits += 0x7FFFu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
+inline uint16_t RoundToBf16(float f) { return FloatToBFloat16Finite(f); }
 inline float Bf16ToFloat(uint16_t h) { return BFloat16ToFloat(h); }
 }  // namespace
 

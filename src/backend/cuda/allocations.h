@@ -1,8 +1,7 @@
-// The device allocations of one CUDA backend: where each lies, how many bytes
-// the backend holds, and which hold activations (see cuda_backend.h). Shared
-// by the backend and its buffers (shared_ptr), so either may be destroyed
-// first. Thread-safe: a buffer may be freed on another thread than the one
-// running ops.
+// The device allocations of one CUDA backend: where each lies and how many
+// bytes the backend holds. Shared by the backend and its buffers
+// (shared_ptr), so either may be destroyed first. Thread-safe: a buffer may
+// be freed on another thread than the one running ops.
 #pragma once
 
 #include <cstddef>
@@ -18,13 +17,12 @@ class Allocations {
   struct Info {
     uintptr_t base = 0;
     size_t size = 0;
-    bool activations = false;
     uint64_t id = 0;  // unique per allocation, even at a reused address
   };
 
   void Add(const void* p, size_t size) {
     std::lock_guard<std::mutex> lock(mu_);
-    by_base_[Key(p)] = Info{Key(p), size, false, ++next_id_};
+    by_base_[Key(p)] = Info{Key(p), size, ++next_id_};
     held_ += size;
   }
   void Remove(const void* p) {
@@ -45,14 +43,6 @@ class Allocations {
     if (begin >= a.base + a.size && !(bytes == 0 && begin == a.base)) return std::nullopt;
     if (bytes > a.base + a.size - begin) return std::nullopt;
     return a;
-  }
-  // Marks the allocation holding p (if any).
-  void SetActivations(const void* p, bool on) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = by_base_.upper_bound(Key(p));
-    if (it == by_base_.begin()) return;
-    --it;
-    if (Key(p) < it->second.base + it->second.size) it->second.activations = on;
   }
   // The stream whose work a buffer waits for before it is freed (a
   // cudaStream_t; null once the backend is gone, after it waited itself).

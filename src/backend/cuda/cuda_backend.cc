@@ -106,17 +106,12 @@ StatusOr<std::unique_ptr<DeviceBuffer>> CudaBackend::Allocate(size_t bytes) {
 }
 
 Status CudaBackend::CheckMemory(const void* p, size_t bytes, const std::string& op,
-                                const char* arg, bool activations) const {
+                                const char* arg) const {
   if (p == nullptr) return InvalidArgumentError(op + ": " + arg + " is null");
   const auto a = allocs_->Find(p, bytes);
   if (!a) {
     return InvalidArgumentError(op + ": " + arg + " is not " + Bytes(bytes) +
                                 " of memory allocated by backend " + device());
-  }
-  if (activations && !a->activations) {
-    return FailedPreconditionError(op + ": " + arg +
-                                   " holds no activations (write it with an op, or with "
-                                   "CopyActivationsToDevice, not CopyToDevice)");
   }
   return OkStatus();
 }
@@ -129,7 +124,7 @@ Status CudaBackend::CheckBatch(const PackedBatch& batch, const std::string& op) 
   }
   if (batch.cu_seqlens_host == nullptr) return InvalidArgumentError(op + ": cu_seqlens_host is null");
   FLOE_RETURN_IF_ERROR(CheckMemory(batch.cu_seqlens_device, (B + 1) * sizeof(int32_t), op,
-                                   "cu_seqlens_device", false));
+                                   "cu_seqlens_device"));
   const int32_t* cu = batch.cu_seqlens_host;
   int64_t longest = 0;
   if (cu[0] != 0 || cu[B] != T) {
@@ -208,7 +203,7 @@ Status CudaBackend::CopyToDevice(const void* host, size_t bytes, void* device) {
   FLOE_RETURN_IF_ERROR(Flush());
   if (bytes == 0) return OkStatus();
   if (host == nullptr) return InvalidArgumentError(op + ": host is null");
-  FLOE_RETURN_IF_ERROR(CheckMemory(device, bytes, op, "device", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(device, bytes, op, "device"));
   FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_),
                             op + " (" + Bytes(bytes) + ")");
   // From pageable memory the call returns once the host bytes are staged;
@@ -220,7 +215,6 @@ Status CudaBackend::CopyToDevice(const void* host, size_t bytes, void* device) {
   } else if (attr.type == cudaMemoryTypeHost) {
     FLOE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), op + ": cuda stream");
   }
-  MarkActivations(device, false);
   return OkStatus();
 }
 
@@ -230,48 +224,47 @@ Status CudaBackend::CopyToHost(const void* device, size_t bytes, void* host) {
   FLOE_RETURN_IF_ERROR(Flush());
   if (bytes == 0) return OkStatus();
   if (host == nullptr) return InvalidArgumentError(op + ": host is null");
-  const auto a = allocs_->Find(device, 0);
-  if (!a) return InvalidArgumentError(op + ": device is not memory of backend " + this->device());
-  const void* src = device;
-  if (a->activations && dt_ != DType::kF32) {
-    if (bytes % sizeof(float) != 0) {
-      return InvalidArgumentError(op + ": activations are read as float32: " + Bytes(bytes) +
-                                  " is not a multiple of 4");
-    }
-    const int64_t count = static_cast<int64_t>(bytes / sizeof(float));
-    FLOE_RETURN_IF_ERROR(CheckMemory(device, count * DTypeSize(dt_), op, "device", true));
-    FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
-    FLOE_CUDA_RETURN_IF_ERROR(LaunchToFloat(dt_, device, count, staging, stream_),
-                              op + ": convert activations");
-    src = staging;
-  } else {
-    FLOE_RETURN_IF_ERROR(CheckMemory(device, bytes, op, "device", false));
-  }
-  FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_),
-                            op + " (" + Bytes(bytes) + ")");
+  FLOE_RETURN_IF_ERROR(CheckMemory(device, bytes, op, "device"));
+  FLOE_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_),
+      op + " (" + Bytes(bytes) + ")");
   // Errors of any kernel queued since the last wait surface here.
   return CudaStatus(cudaStreamSynchronize(stream_),
                     op + ": cuda stream (this op or one queued before it)");
 }
 
-Status CudaBackend::UploadActivations(const float* host, int64_t count, void* device) {
-  const std::string op = "CopyActivationsToDevice";
+Status CudaBackend::ConvertToHost(const TensorView& src, float* host) {
+  const std::string op = "CopyToHost";
   FLOE_RETURN_IF_ERROR(Enter(op));
   FLOE_RETURN_IF_ERROR(Flush());
-  if (count < 1 || host == nullptr) return InvalidArgumentError(op + ": nothing to copy");
-  FLOE_RETURN_IF_ERROR(CheckMemory(device, count * DTypeSize(dt_), op, "device", false));
-  if (dt_ == DType::kF32) {
-    FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device, host, count * sizeof(float),
-                                              cudaMemcpyHostToDevice, stream_), op);
-  } else {
-    FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
-    FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging, host, count * sizeof(float),
-                                              cudaMemcpyHostToDevice, stream_), op);
-    FLOE_CUDA_RETURN_IF_ERROR(LaunchFromFloat(dt_, staging, count, device, stream_), op + ": convert");
-  }
-  FLOE_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), op + ": cuda stream");
-  MarkActivations(device, true);
-  return OkStatus();
+  if (host == nullptr) return InvalidArgumentError(op + ": host is null");
+  FLOE_RETURN_IF_ERROR(CheckMemory(src.data, src.bytes(), op, "src"));
+  const int64_t count = src.numel();
+  FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
+  FLOE_CUDA_RETURN_IF_ERROR(LaunchToFloat(src.dtype, src.data, count, staging, stream_),
+                            op + ": convert " + DescribeTensor(src));
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, staging, count * sizeof(float),
+                                            cudaMemcpyDeviceToHost, stream_),
+                            op + " (" + Bytes(count * sizeof(float)) + ")");
+  return CudaStatus(cudaStreamSynchronize(stream_),
+                    op + ": cuda stream (this op or one queued before it)");
+}
+
+Status CudaBackend::ConvertToDevice(const float* host, const TensorView& dst) {
+  const std::string op = "CopyToDevice";
+  FLOE_RETURN_IF_ERROR(Enter(op));
+  FLOE_RETURN_IF_ERROR(Flush());
+  if (host == nullptr) return InvalidArgumentError(op + ": host is null");
+  FLOE_RETURN_IF_ERROR(CheckMemory(dst.data, dst.bytes(), op, "dst"));
+  const int64_t count = dst.numel();
+  FLOE_ASSIGN_OR_RETURN(float* staging, FloatStaging(count));
+  FLOE_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging, host, count * sizeof(float),
+                                            cudaMemcpyHostToDevice, stream_),
+                            op);
+  FLOE_CUDA_RETURN_IF_ERROR(LaunchFromFloat(dst.dtype, staging, count, dst.data, stream_),
+                            op + ": convert to " + DescribeTensor(dst));
+  // The host values may be freed on return, and staging is reused.
+  return CudaStatus(cudaStreamSynchronize(stream_), op + ": cuda stream");
 }
 
 StatusOr<std::unique_ptr<LinearOp>> CudaBackend::CreateLinear(const LinearSpec& spec) {
@@ -281,12 +274,14 @@ StatusOr<std::unique_ptr<LinearOp>> CudaBackend::CreateLinear(const LinearSpec& 
 }
 
 Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
-                                   const EmbeddingTables& tables, int64_t hidden, float eps,
-                                   float* out) {
+                                   const EmbeddingTables& tables, float eps,
+                                   const TensorView& out) {
   const std::string op = "EmbedLayerNorm";
   FLOE_RETURN_IF_ERROR(Enter(op));
   FLOE_RETURN_IF_ERROR(Flush());
   FLOE_RETURN_IF_ERROR(CheckBatch(batch, op));
+  FLOE_RETURN_IF_ERROR(CheckEmbedLayerNorm(*this, batch, out));
+  const int64_t hidden = out.cols();
   if (hidden < 1 || hidden > kMaxRowHidden) {
     return InvalidArgumentError(op + ": hidden " + std::to_string(hidden) + " outside [1, " +
                                 std::to_string(kMaxRowHidden) + "]");
@@ -298,42 +293,47 @@ Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
   const int64_t T = batch.total_tokens;
   const size_t row = hidden * sizeof(float);
   const bool type1 = batch.type1_from_device != nullptr;
-  FLOE_RETURN_IF_ERROR(CheckMemory(ids, T * sizeof(int32_t), op, "ids", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(tables.word, row, op, "word", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(ids, T * sizeof(int32_t), op, "ids"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.word, row, op, "word"));
   FLOE_RETURN_IF_ERROR(CheckMemory(tables.position,
                                    (batch.max_seqlen + tables.position_offset) * row, op,
-                                   "position", false));
+                                   "position"));
   FLOE_RETURN_IF_ERROR(
-      CheckMemory(tables.token_type, (type1 ? 2 : 1) * row, op, "token_type", false));
+      CheckMemory(tables.token_type, (type1 ? 2 : 1) * row, op, "token_type"));
   if (type1) {
-    FLOE_RETURN_IF_ERROR(CheckMemory(batch.type1_from_device, batch.num_seqs * sizeof(int32_t),
-                                     op, "type1_from", false));
+    FLOE_RETURN_IF_ERROR(CheckMemory(batch.type1_from_device,
+                                     batch.num_seqs * sizeof(int32_t), op, "type1_from"));
   }
-  FLOE_RETURN_IF_ERROR(CheckMemory(tables.gamma, row, op, "gamma", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(tables.beta, row, op, "beta", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(out, T * hidden * DTypeSize(dt_), op, "out", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.gamma, row, op, "gamma"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(tables.beta, row, op, "beta"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(out.data, out.bytes(), op, "out"));
   FLOE_CUDA_RETURN_IF_ERROR(
-      LaunchEmbedLayerNorm(dt_, ids, batch.cu_seqlens_device, batch.num_seqs, T, tables.word,
-                           tables.position, tables.token_type, batch.type1_from_device,
-                           tables.position_offset, tables.gamma, tables.beta, hidden, eps, out,
-                           stream_),
+      LaunchEmbedLayerNorm(dt_, ids, batch.cu_seqlens_device, batch.num_seqs, T,
+                           tables.word, tables.position, tables.token_type,
+                           batch.type1_from_device, tables.position_offset, tables.gamma,
+                           tables.beta, hidden, eps, out.data, stream_),
       op);
-  MarkActivations(out, true);
   return OkStatus();
 }
 
-Status CudaBackend::LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma,
+Status CudaBackend::LayerNorm(const TensorView& x_view, const float* gamma,
                               const float* beta, float eps) {
   const std::string op = "LayerNorm";
   FLOE_RETURN_IF_ERROR(Enter(op));
+  if (Status s = CheckLayerNorm(*this, x_view, gamma, beta); !s.ok()) {
+    FLOE_RETURN_IF_ERROR(Flush());
+    return s;
+  }
+  void* x = x_view.data;
+  const int64_t rows = x_view.rows(), hidden = x_view.cols();
   if (rows < 1 || rows > 0x7fffffffLL || hidden < 1 || hidden > kMaxRowHidden) {
     FLOE_RETURN_IF_ERROR(Flush());
     return InvalidArgumentError(op + ": rows " + std::to_string(rows) + ", hidden " +
                                 std::to_string(hidden) + " out of range");
   }
-  FLOE_RETURN_IF_ERROR(CheckMemory(gamma, hidden * sizeof(float), op, "gamma", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(beta, hidden * sizeof(float), op, "beta", false));
-  FLOE_RETURN_IF_ERROR(CheckMemory(x, rows * hidden * DTypeSize(dt_), op, "x", true));
+  FLOE_RETURN_IF_ERROR(CheckMemory(gamma, hidden * sizeof(float), op, "gamma"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(beta, hidden * sizeof(float), op, "beta"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(x, x_view.bytes(), op, "x"));
   const void* residual = nullptr;
   const float* bias = nullptr;
   if (deferred_.active && deferred_.y == x && deferred_.rows == rows && deferred_.n == hidden) {
@@ -349,8 +349,9 @@ Status CudaBackend::LayerNorm(float* x, int64_t rows, int64_t hidden, const floa
       residual != nullptr ? "bias + residual + LayerNorm" : op);
 }
 
-Status CudaBackend::Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
-                              int64_t head_size, float scale, float* out) {
+Status CudaBackend::Attention(const TensorView& qkv_view, const PackedBatch& batch,
+                              int64_t num_heads, int64_t head_size, float scale,
+                              const TensorView& out_view) {
   const std::string op = "Attention";
   FLOE_RETURN_IF_ERROR(Enter(op));
   FLOE_RETURN_IF_ERROR(Flush());
@@ -360,26 +361,34 @@ Status CudaBackend::Attention(const float* qkv, const PackedBatch& batch, int64_
                                 std::to_string(head_size) + " (at most 65535 heads of " +
                                 std::to_string(kMaxHeadSize) + ")");
   }
-  const int64_t T = batch.total_tokens, D = num_heads * head_size;
-  const size_t es = DTypeSize(dt_);
-  FLOE_RETURN_IF_ERROR(CheckMemory(qkv, T * 3 * D * es, op, "qkv", true));
-  FLOE_RETURN_IF_ERROR(CheckMemory(out, T * D * es, op, "out", false));
+  FLOE_RETURN_IF_ERROR(
+      CheckAttention(*this, qkv_view, batch, num_heads, head_size, out_view));
+  const int64_t T = batch.total_tokens;
+  const void* qkv = qkv_view.data;
+  void* out = out_view.data;
+  FLOE_RETURN_IF_ERROR(CheckMemory(qkv, qkv_view.bytes(), op, "qkv"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(out, out_view.bytes(), op, "out"));
   const auto qa = allocs_->Find(qkv, 0), oa = allocs_->Find(out, 0);
   if (qa->base == oa->base) return InvalidArgumentError(op + ": qkv and out share a buffer");
   FLOE_CUDA_RETURN_IF_ERROR(
-      LaunchAttention(dt_, qkv, batch.cu_seqlens_device, batch.num_seqs, T, batch.max_seqlen,
-                      num_heads, head_size, scale, sw_.flash_attention, out, stream_),
-      op + (sw_.flash_attention && FlashAttentionSupports(head_size) ? " (flash)" : " (warp)"));
-  MarkActivations(out, true);
+      LaunchAttention(dt_, qkv, batch.cu_seqlens_device, batch.num_seqs, T,
+                      batch.max_seqlen, num_heads, head_size, scale, sw_.flash_attention,
+                      out, stream_),
+      op + (sw_.flash_attention && FlashAttentionSupports(head_size) ? " (flash)"
+                                                                     : " (warp)"));
   return OkStatus();
 }
 
-Status CudaBackend::Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
-                         float* out) {
+Status CudaBackend::Pool(const TensorView& hidden_view, const PackedBatch& batch,
+                         PoolKind kind, const TensorView& out_view) {
   const std::string op = "Pool";
   FLOE_RETURN_IF_ERROR(Enter(op));
   FLOE_RETURN_IF_ERROR(Flush());
   FLOE_RETURN_IF_ERROR(CheckBatch(batch, op));
+  FLOE_RETURN_IF_ERROR(CheckPool(*this, hidden_view, batch, out_view));
+  const int64_t dim = hidden_view.cols();
+  const void* hidden = hidden_view.data;
+  float* out = out_view.f32();
   if (dim < 1 || dim > 0x7fffffffLL) return InvalidArgumentError(op + ": dim " + std::to_string(dim));
   int k = 0;
   switch (kind) {
@@ -389,17 +398,15 @@ Status CudaBackend::Pool(const float* hidden, const PackedBatch& batch, int64_t 
     case PoolKind::kLastToken: k = 3; break;
   }
   const int64_t T = batch.total_tokens, B = batch.num_seqs;
-  FLOE_RETURN_IF_ERROR(CheckMemory(hidden, T * dim * DTypeSize(dt_), op, "hidden", true));
-  FLOE_RETURN_IF_ERROR(CheckMemory(out, B * dim * sizeof(float), op, "out", false));
+  FLOE_RETURN_IF_ERROR(CheckMemory(hidden, T * dim * DTypeSize(dt_), op, "hidden"));
+  FLOE_RETURN_IF_ERROR(CheckMemory(out, B * dim * sizeof(float), op, "out"));
   if (batch.pool_skip_device != nullptr) {
     FLOE_RETURN_IF_ERROR(
-        CheckMemory(batch.pool_skip_device, B * sizeof(int32_t), op, "pool_skip_device", false));
+        CheckMemory(batch.pool_skip_device, B * sizeof(int32_t), op, "pool_skip_device"));
   }
-  FLOE_CUDA_RETURN_IF_ERROR(
-      LaunchPool(dt_, hidden, batch.cu_seqlens_device, batch.pool_skip_device, B, dim, k, out,
-                 stream_),
-      op);
-  MarkActivations(out, false);  // float32 rows
+  FLOE_CUDA_RETURN_IF_ERROR(LaunchPool(dt_, hidden, batch.cu_seqlens_device,
+                                       batch.pool_skip_device, B, dim, k, out, stream_),
+                            op);
   return OkStatus();
 }
 
@@ -472,12 +479,6 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& optio
                   << " MiB"
                   << (budget > 0 ? ", budget " + std::to_string(budget >> 20) + " MiB" : "");
   return std::unique_ptr<Backend>(std::move(backend));
-}
-
-Status CopyActivationsToDevice(Backend* backend, const float* host, int64_t count, void* device) {
-  auto* cb = dynamic_cast<cuda::CudaBackend*>(backend);
-  if (cb == nullptr) return InvalidArgumentError("CopyActivationsToDevice: not a CUDA backend");
-  return cb->UploadActivations(host, count, device);
 }
 
 }  // namespace floe

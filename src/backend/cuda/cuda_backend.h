@@ -12,20 +12,16 @@
 //   int8: UNIMPLEMENTED.
 //
 // Memory layout contract (what differs from the CPU backend):
-//   - Activation buffers ([T, D], [T, 3D], [T, I]: the x and y of LinearOp,
-//     the out of EmbedLayerNorm and Attention, the x of LayerNorm, the hidden
-//     of Pool) are typed float* by the interface but hold elements of the
-//     compute type, packed from the pointer the op received (2 bytes each in
-//     float16/bfloat16: the engine's float32-sized buffers have room to spare).
-//     Pointer arithmetic on them in float units is therefore meaningless; pass
-//     the pointers the ops wrote.
-//   - A buffer becomes an activation buffer when an op writes activations to
-//     it; CopyToHost from an activation buffer converts to float32 (so the
-//     engine's last-hidden-state copy works unchanged), from any other buffer
-//     it copies bytes. CopyToDevice always copies bytes and makes the buffer
-//     a plain one again; use CopyActivationsToDevice below to write float32
-//     values as activations. An op that reads activations from a plain buffer
-//     fails with FAILED_PRECONDITION instead of reading garbage.
+//   - Activations ([T, D], [T, 3D], [T, I]: the x and y of LinearOp, the out
+//     of EmbedLayerNorm and Attention, the x of LayerNorm, the hidden of
+//     Pool) are views (backend/tensor.h) of activation_dtype(): the compute
+//     type, 2 bytes an element in float16/bfloat16. Every op refuses a view
+//     of another element type (FAILED_PRECONDITION), of another device or of
+//     memory this backend did not allocate (INVALID_ARGUMENT).
+//   - Backend::CopyToHost(view, float*) reads a view's values as float32
+//     (converted on the device from float16/bfloat16), and
+//     Backend::CopyToDevice(float*, view) writes float32 values into one; the
+//     byte copies copy bytes.
 //   - Tables and per-column vectors (embeddings, LayerNorm gamma and beta) are
 //     float32 as the engine uploads them. Pool writes float32.
 //
@@ -66,12 +62,5 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& optio
 // GPUs the CUDA runtime sees; 0 when it sees none or fails (no driver).
 // Never fails: for tests that skip without a GPU.
 int CudaDeviceCount();
-
-// Writes `count` float32 values from host memory as activations of `backend`
-// (a CUDA backend) at `device`, converted to its compute type, and marks the
-// buffer holding `device` as an activation buffer. For tests and tools that
-// feed ops directly. INVALID_ARGUMENT when backend is not a CUDA backend or
-// device is not its memory with room for count elements.
-Status CopyActivationsToDevice(Backend* backend, const float* host, int64_t count, void* device);
 
 }  // namespace floe

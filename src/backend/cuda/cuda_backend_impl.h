@@ -43,6 +43,12 @@ struct CudaSwitches {
 };
 
 class CudaBackend : public Backend {
+ protected:
+  // float16 / bfloat16 views <-> float32 host values, through a float32
+  // staging buffer converted on the device.
+  Status ConvertToHost(const TensorView& src, float* host) override;
+  Status ConvertToDevice(const float* host, const TensorView& dst) override;
+
  public:
   // Takes ownership of stream and handle.
   CudaBackend(int ordinal, ComputeType ct, CudaSwitches sw, cudaStream_t stream,
@@ -55,23 +61,25 @@ class CudaBackend : public Backend {
   Status Init();
 
   std::string device() const override { return "cuda:" + std::to_string(ordinal_); }
+  Device tensor_device() const override { return Device::Cuda(ordinal_); }
   ComputeType compute_type() const override { return ct_; }
+  DType activation_dtype() const override { return dt_; }
 
   StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override;
   Status CopyToDevice(const void* host, size_t bytes, void* device) override;
   Status CopyToHost(const void* device, size_t bytes, void* host) override;
+  using Backend::CopyToDevice;
+  using Backend::CopyToHost;
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
   Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
-                        const EmbeddingTables& tables, int64_t hidden, float eps,
-                        float* out) override;
-  Status LayerNorm(float* x, int64_t rows, int64_t hidden, const float* gamma, const float* beta,
+                        const EmbeddingTables& tables, float eps,
+                        const TensorView& out) override;
+  Status LayerNorm(const TensorView& x, const float* gamma, const float* beta,
                    float eps) override;
-  Status Attention(const float* qkv, const PackedBatch& batch, int64_t num_heads,
-                   int64_t head_size, float scale, float* out) override;
-  Status Pool(const float* hidden, const PackedBatch& batch, int64_t dim, PoolKind kind,
-              float* out) override;
-
-  Status UploadActivations(const float* host, int64_t count, void* device);
+  Status Attention(const TensorView& qkv, const PackedBatch& batch, int64_t num_heads,
+                   int64_t head_size, float scale, const TensorView& out) override;
+  Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
+              const TensorView& out) override;
 
   // --- for CudaLinear ---
   DType dtype() const { return dt_; }
@@ -94,11 +102,10 @@ class CudaBackend : public Backend {
   // (Flush first: growing frees the old one).
   StatusOr<void*> Scratch(size_t bytes);
 
-  // OK when [p, p + bytes) is memory of this backend; when `activations`,
-  // also when it holds activations (FAILED_PRECONDITION otherwise).
-  Status CheckMemory(const void* p, size_t bytes, const std::string& op, const char* arg,
-                     bool activations) const;
-  void MarkActivations(const void* p, bool on) { allocs_->SetActivations(p, on); }
+  // OK when [p, p + bytes) is memory of this backend (INVALID_ARGUMENT
+  // naming op and arg otherwise).
+  Status CheckMemory(const void* p, size_t bytes, const std::string& op,
+                     const char* arg) const;
   // Device memory for internal use (counted against the budget).
   StatusOr<std::unique_ptr<CudaBuffer>> AllocateInternal(size_t bytes, const std::string& what);
   // A buffer of `count` elements of dt() holding `host` (float32) converted.

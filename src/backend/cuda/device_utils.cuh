@@ -74,6 +74,8 @@ cudaError_t DispatchDType(DType dt, F&& f) {
     case DType::kF32: return f(float{});
     case DType::kF16: return f(__half{});
     case DType::kBF16: return f(__nv_bfloat16{});
+    default:
+      break;  // integer types hold no activations
   }
   return cudaErrorInvalidValue;
 }

@@ -29,7 +29,8 @@ cudaDataType_t CudaType(DType dt) {
   switch (dt) {
     case DType::kF16: return CUDA_R_16F;
     case DType::kBF16: return CUDA_R_16BF;
-    case DType::kF32: break;
+    default:
+      break;
   }
   return CUDA_R_32F;
 }
@@ -72,7 +73,7 @@ class CudaLinear : public LinearOp {
   CudaLinear& operator=(const CudaLinear&) = delete;
 
   Status Init(const LinearSpec& spec);
-  Status Forward(const float* x, int64_t m, float* y) override;
+  Status Forward(const TensorView& x, const TensorView& y) override;
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
 
@@ -217,39 +218,35 @@ Status CudaLinear::Matmul(cublasLtMatmulDesc_t desc, const cublasLtMatmulAlgo_t&
       What() + ": cublasLtMatmul at " + std::to_string(m) + " rows");
 }
 
-Status CudaLinear::Forward(const float* x, int64_t m, float* y) {
+Status CudaLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
   const std::string w = What();
   FLOE_RETURN_IF_ERROR(backend_->Enter(w));
   FLOE_RETURN_IF_ERROR(backend_->Flush());
+  FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, k_, n_));
+  const int64_t m = x_view.rows();
   if (m < 1 || m > 0x7fffffffLL) {
     return InvalidArgumentError(w + ": rows " + std::to_string(m) + " out of range");
   }
+  const void* x = x_view.data;
+  void* y = y_view.data;
   const size_t es = DTypeSize(backend_->dtype());
-  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(x, m * k_ * es, w, "x", true));
-  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(y, m * n_ * es, w, "y", accumulate_));
+  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(x, m * k_ * es, w, "x"));
+  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(y, m * n_ * es, w, "y"));
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) {
     return InvalidArgumentError(w + ": x and y must be 16-byte aligned");
-  }
-  {
-    const auto* xb = static_cast<const char*>(static_cast<const void*>(x));
-    const auto* yb = static_cast<const char*>(static_cast<const void*>(y));
-    if (xb < yb + m * n_ * es && yb < xb + m * k_ * es) {
-      return InvalidArgumentError(w + ": x and y overlap");
-    }
   }
   FLOE_ASSIGN_OR_RETURN(Plan * p, GetPlan(m));
   if (accumulate_ && backend_->switches().fused_residual_ln) {
     FLOE_ASSIGN_OR_RETURN(void* scratch, backend_->Scratch(m * n_ * es));
     FLOE_RETURN_IF_ERROR(Matmul(plain_, p->algo_plain, *p, x, 0.f, scratch, m));
     backend_->Defer(y, bias_f32_ ? bias_f32_->f32() : nullptr, m, n_);
-    return OkStatus();  // y already holds activations (checked above)
+    return OkStatus();
   }
   FLOE_RETURN_IF_ERROR(Matmul(main_, p->algo_main, *p, x, accumulate_ ? 1.f : 0.f, y, m));
   if (act_ == Activation::kGeluErf) {
     FLOE_RETURN_IF_ERROR(
         CudaStatus(LaunchGeluErf(backend_->dtype(), y, m * n_, backend_->stream()), w + ": gelu"));
   }
-  backend_->MarkActivations(y, true);
   return OkStatus();
 }
 
