@@ -177,17 +177,22 @@ for label in $models; do
   esac
   [ -f "$model/model.safetensors" ] || { echo "cpu-targets: no model at $model" >&2; exit 2; }
   echo "== $label: $model" >&2
+  # The long run's length: 512, or the model's own limit where lower (all-MiniLM-L6-v2's
+  # max_seq_length is 256: its run is 256 x 16; floe refuses longer texts, as it should).
+  long=$(/usr/bin/python3 -c 'import json, os, sys
+p = os.path.join(sys.argv[1], "sentence_bert_config.json")
+print(min(512, int(json.load(open(p)).get("max_seq_length", 512))) if os.path.exists(p) else 512)' "$model")
   for dtype in $dtypes; do
     serve "$model" "$dtype" || continue
     [ "$dtype" = float32 ] && echo "floe ($label): $(grep -m1 -o 'cpu: .*' "$out/serve-$dtype.log" || echo 'no cpu line in the log')"
-    e2e 512x16 "$dtype" --batch-sizes "$(q 16 4)" --requests "$(q 12 2)" --concurrency 2 \
-        --prompt-length "$(q 512 64)" --warmup 2
+    e2e "${long}x16" "$dtype" --batch-sizes "$(q 16 4)" --requests "$(q 12 2)" --concurrency 2 \
+        --prompt-length "$(q "$long" 64)" --warmup 2
     e2e 50x64 "$dtype" --batch-sizes "$(q 64 4)" --requests "$(q 30 2)" --concurrency 2 \
         --prompt-length "$(q 50 32)" --warmup 2
     e2e 50x1 "$dtype" --batch-sizes 1 --requests "$(q 60 4)" --concurrency 1 --prompt-length 50 \
         --warmup "$(q 5 1)"
     e2e mixed "$dtype" --batch-sizes "$(q 16 4)" --requests "$(q 24 2)" --concurrency 2 \
-        --prompt-length "$(q 512 64)" --distribution uniform --fixed-batch-sizes --warmup 2 \
+        --prompt-length "$(q "$long" 64)" --distribution uniform --fixed-batch-sizes --warmup 2 \
         --save-shapes "$out/shapes-$label-$dtype.jsonl"
     cleanup
     bare "$model" "$dtype"
@@ -195,7 +200,7 @@ for label in $models; do
   if [ "$peers" = 1 ]; then
     # The shapes floe bench sent (the same --seed for every dtype).
     shapes=$(ls "$out"/shapes-"$label"-*.jsonl 2>/dev/null | head -1 || true)
-    "$peerenv/bin/python" "$here/cpu_peers.py" "$model" --cache "$cache" --label "$label" \
+    "$peerenv/bin/python" "$here/cpu_peers.py" "$model" --cache "$cache" --label "$label" --long "$long" \
         ${shapes:+--shapes "$shapes"} $([ "$quick" = 1 ] && echo --quick) 2>>"$out/peers.log" |
         { grep --line-buffered '^{' || true; } | emit ||
       { echo "cpu-targets: the peers failed; see $out/peers.log" >&2; tail -5 "$out/peers.log" >&2; exit 1; }
