@@ -470,12 +470,15 @@ phase1() {
   # ones. The timing runs second, so that failing or slow suites cannot starve it.
   suite build 45 'CudaBuildTest.*' 'a GPU is present'
   engine_bench engine 75
-  suite ops_float32 75 'Types/CudaOpsTest.*/float32'
-  suite ops_float16 75 'Types/CudaOpsTest.*/float16'
-  suite ops_bfloat16 75 'Types/CudaOpsTest.*/bfloat16'
+  # ops_<dtype>: every op against the CPU (CudaOpsTest), the
+  # products' row buckets and shared plans (CudaPlanTest), per dtype.
+  local t
+  for t in float32 float16 bfloat16; do
+    suite "ops_$t" 75 "Types/CudaOpsTest.*/$t:Types/CudaPlanTest.*/$t"
+  done
   suite golden 45 'Fixtures/CudaGoldenTest.*'
   suite base 75 'CudaBaseModelGoldenTest.*'
-  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
+  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaPlanTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
   sanitize_failures
 }
 

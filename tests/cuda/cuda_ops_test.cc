@@ -3,6 +3,7 @@
 // a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -95,7 +96,8 @@ TEST_P(CudaOpsTest, LinearWithEveryEpilogueMatchesCpu) {
       auto lg = gpu_->CreateLinear(Spec(w, bias, sh.k, sh.n, act, false));
       ASSERT_TRUE(lc.ok() && lg.ok()) << lc.status().ToString() << lg.status().ToString();
       for (int64_t m : {1, 7, 50, 333}) {
-        const int64_t rows = cpu_->RoundUpRows(m);
+        // Room for both backends' padded rows (CUDA: m's bucket).
+        const int64_t rows = std::max(cpu_->RoundUpRows(m), gpu_->RoundUpRows(m));
         const auto x = Random(rows * sh.k, 3 + m);
         auto xc = Upload(cpu_.get(), x), yc = Alloc(cpu_.get(), rows * sh.n * 4);
         auto xg = UploadActivations(gpu_.get(), x), yg = Alloc(gpu_.get(), rows * sh.n * 4);
@@ -122,7 +124,7 @@ TEST_P(CudaOpsTest, ResidualLinearAloneAndFusedWithLayerNormMatchesCpu) {
     auto gpu = MakeBackend("cuda", GetParam());
     ASSERT_TRUE(gpu);
     const int64_t k = 192, n = 96, m = 61;
-    const int64_t rows = cpu_->RoundUpRows(m);
+    const int64_t rows = std::max(cpu_->RoundUpRows(m), gpu->RoundUpRows(m));
     const auto w = Random(n * k, 5, 0.05f), bias = Random(n, 6, 0.5f);
     const auto gamma = Random(n, 7, 0.3f), beta = Random(n, 8, 0.3f);
     auto gc = Upload(cpu_.get(), gamma), bc = Upload(cpu_.get(), beta);

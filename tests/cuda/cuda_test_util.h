@@ -106,4 +106,19 @@ inline std::vector<float> Download(Backend* be, void* device, size_t count) {
   return v;
 }
 
+// A product's spec over host vectors (they must outlive CreateLinear).
+inline LinearSpec MakeLinearSpec(const std::vector<float>& w, const std::vector<float>& bias,
+                                 int64_t k, int64_t n, Activation act, bool accumulate,
+                                 const char* name) {
+  LinearSpec s;
+  s.weight = w.data();
+  s.bias = bias.data();
+  s.in_features = k;
+  s.out_features = n;
+  s.activation = act;
+  s.accumulate = accumulate;
+  s.name = name;
+  return s;
+}
+
 }  // namespace floe::cuda_test

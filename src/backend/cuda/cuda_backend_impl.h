@@ -13,7 +13,9 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/allocations.h"
+#include "backend/cuda/host/row_buckets.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/lt_plan.h"
 #include "core/status.h"
 
 namespace floe::cuda {
@@ -71,6 +73,8 @@ class CudaBackend : public Backend {
   using Backend::CopyToDevice;
   using Backend::CopyToHost;
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
+  // Products run on RowBucket(m) rows (host/row_buckets.h).
+  int64_t RoundUpRows(int64_t m) const override { return host::RowBucket(m); }
   Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
                         const EmbeddingTables& tables, float eps,
                         const TensorView& out) override;
@@ -81,7 +85,11 @@ class CudaBackend : public Backend {
   Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
               const TensorView& out) override;
 
+  // The cuBLASLt plans shared by this backend's products (tests, logs).
+  const host::PlanCache<LtPlan>& plan_cache() const { return plans_; }
+
   // --- for CudaLinear ---
+  host::PlanCache<LtPlan>& plans() { return plans_; }
   DType dtype() const { return dt_; }
   const CudaSwitches& switches() const { return sw_; }
   cudaStream_t stream() const { return stream_; }
@@ -126,6 +134,7 @@ class CudaBackend : public Backend {
   const int64_t max_batch_tokens_;
   std::shared_ptr<Allocations> allocs_ = std::make_shared<Allocations>();
   std::unique_ptr<CudaBuffer> workspace_, scratch_, staging_;
+  host::PlanCache<LtPlan> plans_;
 
   struct Deferred {
     bool active = false;

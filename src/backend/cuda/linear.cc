@@ -9,6 +9,12 @@
 // the output type (what the epilogue reads) and, for residual products, in
 // float32 too (what the fused residual + LayerNorm kernel reads).
 //
+// Rows: a product of m rows multiplies RoundUpRows(m) = host::RowBucket(m)
+// rows (the engine's buffers have room for them), with the plan of that
+// bucket from the backend's shared cache (backend/cuda/host/row_buckets.h):
+// one heuristic query per (bucket, shape, epilogue) for all the layers, made
+// the first time a bucket is used.
+//
 // Epilogues: kNone -> BIAS, kRelu -> RELU_BIAS, kGeluTanh -> GELU_BIAS
 // (cuBLASLt's GELU is the tanh form), kGeluErf -> BIAS then the exact-erf
 // kernel in place (one more pass over [m, n], kept exact by default).
@@ -16,11 +22,11 @@
 // (no bias) goes to the backend's scratch and the next LayerNorm of y adds
 // scratch + bias + y in the same pass; otherwise beta = 1 adds y in the
 // epilogue.
-#include <map>
 #include <string>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_status.h"
+#include "backend/cuda/lt_plan.h"
 
 namespace floe::cuda {
 namespace {
@@ -34,25 +40,6 @@ cudaDataType_t CudaType(DType dt) {
   }
   return CUDA_R_32F;
 }
-
-// Owns a cuBLASLt matrix layout.
-struct Layout {
-  cublasLtMatrixLayout_t h = nullptr;
-  Layout() = default;
-  Layout(const Layout&) = delete;
-  Layout& operator=(const Layout&) = delete;
-  ~Layout() {
-    if (h != nullptr) cublasLtMatrixLayoutDestroy(h);
-  }
-};
-
-// Everything a product of m rows needs: B and C/D layouts, and the
-// algorithm the heuristic chose for each descriptor.
-struct Plan {
-  Layout b, c;
-  cublasLtMatmulAlgo_t algo_main{}, algo_plain{};
-  bool has_main = false, has_plain = false;
-};
 
 class CudaLinear : public LinearOp {
  public:
@@ -80,10 +67,11 @@ class CudaLinear : public LinearOp {
  private:
   std::string What() const { return "linear " + name_; }
   Status MakeDesc(cublasLtMatmulDesc_t* desc, cublasLtEpilogue_t epilogue, const void* bias);
-  StatusOr<Plan*> GetPlan(int64_t m);
-  Status Heuristic(cublasLtMatmulDesc_t desc, Plan* p, cublasLtMatmulAlgo_t* algo, int64_t m);
-  Status Matmul(cublasLtMatmulDesc_t desc, const cublasLtMatmulAlgo_t& algo, const Plan& p,
-                const void* x, float beta, void* y, int64_t m);
+  // The shared plan of `rows` (a bucket) for desc (main_ with epi_main_, or
+  // plain_ with no epilogue).
+  StatusOr<LtPlan*> GetPlan(int64_t rows, cublasLtMatmulDesc_t desc, cublasLtEpilogue_t epi);
+  Status Matmul(cublasLtMatmulDesc_t desc, const LtPlan& p, const void* x, float beta, void* y,
+                int64_t rows);
 
   CudaBackend* backend_;
   int64_t k_, n_;
@@ -91,12 +79,12 @@ class CudaLinear : public LinearOp {
   bool accumulate_;
   std::string name_;
   std::unique_ptr<CudaBuffer> weight_, bias_, bias_f32_;
-  Layout a_;
+  LtLayout a_;
+  cublasLtEpilogue_t epi_main_ = CUBLASLT_EPILOGUE_DEFAULT;
   cublasLtMatmulDesc_t main_ = nullptr;   // bias (+ activation) epilogue
   cublasLtMatmulDesc_t plain_ = nullptr;  // no epilogue: deferred residual products
   cublasLtMatmulPreference_t pref_ = nullptr;
   cublasComputeType_t compute_ = CUBLAS_COMPUTE_32F;
-  std::map<int64_t, std::unique_ptr<Plan>> plans_;
 };
 
 Status CudaLinear::MakeDesc(cublasLtMatmulDesc_t* desc, cublasLtEpilogue_t epilogue,
@@ -141,6 +129,7 @@ Status CudaLinear::Init(const LinearSpec& spec) {
   if (act_ == Activation::kGeluTanh) {
     epi = has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   }
+  epi_main_ = epi;
   FLOE_RETURN_IF_ERROR(MakeDesc(&main_, epi, has_bias ? bias_->data() : nullptr));
   if (accumulate_) FLOE_RETURN_IF_ERROR(MakeDesc(&plain_, CUBLASLT_EPILOGUE_DEFAULT, nullptr));
   FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a_.h, CudaType(dt), k_, n_, k_),
@@ -165,57 +154,54 @@ Status CudaLinear::Init(const LinearSpec& spec) {
   // the memory budget is checked at load.
   if (accumulate_ && backend_->switches().fused_residual_ln && backend_->max_batch_tokens() > 0) {
     FLOE_RETURN_IF_ERROR(
-        backend_->Scratch(backend_->max_batch_tokens() * n_ * DTypeSize(dt)).status());
+        backend_->Scratch(backend_->RoundUpRows(backend_->max_batch_tokens()) * n_ * DTypeSize(dt))
+            .status());
   }
   return OkStatus();
 }
 
-Status CudaLinear::Heuristic(cublasLtMatmulDesc_t desc, Plan* p, cublasLtMatmulAlgo_t* algo,
-                             int64_t m) {
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(backend_->lt(), desc, a_.h, p->b.h,
-                                                             p->c.h, p->c.h, pref_, 1, &result,
-                                                             &found),
-                              What() + ": cublasLtMatmulAlgoGetHeuristic at " +
-                                  std::to_string(m) + " rows");
-  if (found == 0) {
-    return UnimplementedError(What() + ": cuBLASLt has no algorithm for " + std::to_string(m) +
-                              " x " + std::to_string(k_) + " x " + std::to_string(n_));
-  }
-  *algo = result.algo;
-  return OkStatus();
+StatusOr<LtPlan*> CudaLinear::GetPlan(int64_t rows, cublasLtMatmulDesc_t desc,
+                                      cublasLtEpilogue_t epi) {
+  const DType dt = backend_->dtype();
+  host::PlanKey key;
+  key.rows = rows;
+  key.n = n_;
+  key.k = k_;
+  key.dtype = static_cast<int>(dt);
+  key.epilogue = static_cast<int>(epi);
+  key.compute = static_cast<int>(compute_);
+  return backend_->plans().Get(key, [&]() -> StatusOr<std::unique_ptr<LtPlan>> {
+    auto p = std::make_unique<LtPlan>();
+    const cudaDataType_t t = CudaType(dt);
+    const std::string w = What();
+    const std::string at = " at " + std::to_string(rows) + " rows";
+    FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&p->b.h, t, k_, rows, k_),
+                                w + ": layout of x" + at);
+    FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&p->c.h, t, n_, rows, n_),
+                                w + ": layout of y" + at);
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    FLOE_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulAlgoGetHeuristic(backend_->lt(), desc, a_.h, p->b.h, p->c.h, p->c.h, pref_,
+                                       1, &result, &found),
+        w + ": cublasLtMatmulAlgoGetHeuristic" + at);
+    if (found == 0) {
+      return UnimplementedError(w + ": cuBLASLt has no algorithm for " + std::to_string(rows) +
+                                " x " + std::to_string(k_) + " x " + std::to_string(n_));
+    }
+    p->algo = result.algo;
+    return std::unique_ptr<LtPlan>(std::move(p));
+  });
 }
 
-StatusOr<Plan*> CudaLinear::GetPlan(int64_t m) {
-  auto it = plans_.find(m);
-  if (it != plans_.end()) return it->second.get();
-  // A server sees at most max_batch_tokens row counts; bound the cache anyway.
-  if (plans_.size() >= 8192) plans_.clear();
-  auto p = std::make_unique<Plan>();
-  const cudaDataType_t t = CudaType(backend_->dtype());
-  const std::string w = What();
-  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&p->b.h, t, k_, m, k_), w + ": layout of x");
-  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&p->c.h, t, n_, m, n_), w + ": layout of y");
-  FLOE_RETURN_IF_ERROR(Heuristic(main_, p.get(), &p->algo_main, m));
-  p->has_main = true;
-  if (plain_ != nullptr) {
-    FLOE_RETURN_IF_ERROR(Heuristic(plain_, p.get(), &p->algo_plain, m));
-    p->has_plain = true;
-  }
-  Plan* raw = p.get();
-  plans_.emplace(m, std::move(p));
-  return raw;
-}
-
-Status CudaLinear::Matmul(cublasLtMatmulDesc_t desc, const cublasLtMatmulAlgo_t& algo,
-                          const Plan& p, const void* x, float beta, void* y, int64_t m) {
+Status CudaLinear::Matmul(cublasLtMatmulDesc_t desc, const LtPlan& p, const void* x, float beta,
+                          void* y, int64_t rows) {
   const float alpha = 1.f;
   return CublasStatus(
       cublasLtMatmul(backend_->lt(), desc, &alpha, weight_->data(), a_.h, x, p.b.h, &beta, y,
-                     p.c.h, y, p.c.h, &algo, backend_->workspace(), backend_->workspace_size(),
+                     p.c.h, y, p.c.h, &p.algo, backend_->workspace(), backend_->workspace_size(),
                      backend_->stream()),
-      What() + ": cublasLtMatmul at " + std::to_string(m) + " rows");
+      What() + ": cublasLtMatmul at " + std::to_string(rows) + " rows");
 }
 
 Status CudaLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
@@ -224,25 +210,28 @@ Status CudaLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
   FLOE_RETURN_IF_ERROR(backend_->Flush());
   FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, k_, n_));
   const int64_t m = x_view.rows();
-  if (m < 1 || m > 0x7fffffffLL) {
+  const int64_t rows = backend_->RoundUpRows(m);  // the product's rows: m's bucket
+  if (m < 1 || rows > 0x7fffffffLL) {
     return InvalidArgumentError(w + ": rows " + std::to_string(m) + " out of range");
   }
   const void* x = x_view.data;
   void* y = y_view.data;
   const size_t es = DTypeSize(backend_->dtype());
-  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(x, m * k_ * es, w, "x"));
-  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(y, m * n_ * es, w, "y"));
+  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(x, rows * k_ * es, w, "x"));
+  FLOE_RETURN_IF_ERROR(backend_->CheckMemory(y, rows * n_ * es, w, "y"));
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) {
     return InvalidArgumentError(w + ": x and y must be 16-byte aligned");
   }
-  FLOE_ASSIGN_OR_RETURN(Plan * p, GetPlan(m));
   if (accumulate_ && backend_->switches().fused_residual_ln) {
-    FLOE_ASSIGN_OR_RETURN(void* scratch, backend_->Scratch(m * n_ * es));
-    FLOE_RETURN_IF_ERROR(Matmul(plain_, p->algo_plain, *p, x, 0.f, scratch, m));
+    FLOE_ASSIGN_OR_RETURN(LtPlan * p, GetPlan(rows, plain_, CUBLASLT_EPILOGUE_DEFAULT));
+    FLOE_ASSIGN_OR_RETURN(void* scratch, backend_->Scratch(rows * n_ * es));
+    FLOE_RETURN_IF_ERROR(Matmul(plain_, *p, x, 0.f, scratch, rows));
+    // Only the m real rows are added (by the next LayerNorm or Flush).
     backend_->Defer(y, bias_f32_ ? bias_f32_->f32() : nullptr, m, n_);
     return OkStatus();
   }
-  FLOE_RETURN_IF_ERROR(Matmul(main_, p->algo_main, *p, x, accumulate_ ? 1.f : 0.f, y, m));
+  FLOE_ASSIGN_OR_RETURN(LtPlan * p, GetPlan(rows, main_, epi_main_));
+  FLOE_RETURN_IF_ERROR(Matmul(main_, *p, x, accumulate_ ? 1.f : 0.f, y, rows));
   if (act_ == Activation::kGeluErf) {
     FLOE_RETURN_IF_ERROR(
         CudaStatus(LaunchGeluErf(backend_->dtype(), y, m * n_, backend_->stream()), w + ": gelu"));
