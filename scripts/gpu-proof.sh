@@ -471,14 +471,15 @@ phase1() {
   suite build 45 'CudaBuildTest.*' 'a GPU is present'
   engine_bench engine 75
   # ops_<dtype>: every op against the CPU (CudaOpsTest), the
-  # products' row buckets and shared plans (CudaPlanTest), per dtype.
+  # products' row buckets and shared plans (CudaPlanTest) and the CUDA graphs
+  # (CudaGraphTest), per dtype.
   local t
   for t in float32 float16 bfloat16; do
-    suite "ops_$t" 75 "Types/CudaOpsTest.*/$t:Types/CudaPlanTest.*/$t"
+    suite "ops_$t" 75 "Types/CudaOpsTest.*/$t:Types/CudaPlanTest.*/$t:Types/CudaGraphTest.*/$t"
   done
   suite golden 45 'Fixtures/CudaGoldenTest.*'
   suite base 75 'CudaBaseModelGoldenTest.*'
-  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaPlanTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
+  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaPlanTest.*:Types/CudaGraphTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
   sanitize_failures
 }
 

@@ -27,10 +27,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "backend/graph_key.h"
 #include "backend/ops.h"
 #include "backend/tensor.h"
 #include "core/dtype.h"
@@ -175,6 +177,20 @@ class Backend {
   Status CopyToDevice(const float* host, const TensorView& dst);
 
   virtual StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) = 0;
+
+  // Runs `body`, which enqueues ops of this backend and nothing else (no
+  // copy to or from the host, no allocation), as a unit that the backend
+  // may record once and replay for the same `key` (the CUDA backend: a CUDA
+  // graph, FLOE_CUDA_GRAPHS=0 to turn off). The key must determine
+  // everything body enqueues: shapes, pointers (the owner's buffers) and
+  // flags; the values in device memory may change between calls. A replay
+  // does not call body; a failed recording calls it twice (the first
+  // enqueues nothing), so body has no host-side effect that matters. The
+  // default (the CPU backend) calls body once.
+  virtual Status RunGraph(const GraphKey& key, const std::function<Status()>& body) {
+    (void)key;
+    return body();
+  }
 
   // out[t] = LayerNorm(word[ids[t]] + position[i + position_offset]
   //                    + token_type[type]) with gamma, beta, where i is t's

@@ -349,38 +349,52 @@ Status BertEncoder::Run(std::span<const std::vector<int32_t>* const> seqs, PoolK
     stage_seconds_[stage] += std::chrono::duration<double>(now - last).count();
     last = now;
   };
-  const float eps = config_.layer_norm_eps;
-  EmbeddingTables tables;
-  tables.word = word_->f32();
-  tables.position = position_->f32();
-  tables.token_type = token_type_->f32();
-  tables.gamma = emb_gamma_->f32();
-  tables.beta = emb_beta_->f32();
-  tables.position_offset = config_.position_offset;
-  FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, tables, eps, h));
-  mark(0);
-  const float scale = 1.f / std::sqrt(static_cast<float>(H));
-  for (const auto& layer : layers_) {
-    FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, qkv));
-    mark(1);
-    FLOE_RETURN_IF_ERROR(Attention(batch, N, H, scale, qkv, context));
-    mark(2);
-    FLOE_RETURN_IF_ERROR(layer->attn_out->Forward(context, h));  // h += ...
-    mark(3);
-    FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, layer->attn_ln_gamma->f32(),
-                                             layer->attn_ln_beta->f32(), eps));
-    mark(4);
-    FLOE_RETURN_IF_ERROR(layer->ffn_in->Forward(h, intermediate));
-    mark(5);
-    FLOE_RETURN_IF_ERROR(layer->ffn_out->Forward(intermediate, h));  // h += ...
-    mark(6);
-    FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, layer->out_ln_gamma->f32(),
-                                             layer->out_ln_beta->f32(), eps));
-    mark(4);
-  }
-  FLOE_RETURN_IF_ERROR(
-      backend_->Pool(h, batch, pool, backend_->View(*pooled_, DType::kF32, {B, D})));
-  mark(7);
+  // From the embeddings to pooling: only ops of the backend, on buffers that
+  // stay put, so the backend may replay them as one CUDA graph for the same
+  // batch shape (Backend::RunGraph; the CPU backend just runs them).
+  GraphKey key;
+  key.owner = reinterpret_cast<uintptr_t>(this);
+  key.tokens = T;
+  key.seqs = B;
+  key.max_seqlen = max_len;
+  key.variant = static_cast<uint64_t>(pool) | (batch.pool_skip_device ? 16u : 0u) |
+                (batch.type1_from_device ? 32u : 0u);
+  key.lengths = HashLengths(cu);
+  FLOE_RETURN_IF_ERROR(backend_->RunGraph(key, [&]() -> Status {
+    const float eps = config_.layer_norm_eps;
+    EmbeddingTables tables;
+    tables.word = word_->f32();
+    tables.position = position_->f32();
+    tables.token_type = token_type_->f32();
+    tables.gamma = emb_gamma_->f32();
+    tables.beta = emb_beta_->f32();
+    tables.position_offset = config_.position_offset;
+    FLOE_RETURN_IF_ERROR(backend_->EmbedLayerNorm(ids_->i32(), batch, tables, eps, h));
+    mark(0);
+    const float scale = 1.f / std::sqrt(static_cast<float>(H));
+    for (const auto& layer : layers_) {
+      FLOE_RETURN_IF_ERROR(layer->qkv->Forward(h, qkv));
+      mark(1);
+      FLOE_RETURN_IF_ERROR(Attention(batch, N, H, scale, qkv, context));
+      mark(2);
+      FLOE_RETURN_IF_ERROR(layer->attn_out->Forward(context, h));  // h += ...
+      mark(3);
+      FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, layer->attn_ln_gamma->f32(),
+                                               layer->attn_ln_beta->f32(), eps));
+      mark(4);
+      FLOE_RETURN_IF_ERROR(layer->ffn_in->Forward(h, intermediate));
+      mark(5);
+      FLOE_RETURN_IF_ERROR(layer->ffn_out->Forward(intermediate, h));  // h += ...
+      mark(6);
+      FLOE_RETURN_IF_ERROR(backend_->LayerNorm(h, layer->out_ln_gamma->f32(),
+                                               layer->out_ln_beta->f32(), eps));
+      mark(4);
+    }
+    FLOE_RETURN_IF_ERROR(
+        backend_->Pool(h, batch, pool, backend_->View(*pooled_, DType::kF32, {B, D})));
+    mark(7);
+    return OkStatus();
+  }));
   profiled_tokens_ += T;
   return OkStatus();
 }

@@ -1,6 +1,7 @@
 // The CUDA backend's host-side logic, on the CPU in every build (no CUDA
-// header, no GPU): the row buckets of its products and the plan cache the
-// layers share (src/backend/cuda/host/). The GPU side of each is in tests/cuda.
+// header, no GPU): the row buckets of its products, the plan cache the
+// layers share, and the bookkeeping of its CUDA graphs
+// (src/backend/cuda/host/). The GPU side of each is in tests/cuda.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,11 +10,17 @@
 #include <set>
 #include <vector>
 
+#include "backend/backend.h"
+#include "backend/cuda/host/graph_book.h"
 #include "backend/cuda/host/row_buckets.h"
+#include "backend/graph_key.h"
 
 namespace floe {
 namespace {
 
+using cuda::host::GraphBook;
+using cuda::host::GraphOptions;
+using cuda::host::GraphStep;
 using cuda::host::PlanCache;
 using cuda::host::PlanKey;
 using cuda::host::RowBucket;
@@ -118,6 +125,163 @@ TEST(CudaPlanCacheTest, AFailedPlanIsNotCachedAndTheBoundHolds) {
   for (int64_t rows : {1, 2, 4, 8}) ASSERT_TRUE(cache.Get(Key(rows, 16, 16, 0), make).ok());
   EXPECT_LE(cache.size(), 3u);
   EXPECT_EQ(cache.evictions(), 3u);
+}
+
+// An executable graph that counts how many are alive.
+struct FakeExec {
+  explicit FakeExec(int id, int* alive) : id(id), alive(alive) { ++*alive; }
+  FakeExec(FakeExec&& o) noexcept : id(o.id), alive(o.alive) { o.alive = nullptr; }
+  FakeExec& operator=(FakeExec&&) = delete;
+  ~FakeExec() {
+    if (alive != nullptr) --*alive;
+  }
+  int id;
+  int* alive;
+};
+
+GraphKey KeyOf(int64_t tokens, int64_t seqs = 1) {
+  GraphKey k;
+  k.owner = 1;
+  k.tokens = tokens;
+  k.seqs = seqs;
+  k.max_seqlen = tokens;
+  return k;
+}
+
+TEST(CudaGraphBookTest, EagerFirstThenCaptureThenReplay) {
+  int alive = 0;
+  GraphBook<FakeExec> book(GraphOptions{});
+  const GraphKey k = KeyOf(50);
+  EXPECT_EQ(book.Next(k, 0), GraphStep::kEager);    // warms plans and buffers
+  EXPECT_EQ(book.Next(k, 0), GraphStep::kCapture);  // the second time
+  EXPECT_EQ(book.Find(k), nullptr);
+  book.Store(k, 0, FakeExec(1, &alive));
+  EXPECT_EQ(alive, 1);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(book.Next(k, 0), GraphStep::kReplay);
+  ASSERT_NE(book.Find(k), nullptr);
+  EXPECT_EQ(book.Find(k)->id, 1);
+  EXPECT_EQ(book.stats().replays, 3u);
+  EXPECT_EQ(book.stats().captures, 1u);
+  // Another shape, another owner: their own counts.
+  GraphKey other_owner = k;
+  other_owner.owner = 2;
+  EXPECT_EQ(book.Next(other_owner, 0), GraphStep::kEager);
+  EXPECT_EQ(book.Next(KeyOf(51), 0), GraphStep::kEager);
+}
+
+TEST(CudaGraphBookTest, OtherLengthsOrVariantsAreOtherGraphs) {
+  GraphBook<FakeExec> book(GraphOptions{});
+  int alive = 0;
+  GraphKey a = KeyOf(20, 2);
+  const std::vector<int32_t> cu1 = {0, 10, 20}, cu2 = {0, 5, 20};
+  a.lengths = HashLengths(cu1);
+  GraphKey b = a;
+  b.lengths = HashLengths(cu2);
+  EXPECT_NE(a.lengths, b.lengths);
+  EXPECT_EQ(a.lengths, HashLengths(std::vector<int32_t>{0, 10, 20}));
+  GraphKey c = a;
+  c.variant = 1;
+  book.Next(a, 0);
+  book.Next(a, 0);
+  book.Store(a, 0, FakeExec(1, &alive));
+  EXPECT_EQ(book.Next(a, 0), GraphStep::kReplay);
+  EXPECT_EQ(book.Next(b, 0), GraphStep::kEager);
+  EXPECT_EQ(book.Next(c, 0), GraphStep::kEager);
+}
+
+TEST(CudaGraphBookTest, FreedMemoryMakesAGraphStaleAndItIsRecaptured) {
+  int alive = 0;
+  GraphBook<FakeExec> book(GraphOptions{});
+  const GraphKey k = KeyOf(64);
+  book.Next(k, 5);
+  ASSERT_EQ(book.Next(k, 5), GraphStep::kCapture);
+  book.Store(k, 5, FakeExec(1, &alive));
+  EXPECT_EQ(book.Next(k, 5), GraphStep::kReplay);
+  // A buffer was freed: capture again at once, with the old graph offered
+  // for an in-place update.
+  EXPECT_EQ(book.Next(k, 6), GraphStep::kCapture);
+  ASSERT_NE(book.Find(k), nullptr);
+  book.Restamp(k, 6);
+  EXPECT_EQ(book.Next(k, 6), GraphStep::kReplay);
+  EXPECT_EQ(book.Next(k, 7), GraphStep::kCapture);
+  book.Store(k, 7, FakeExec(2, &alive));  // updating failed: a new one replaces it
+  EXPECT_EQ(alive, 1);
+  EXPECT_EQ(book.Find(k)->id, 2);
+  EXPECT_EQ(book.Next(k, 7), GraphStep::kReplay);
+  EXPECT_EQ(book.stats().stale, 2u);
+}
+
+TEST(CudaGraphBookTest, ARefusedKeyStaysEager) {
+  int alive = 0;
+  GraphBook<FakeExec> book(GraphOptions{});
+  const GraphKey k = KeyOf(10);
+  book.Next(k, 0);
+  ASSERT_EQ(book.Next(k, 0), GraphStep::kCapture);
+  book.Store(k, 0, FakeExec(1, &alive));
+  ASSERT_EQ(book.Next(k, 1), GraphStep::kCapture);
+  book.Refuse(k);  // the recapture failed
+  EXPECT_EQ(alive, 0);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(book.Next(k, 1), GraphStep::kEager);
+  EXPECT_EQ(book.stats().refused, 1u);
+}
+
+TEST(CudaGraphBookTest, DisabledIsAlwaysEager) {
+  GraphOptions o;
+  o.enabled = false;
+  GraphBook<FakeExec> book(o);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(book.Next(KeyOf(8), 0), GraphStep::kEager);
+  EXPECT_EQ(book.keys(), 0u);
+}
+
+TEST(CudaGraphBookTest, AtMostMaxGraphsLeastRecentlyUsedGoes) {
+  int alive = 0;
+  GraphOptions o;
+  o.max_graphs = 3;
+  o.capture_after = 1;
+  GraphBook<FakeExec> book(o);
+  for (int t = 1; t <= 3; ++t) {
+    ASSERT_EQ(book.Next(KeyOf(t), 0), GraphStep::kCapture);
+    book.Store(KeyOf(t), 0, FakeExec(t, &alive));
+  }
+  EXPECT_EQ(book.Next(KeyOf(1), 0), GraphStep::kReplay);  // 2 is now the oldest
+  ASSERT_EQ(book.Next(KeyOf(4), 0), GraphStep::kCapture);
+  book.Store(KeyOf(4), 0, FakeExec(4, &alive));
+  EXPECT_EQ(alive, 3);
+  EXPECT_EQ(book.graphs(), 3u);
+  EXPECT_EQ(book.Find(KeyOf(2)), nullptr);
+  EXPECT_NE(book.Find(KeyOf(1)), nullptr);
+  EXPECT_NE(book.Find(KeyOf(3)), nullptr);
+  EXPECT_EQ(book.stats().evicted, 1u);
+  book.Clear();
+  EXPECT_EQ(alive, 0);
+}
+
+TEST(CudaGraphBookTest, KeysWithoutGraphsAreForgottenPastTheBound) {
+  int alive = 0;
+  GraphOptions o;
+  o.max_graphs = 2;
+  o.max_keys = 4;
+  GraphBook<FakeExec> book(o);
+  book.Next(KeyOf(1), 0);
+  ASSERT_EQ(book.Next(KeyOf(1), 0), GraphStep::kCapture);
+  book.Store(KeyOf(1), 0, FakeExec(1, &alive));
+  for (int t = 2; t <= 20; ++t) book.Next(KeyOf(t), 0);  // one-off shapes
+  EXPECT_LE(book.keys(), 4u);
+  EXPECT_EQ(book.Next(KeyOf(1), 0), GraphStep::kReplay);  // the graph stayed
+  EXPECT_EQ(book.Next(KeyOf(2), 0), GraphStep::kEager);   // forgotten: counts again
+}
+
+TEST(CudaGraphBookTest, CpuBackendRunsTheRegionOnce) {
+  BackendOptions opts;
+  auto cpu = CreateBackend(opts);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  int calls = 0;
+  const Status s = (*cpu)->RunGraph(KeyOf(4), [&] {
+    ++calls;
+    return InvalidArgumentError("from the body");
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

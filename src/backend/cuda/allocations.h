@@ -31,6 +31,13 @@ class Allocations {
     if (it == by_base_.end()) return;
     held_ -= it->second.size;
     by_base_.erase(it);
+    ++frees_;
+  }
+  // Allocations freed so far: a CUDA graph captured when this was n may
+  // point into freed memory once it is not n any more.
+  uint64_t frees() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return frees_;
   }
   // The allocation that holds all of [p, p + bytes); nullopt when none does.
   std::optional<Info> Find(const void* p, size_t bytes) const {
@@ -66,6 +73,7 @@ class Allocations {
   size_t held_ = 0;
   void* stream_ = nullptr;
   uint64_t next_id_ = 0;
+  uint64_t frees_ = 0;
 };
 
 }  // namespace floe::cuda

@@ -471,6 +471,10 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& optio
   sw.flash_attention = cuda::EnvFlag("FLOE_CUDA_FLASH_ATTENTION", true);
   sw.fused_residual_ln = cuda::EnvFlag("FLOE_CUDA_FUSED_RESIDUAL_LN", true);
   sw.tf32 = cuda::EnvFlag("FLOE_CUDA_TF32", false);
+  sw.graphs = cuda::EnvFlag("FLOE_CUDA_GRAPHS", true);
+  if (const char* v = std::getenv("FLOE_CUDA_GRAPHS_MAX"); v != nullptr && std::atoi(v) > 0) {
+    sw.max_graphs = static_cast<size_t>(std::atoi(v));
+  }
   auto backend = std::make_unique<cuda::CudaBackend>(ordinal, options.compute_type, sw, stream, lt,
                                                      budget, options.max_batch_tokens);
   FLOE_RETURN_IF_ERROR(backend->Init());

@@ -8,11 +8,14 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "backend/backend.h"
 #include "backend/cuda/allocations.h"
+#include "backend/cuda/host/graph_book.h"
 #include "backend/cuda/host/row_buckets.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/lt_plan.h"
@@ -42,7 +45,31 @@ struct CudaSwitches {
   bool flash_attention = true;   // FLOE_CUDA_FLASH_ATTENTION
   bool fused_residual_ln = true;  // FLOE_CUDA_FUSED_RESIDUAL_LN
   bool tf32 = false;             // FLOE_CUDA_TF32
+  bool graphs = true;            // FLOE_CUDA_GRAPHS
+  size_t max_graphs = 32;        // FLOE_CUDA_GRAPHS_MAX
 };
+
+// Owns an instantiated CUDA graph (cuda_graphs.cc).
+class GraphExec {
+ public:
+  explicit GraphExec(cudaGraphExec_t e) : e_(e) {}
+  GraphExec(GraphExec&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  GraphExec& operator=(GraphExec&&) = delete;
+  ~GraphExec() {
+    if (e_ != nullptr) cudaGraphExecDestroy(e_);
+  }
+  cudaGraphExec_t get() const { return e_; }
+
+ private:
+  cudaGraphExec_t e_;
+};
+
+inline host::GraphOptions GraphOptionsFor(const CudaSwitches& sw) {
+  host::GraphOptions o;
+  o.enabled = sw.graphs;
+  o.max_graphs = sw.max_graphs;
+  return o;
+}
 
 class CudaBackend : public Backend {
  protected:
@@ -75,6 +102,9 @@ class CudaBackend : public Backend {
   StatusOr<std::unique_ptr<LinearOp>> CreateLinear(const LinearSpec& spec) override;
   // Products run on RowBucket(m) rows (host/row_buckets.h).
   int64_t RoundUpRows(int64_t m) const override { return host::RowBucket(m); }
+  // Captures `body` as a CUDA graph and replays it per host/graph_book.h's
+  // rules (cuda_graphs.cc).
+  Status RunGraph(const GraphKey& key, const std::function<Status()>& body) override;
   Status EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
                         const EmbeddingTables& tables, float eps,
                         const TensorView& out) override;
@@ -85,6 +115,9 @@ class CudaBackend : public Backend {
   Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
               const TensorView& out) override;
 
+  // What the graphs did so far (tests, logs).
+  const host::GraphStats& graph_stats() const { return graphs_.stats(); }
+  size_t graphs_held() const { return graphs_.graphs(); }
   // The cuBLASLt plans shared by this backend's products (tests, logs).
   const host::PlanCache<LtPlan>& plan_cache() const { return plans_; }
 
@@ -135,6 +168,7 @@ class CudaBackend : public Backend {
   std::shared_ptr<Allocations> allocs_ = std::make_shared<Allocations>();
   std::unique_ptr<CudaBuffer> workspace_, scratch_, staging_;
   host::PlanCache<LtPlan> plans_;
+  host::GraphBook<GraphExec> graphs_{GraphOptionsFor(sw_)};
 
   struct Deferred {
     bool active = false;
