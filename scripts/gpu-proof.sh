@@ -470,16 +470,16 @@ phase1() {
   # ones. The timing runs second, so that failing or slow suites cannot starve it.
   suite build 45 'CudaBuildTest.*' 'a GPU is present'
   engine_bench engine 75
-  # ops_<dtype>: every op against the CPU (CudaOpsTest), the
+  # ops_<dtype>: every op against the CPU (CudaOpsTest, CudaModernOpsTest), the
   # products' row buckets and shared plans (CudaPlanTest) and the CUDA graphs
   # (CudaGraphTest), per dtype.
   local t
   for t in float32 float16 bfloat16; do
-    suite "ops_$t" 75 "Types/CudaOpsTest.*/$t:Types/CudaPlanTest.*/$t:Types/CudaGraphTest.*/$t"
+    suite "ops_$t" 75 "Types/CudaOpsTest.*/$t:Types/CudaModernOpsTest.*/$t:Types/CudaPlanTest.*/$t:Types/CudaGraphTest.*/$t"
   done
   suite golden 45 'Fixtures/CudaGoldenTest.*'
   suite base 75 'CudaBaseModelGoldenTest.*'
-  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaPlanTest.*:Types/CudaGraphTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
+  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaModernOpsTest.*:Types/CudaPlanTest.*:Types/CudaGraphTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
   sanitize_failures
 }
 

@@ -115,6 +115,13 @@ class CudaBackend : public Backend {
   Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
               const TensorView& out) override;
 
+  // The newer encoders' ops (cuda_modern_ops.cc; launchers in modern_ops.cu).
+  Status RmsNorm(const TensorView& x, const RmsNormSpec& spec) override;
+  Status Activate(const TensorView& x, Activation act) override;
+  Status GatedActivation(const TensorView& x, Activation act, const TensorView& out) override;
+  Status Rotary(const TensorView& x, int64_t num_heads, int64_t head_size,
+                const PackedBatch& batch, const RotarySpec& spec) override;
+
   // What the graphs did so far (tests, logs).
   const host::GraphStats& graph_stats() const { return graphs_.stats(); }
   size_t graphs_held() const { return graphs_.graphs(); }

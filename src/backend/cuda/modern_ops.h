@@ -2,7 +2,7 @@
 // and the checks a caller runs first): RMSNorm, activations and gated FFN
 // activations, rotary positions. Plain C++ as kernels.h; same conventions
 // (act = element type `dt`, float* = float32, launch error returned).
-// Not wired into CudaBackend yet: the GPU issue does that, with GPU tests.
+// CudaBackend runs them (cuda_modern_ops.cc), after backend/ops.h's checks.
 #pragma once
 
 #include <cuda_runtime.h>
