@@ -193,22 +193,30 @@ TEST_P(CudaOpsTest, EmbedLayerNormMatchesCpu) {
   EXPECT_LE(Nmse(Download(gpu_.get(), ovg), Download(cpu_.get(), ovc)), tol());
 }
 
+// D = 96, 768 and 1000 take the one-warp-per-row kernel (D <= 1024 and a
+// row a multiple of 16 bytes in every type) unless it is switched off; 1030
+// always the one-block-per-row kernel.
 TEST_P(CudaOpsTest, LayerNormMatchesCpuAtSmallAndLargeHidden) {
-  for (int64_t D : {96, 768, 1000}) {
-    const int64_t rows = 77;
-    auto x = Random(rows * D, 16, 3.f);
-    for (auto& v : x) v += 1.5f;  // a mean far from zero
-    const auto gamma = Random(D, 17), beta = Random(D, 18);
-    auto xc = Upload(cpu_.get(), x), xg = UploadActivations(gpu_.get(), x);
-    auto gc = Upload(cpu_.get(), gamma), bc = Upload(cpu_.get(), beta);
-    auto gg = Upload(gpu_.get(), gamma), bg = Upload(gpu_.get(), beta);
-    const TensorView xvc = cpu_->Activations(*xc, rows, D);
-    const TensorView xvg = gpu_->Activations(*xg, rows, D);
-    ASSERT_TRUE(cpu_->LayerNorm(xvc, gc->f32(), bc->f32(), 1e-5f).ok());
-    const Status s = gpu_->LayerNorm(xvg, gg->f32(), bg->f32(), 1e-5f);
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    EXPECT_LE(Nmse(Download(gpu_.get(), xvg), Download(cpu_.get(), xvc)), tol())
-        << "D " << D;
+  for (const char* warp : {"1", "0"}) {
+    ScopedEnv env("FLOE_CUDA_WARP_LAYERNORM", warp);
+    auto gpu = MakeBackend("cuda", GetParam());
+    ASSERT_TRUE(gpu);
+    for (int64_t D : {96, 768, 1000, 1030}) {
+      const int64_t rows = 77;
+      auto x = Random(rows * D, 16, 3.f);
+      for (auto& v : x) v += 1.5f;  // a mean far from zero
+      const auto gamma = Random(D, 17), beta = Random(D, 18);
+      auto xc = Upload(cpu_.get(), x), xg = UploadActivations(gpu.get(), x);
+      auto gc = Upload(cpu_.get(), gamma), bc = Upload(cpu_.get(), beta);
+      auto gg = Upload(gpu.get(), gamma), bg = Upload(gpu.get(), beta);
+      const TensorView xvc = cpu_->Activations(*xc, rows, D);
+      const TensorView xvg = gpu->Activations(*xg, rows, D);
+      ASSERT_TRUE(cpu_->LayerNorm(xvc, gc->f32(), bc->f32(), 1e-5f).ok());
+      const Status s = gpu->LayerNorm(xvg, gg->f32(), bg->f32(), 1e-5f);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_LE(Nmse(Download(gpu.get(), xvg), Download(cpu_.get(), xvc)), tol())
+          << "D " << D << " warp " << warp;
+    }
   }
 }
 

@@ -345,7 +345,8 @@ Status CudaBackend::LayerNorm(const TensorView& x_view, const float* gamma,
     FLOE_RETURN_IF_ERROR(Flush());
   }
   return CudaStatus(
-      LaunchLayerNorm(dt_, x, residual, bias, rows, hidden, gamma, beta, eps, stream_),
+      LaunchLayerNorm(dt_, x, residual, bias, rows, hidden, gamma, beta, eps,
+                      sw_.warp_layernorm, stream_),
       residual != nullptr ? "bias + residual + LayerNorm" : op);
 }
 
@@ -471,6 +472,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& optio
   sw.flash_attention = cuda::EnvFlag("FLOE_CUDA_FLASH_ATTENTION", true);
   sw.fused_residual_ln = cuda::EnvFlag("FLOE_CUDA_FUSED_RESIDUAL_LN", true);
   sw.tf32 = cuda::EnvFlag("FLOE_CUDA_TF32", false);
+  sw.warp_layernorm = cuda::EnvFlag("FLOE_CUDA_WARP_LAYERNORM", true);
   sw.graphs = cuda::EnvFlag("FLOE_CUDA_GRAPHS", true);
   if (const char* v = std::getenv("FLOE_CUDA_GRAPHS_MAX"); v != nullptr && std::atoi(v) > 0) {
     sw.max_graphs = static_cast<size_t>(std::atoi(v));

@@ -43,6 +43,8 @@
 //   FLOE_CUDA_FUSED_RESIDUAL_LN=0  residual added in the product's epilogue
 //                                  (beta = 1), LayerNorm as its own kernel
 //   FLOE_CUDA_TF32=1             TF32 products for float32
+//   FLOE_CUDA_WARP_LAYERNORM=0   LayerNorm one block per row for every D (not
+//                                one warp per row with 16-byte accesses)
 //   FLOE_CUDA_GRAPHS=0           no CUDA graphs (Backend::RunGraph runs its
 //                                body eagerly every time)
 //   FLOE_CUDA_GRAPHS_MAX=N       at most N graphs held (default 32)

@@ -45,6 +45,7 @@ struct CudaSwitches {
   bool flash_attention = true;   // FLOE_CUDA_FLASH_ATTENTION
   bool fused_residual_ln = true;  // FLOE_CUDA_FUSED_RESIDUAL_LN
   bool tf32 = false;             // FLOE_CUDA_TF32
+  bool warp_layernorm = true;    // FLOE_CUDA_WARP_LAYERNORM
   bool graphs = true;            // FLOE_CUDA_GRAPHS
   size_t max_graphs = 32;        // FLOE_CUDA_GRAPHS_MAX
 };

@@ -44,9 +44,12 @@ cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu
 
 // x[r] = LayerNorm(x[r] (+ residual[r]) (+ bias)) * gamma + beta, in place.
 // x, residual: [rows, D] act (residual may be null); bias: [D] float32 or null.
+// allow_warp: one warp per row with 16-byte accesses where D <= 1024, D x
+// the element size is a multiple of 16 bytes and x, residual are 16-byte
+// aligned; otherwise (or when false) one block per row.
 cudaError_t LaunchLayerNorm(DType dt, void* x, const void* residual, const float* bias,
                             int64_t rows, int64_t hidden, const float* gamma, const float* beta,
-                            float eps, cudaStream_t stream);
+                            float eps, bool allow_warp, cudaStream_t stream);
 
 // y[r, c] += residual[r, c] + bias[c] (bias may be null). y, residual: [rows, cols] act.
 cudaError_t LaunchAddResidual(DType dt, void* y, const void* residual, const float* bias,

@@ -1,6 +1,9 @@
 // Row kernels: embeddings + LayerNorm, and (bias + residual +) LayerNorm.
 // One block per row; the row's float32 values sit in shared memory, mean and
 // variance are two passes over them (no E[x^2] - E[x]^2 cancellation).
+// (bias + residual +) LayerNorm of rows of at most kWarpRowHidden values, a
+// multiple of 16 bytes, runs one warp per row instead: 16-byte loads and
+// stores, the row in registers, the same two passes with warp shuffles.
 //
 // Shape legend: T tokens, B sequences, D hidden (<= kMaxRowHidden).
 #include "backend/cuda/device_utils.cuh"
@@ -62,6 +65,87 @@ __global__ void LayerNormKernel(T* x, const T* residual, const float* bias, int 
   NormalizeRow(row, hidden, gamma, beta, eps, scratch, x + off);
 }
 
+// 16 bytes of T.
+template <typename T>
+struct alignas(16) Pack {
+  T v[16 / sizeof(T)];
+};
+
+constexpr int kWarpRowHidden = 1024;
+constexpr int kWarpRowsPerBlock = 4;
+
+// One warp per row; lane l holds vectors l, l + 32, ... (kVecs of them at
+// most) of V = 16 / sizeof(T) values.
+template <typename T, int kVecs>
+__global__ void WarpLayerNormKernel(T* x, const T* residual, const float* bias, int rows,
+                                    int hidden, const float* gamma, const float* beta,
+                                    float eps) {
+  constexpr int V = 16 / sizeof(T);
+  const int row = blockIdx.x * kWarpRowsPerBlock + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= rows) return;  // the whole warp: rows are per warp
+  const int64_t off = static_cast<int64_t>(row) * hidden;
+  const int nvec = hidden / V;
+  float v[kVecs][V];
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int c = j * 32 + lane;
+    if (c < nvec) {
+      const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + off + c * V);
+      Pack<T> r{};
+      if (residual != nullptr) r = *reinterpret_cast<const Pack<T>*>(residual + off + c * V);
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        float f = ToFloat(a.v[e]);
+        if (residual != nullptr) f += ToFloat(r.v[e]);
+        if (bias != nullptr) f += bias[c * V + e];
+        v[j][e] = f;
+        s += f;
+      }
+    }
+  }
+  const float mean = WarpSum(s) / hidden;
+  float q = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    if (j * 32 + lane < nvec) {
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const float d = v[j][e] - mean;
+        q += d * d;
+      }
+    }
+  }
+  const float inv = rsqrtf(WarpSum(q) / hidden + eps);
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int c = j * 32 + lane;
+    if (c < nvec) {
+      Pack<T> o;
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const int i = c * V + e;
+        o.v[e] = FromFloat<T>((v[j][e] - mean) * inv * gamma[i] + beta[i]);
+      }
+      *reinterpret_cast<Pack<T>*>(x + off + c * V) = o;
+    }
+  }
+}
+
+template <typename T, int kVecs>
+cudaError_t LaunchWarpLayerNorm(T* x, const T* residual, const float* bias, int64_t rows,
+                                int64_t hidden, const float* gamma, const float* beta, float eps,
+                                cudaStream_t stream) {
+  const unsigned blocks =
+      static_cast<unsigned>((rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock);
+  WarpLayerNormKernel<T, kVecs><<<blocks, 32 * kWarpRowsPerBlock, 0, stream>>>(
+      x, residual, bias, static_cast<int>(rows), static_cast<int>(hidden), gamma, beta, eps);
+  return cudaGetLastError();
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 bool RowShapeOk(int64_t rows, int64_t hidden) {
   return rows >= 1 && rows <= 0x7fffffffLL && hidden >= 1 && hidden <= kMaxRowHidden;
 }
@@ -92,8 +176,22 @@ cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu
 
 cudaError_t LaunchLayerNorm(DType dt, void* x, const void* residual, const float* bias,
                             int64_t rows, int64_t hidden, const float* gamma, const float* beta,
-                            float eps, cudaStream_t stream) {
+                            float eps, bool allow_warp, cudaStream_t stream) {
   if (!RowShapeOk(rows, hidden)) return cudaErrorInvalidValue;
+  const int64_t vec = 16 / static_cast<int64_t>(DTypeSize(dt));
+  if (allow_warp && hidden <= kWarpRowHidden && hidden % vec == 0 && Aligned16(x) &&
+      (residual == nullptr || Aligned16(residual))) {
+    const int64_t per_lane = (hidden / vec + 31) / 32;  // vectors per lane
+    return DispatchDType(dt, [&](auto tag) {
+      using T = decltype(tag);
+      T* xt = static_cast<T*>(x);
+      const T* rt = static_cast<const T*>(residual);
+      if (per_lane <= 1) return LaunchWarpLayerNorm<T, 1>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
+      if (per_lane <= 2) return LaunchWarpLayerNorm<T, 2>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
+      if (per_lane <= 4) return LaunchWarpLayerNorm<T, 4>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
+      return LaunchWarpLayerNorm<T, 8>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
+    });
+  }
   const int threads = RowThreads(hidden);
   const size_t smem = static_cast<size_t>(hidden) * sizeof(float);
   return DispatchDType(dt, [&](auto tag) {
