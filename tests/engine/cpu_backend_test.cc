@@ -91,6 +91,10 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
   if (!b.ok()) GTEST_SKIP() << b.status().ToString();
   const int64_t K = 768, N = 64;
   const auto w = Random(N * K, 11, 0.15f), bias = Random(N, 12);
+  // (The mode this process was started with comes back afterwards: ctest
+  // runs these tests with each bfloat16 path forced, tests/CMakeLists.txt.)
+  const char* started = std::getenv("FLOE_CPU_BF16_PRODUCTS");
+  const std::string restore = started ? started : "";
   for (const char* mode : {"bf16x3", "bf16"}) {
     setenv("FLOE_CPU_BF16_PRODUCTS", mode, 1);
     LinearSpec spec;
@@ -100,7 +104,11 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
     spec.out_features = N;
     spec.name = mode;
     auto lin = (*b)->CreateLinear(spec);
-    unsetenv("FLOE_CPU_BF16_PRODUCTS");
+    if (started) {
+      setenv("FLOE_CPU_BF16_PRODUCTS", restore.c_str(), 1);
+    } else {
+      unsetenv("FLOE_CPU_BF16_PRODUCTS");
+    }
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     const int64_t m = 37;
     auto x = Random((*b)->RoundUpRows(m) * K, 13);

@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_backend_impl.h"
 #include "backend/cpu/kernels.h"
 #include "engine/cpu_isa_reference.h"
 #include "dnnl.hpp"
@@ -167,6 +170,42 @@ TEST(CpuIsaRunTest, EachDtypeRunsWhereTheClassHasItAndIsRefusedElsewhere) {
     if (c.floor > 0) {
       EXPECT_GT(err, c.floor) << static_cast<int>(c.ct);
     }
+  }
+}
+
+// bfloat16's two paths where the class has AVX512_BF16, whichever this CPU
+// picks (NativeBf16Products: AMX or AMD run oneDNN's bf16 products, Intel
+// without AMX bf16 weights): each forced by FLOE_CPU_BF16_PRODUCTS runs within
+// its rounding; the bf16-weight path's error is the weight's rounding (above
+// 1e-4, so the weights really are bf16) and below plain bf16's bound.
+// tests/CMakeLists.txt also runs the engine's golden tests on each path.
+TEST(CpuIsaRunTest, EachBfloat16PathRunsWhereTheClassHasAvx512Bf16) {
+  const cpu::CpuIsa& run = cpu::RunIsa();
+  if (!run.avx512f || !run.avx512_bf16) GTEST_SKIP() << "no AVX512_BF16 in this class";
+  const char* before = std::getenv("FLOE_CPU_BF16_PRODUCTS");
+  const std::optional<std::string> saved =
+      before ? std::optional<std::string>(before) : std::nullopt;
+  unsetenv("FLOE_CPU_BF16_PRODUCTS");
+  EXPECT_EQ(cpu::CpuBackend::NativeBf16Products(), run.amx || run.amd);
+  for (const char* path : {"bf16", "bf16w"}) {
+    setenv("FLOE_CPU_BF16_PRODUCTS", path, 1);
+    const bool native = std::string(path) == "bf16";
+    EXPECT_EQ(cpu::CpuBackend::NativeBf16Products(), native) << path;
+    BackendOptions o;
+    o.compute_type = ComputeType::kBFloat16;
+    auto b = CreateBackend(o);
+    ASSERT_TRUE(b.ok()) << path << ": " << b.status().ToString();
+    const double err = LinearError(b->get());
+    std::printf("[ bfloat16 %s ] relative error %.3g\n", path, err);
+    EXPECT_LT(err, native ? 1e-2 : 3e-3) << path;
+    if (!native) {
+      EXPECT_GT(err, 1e-4) << path;
+    }
+  }
+  if (saved) {
+    setenv("FLOE_CPU_BF16_PRODUCTS", saved->c_str(), 1);
+  } else {
+    unsetenv("FLOE_CPU_BF16_PRODUCTS");
   }
 }
 

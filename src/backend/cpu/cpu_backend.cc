@@ -59,7 +59,27 @@ CpuBackend::CpuBackend(ComputeType ct, int num_threads)
             "bfloat16 as bf16 weights with float32 arithmetic (" +
                 std::string(Bf16wKernelName(ChooseBf16wKernel())) + " kernel up to " +
                 std::to_string(bf16w_rows_) + " rows, widened to oneDNN float32 above)" +
-                IsaShortfall(DetectCpuIsa(), /*needs_vnni=*/false));
+                (!RunIsa().avx512_bf16 ? IsaShortfall(DetectCpuIsa(), /*needs_vnni=*/false)
+                 : std::getenv("FLOE_CPU_BF16_PRODUCTS") != nullptr
+                     ? std::string("; FLOE_CPU_BF16_PRODUCTS=bf16w")
+                     : std::string("; oneDNN's bf16 products are slower than float32 on "
+                                   "Intel CPUs without AMX")));
+  } else if (ct_ == ComputeType::kBFloat16) {
+    const ProductMode d = ModeFor(LinearPrecision::kDefault);
+    const ProductMode h = ModeFor(LinearPrecision::kHigh);
+    auto name = [](const ProductMode& m) {
+      return m.parts == 0   ? std::string("f32")
+             : m.parts == 1 ? std::string("bf16")
+                            : "bf16x" + std::to_string(m.parts);
+    };
+    const char* env = std::getenv("FLOE_CPU_BF16_PRODUCTS");
+    LogOnce(LogLevel::kInfo, "cpu-bf16",
+            "bfloat16 as oneDNN's bf16 products (" + name(d) + ", Q/K/V " + name(h) +
+                "; " +
+                (env != nullptr ? std::string("FLOE_CPU_BF16_PRODUCTS=") + env
+                 : RunIsa().amx ? std::string("AMX")
+                                : std::string("AMD with AVX512_BF16")) +
+                ")");
   }
 }
 

@@ -48,8 +48,15 @@ class CpuBackend : public Backend {
   // 0.007 (docs/cpu-performance.md). FLOE_CPU_BF16_PRODUCTS=bf16x3 splits
   // every product (0.9999997 there, at 1.2x float32's speed instead of ~2x);
   // bf16x2 or f32 choose other modes for the kDefault products; kHigh ones
-  // stay split whatever it says (unless f32).
+  // stay split (unless f32) or take FLOE_CPU_BF16_HIGH's mode. Where oneDNN's
+  // bf16 products are slow (NativeBf16Products), bf16 weights instead.
   ProductMode ModeFor(LinearPrecision p) const;
+  // Whether bfloat16 runs as oneDNN's bf16 products (else as bf16 weights
+  // with float32 arithmetic, cpu_linear_bf16w.cc): the CPU and
+  // FLOE_CPU_BF16_PRODUCTS decide (cpu_linear.cc).
+  static bool NativeBf16Products();
+  // bf16 parts of a kHigh product (Q, K, V) on oneDNN's bf16 path.
+  static constexpr int kBf16HighParts = 3;
 
   // A product of m rows runs as chunks of 4096, 2048, 1024 and 512 rows
   // (greedy), then one last chunk: exact below kExactRows rows (a lone short

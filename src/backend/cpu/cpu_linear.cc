@@ -141,32 +141,53 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
     return ParseMode(std::getenv("FLOE_CPU_INT8_PRODUCTS"), {memory::data_type::s8, 0});
   }
   if (ct_ != ComputeType::kBFloat16) return {};
-  // Without AMX, oneDNN 2.6's bf16 products are slower than its float32 ones
-  // even where the CPU has AVX512_BF16 (0.55-0.6x at 1,024 rows, 2x faster
-  // only at a few rows, and Q, K, V need 3-part splits on top), so every CPU
-  // but AMX's runs bfloat16 as bf16 weights with float32 arithmetic;
-  // FLOE_CPU_BF16_PRODUCTS=bf16 | bf16x2 | bf16x3 still picks oneDNN's bf16
-  // products where the CPU has AVX512_BF16.
   const char* products = std::getenv("FLOE_CPU_BF16_PRODUCTS");
-  const bool onednn_bf16 = products != nullptr && std::string(products).rfind("bf16", 0) == 0;
-  if (!RunIsa().avx512_bf16 || (!RunIsa().amx && !onednn_bf16)) {
-    // No fast bf16 dot product: bf16 weights, float32 arithmetic (linear_bf16w.h),
-    // every product (Q, K, V too: with float32 activations only the
-    // weight's rounding is left; docs/cpu-performance.md); f32 turns it off,
-    // for kHigh alone FLOE_CPU_BF16W_HIGH=f32.
-    const char* env = std::getenv("FLOE_CPU_BF16_PRODUCTS");
-    if (env != nullptr && std::string(env) == "f32") return {};
+  if (products != nullptr && std::string(products) == "f32") return {};
+  if (!NativeBf16Products()) {
+    // bf16 weights, float32 arithmetic (linear_bf16w.h), every product (Q,
+    // K, V too: with float32 activations only the weight's rounding is left;
+    // docs/cpu-performance.md); for kHigh alone FLOE_CPU_BF16W_HIGH=f32
+    // turns it off.
     const char* high = std::getenv("FLOE_CPU_BF16W_HIGH");
     if (p == LinearPrecision::kHigh && high != nullptr && std::string(high) == "f32") return {};
     ProductMode m;
     m.bf16_weights = true;
     return m;
   }
-  const ProductMode split{memory::data_type::bf16, 3};
-  const ProductMode chosen =
-      ParseMode(std::getenv("FLOE_CPU_BF16_PRODUCTS"), {memory::data_type::bf16, 1});
-  if (p == LinearPrecision::kHigh && chosen.dt == memory::data_type::bf16) return split;
+  // oneDNN's bf16 products: kDefault plain bf16 unless
+  // FLOE_CPU_BF16_PRODUCTS says bf16x2 / bf16x3; kHigh (Q, K, V) as
+  // FLOE_CPU_BF16_HIGH says (f32 | bf16 | bf16x2 | bf16x3), else split
+  // (kBf16HighParts) whenever the kDefault products are bf16.
+  const ProductMode chosen = ParseMode(products, {memory::data_type::bf16, 1});
+  if (p == LinearPrecision::kHigh) {
+    const ProductMode high_default = chosen.dt == memory::data_type::bf16
+                                         ? ProductMode{memory::data_type::bf16, kBf16HighParts}
+                                         : chosen;
+    return ParseMode(std::getenv("FLOE_CPU_BF16_HIGH"), high_default);
+  }
   return chosen;
+}
+
+bool CpuBackend::NativeBf16Products() {
+  // oneDNN's bf16 products (vdpbf16ps, or AMX tiles) where they beat
+  // float32: with AMX, and on AMD Zen 4+ (AVX512_BF16 there: 1.47x float32's
+  // tokens/s on the base-shaped model at 512 x 16, issue 16,
+  // docs/cpu-performance.md). On Intel's AVX512_BF16 CPUs without AMX
+  // (Cooper Lake, Ice/Sapphire Rapids capped) oneDNN 2.6's bf16 products
+  // ran at 0.55-0.6x its float32 ones at 1,024 rows, so those CPUs, and
+  // every CPU without AVX512_BF16, run bfloat16 as bf16 weights with float32
+  // arithmetic. Chosen by vendor rather than a timed calibration: a few ms of
+  // timing at startup on a loaded or shared machine would flip between runs.
+  // FLOE_CPU_BF16_PRODUCTS=bf16w forces the bf16-weight path anywhere;
+  // bf16 | bf16x2 | bf16x3 force oneDNN's products where the CPU has
+  // AVX512_BF16.
+  const CpuIsa& isa = RunIsa();
+  if (!isa.avx512_bf16) return false;
+  const char* env = std::getenv("FLOE_CPU_BF16_PRODUCTS");
+  const std::string v = env != nullptr ? env : "";
+  if (v == "bf16w") return false;
+  if (v.rfind("bf16", 0) == 0) return true;
+  return isa.amx || isa.amd;
 }
 
 StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& spec) {

@@ -88,6 +88,8 @@ CpuIsa DetectCpuIsa() {
   // GCC 12 knows neither avxvnni nor amx-* here: CPUID leaf 7 directly
   // (AMX also needs the kernel's permission, which oneDNN asks for itself).
   unsigned a = 0, b = 0, c = 0, d = 0;
+  // Vendor (leaf 0: EBX EDX ECX spell it): "AuthenticAMD" is b = "Auth".
+  if (__get_cpuid(0, &a, &b, &c, &d)) isa.amd = b == 0x68747541 && d == 0x69746e65;
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) isa.avx_vnni = (a >> 4) & 1;
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
     isa.amx = ((d >> 22) & 1) && ((d >> 24) & 1) && ((d >> 25) & 1);  // bf16, tile, int8
@@ -171,7 +173,8 @@ std::string IsaSummary(const CpuIsa& isa) {
   }
   std::string cap = isa.onednn_cap;
   if (isa.avx512_forced_off) cap += std::string(cap.empty() ? "" : ", ") + "FLOE_NO_AVX512";
-  return "cpu: " + (have.empty() ? std::string("none of avx2..amx") : have) +
+  return "cpu: " + std::string(isa.amd ? "AMD " : "") +
+         (have.empty() ? std::string("none of avx2..amx") : have) +
          "; runs as " + IsaClassName(c) + (cap.empty() ? "" : " (capped by " + cap + ")") +
          "; floe kernels " + (c.avx512f ? "avx512" : "generic");
 }

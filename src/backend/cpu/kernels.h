@@ -71,6 +71,7 @@ struct CpuIsa {
   bool avx512_vnni = false;
   bool avx512_bf16 = false;
   bool amx = false;  // AMX-TILE, AMX-BF16 and AMX-INT8
+  bool amd = false;  // CPUID vendor "AuthenticAMD" (Zen 4+ where avx512_bf16)
   std::string onednn_cap;  // "ONEDNN_MAX_CPU_ISA=AVX2", "" when unset
   // aarch64, from the kernel's HWCAP bits (all false on x86; the x86 fields
   // are all false on aarch64). Advanced SIMD (NEON) is always there. floe's
