@@ -28,17 +28,9 @@ using cuda_test::MakeLinearSpec;
 using cuda_test::Nmse;
 using cuda_test::NmseTolerance;
 using cuda_test::Random;
+using cuda_test::ScopedEnv;
 using cuda_test::Upload;
 using cuda_test::UploadActivations;
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
 
 cuda::CudaBackend* Cuda(Backend* b) { return dynamic_cast<cuda::CudaBackend*>(b); }
 

@@ -22,23 +22,13 @@ using cuda_test::MakeBackend;
 using cuda_test::Nmse;
 using cuda_test::NmseTolerance;
 using cuda_test::Random;
+using cuda_test::ScopedEnv;
 using cuda_test::Upload;
 using cuda_test::UploadActivations;
 
 std::string TypeName(const ::testing::TestParamInfo<ComputeType>& info) {
   return std::string(ComputeTypeName(info.param));
 }
-
-// Sets an environment switch for the lifetime of the object (backends read
-// them when created).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
 
 class CudaOpsTest : public ::testing::TestWithParam<ComputeType> {
  protected:
@@ -220,12 +210,15 @@ TEST_P(CudaOpsTest, LayerNormMatchesCpuAtSmallAndLargeHidden) {
   }
 }
 
-// Head sizes 32 and 64 take the tiled (flash) kernel, 16 and 80 the
-// one-warp-per-row one; both kernels for 64 with the switch off.
+// The CUDA-core kernels (FLOE_CUDA_ATTENTION=simple; the tensor-core one is
+// cuda_attention_test.cc's): head sizes 32 and 64 take the tiled (flash)
+// kernel, 16 and 80 the one-warp-per-row one; both kernels for 64 with the
+// switch off.
 TEST_P(CudaOpsTest, AttentionOverVariableLengthsMatchesCpu) {
   struct Case { int64_t heads, head_size; const char* flash; };
   for (Case c : {Case{3, 16, "1"}, Case{2, 32, "1"}, Case{2, 64, "1"}, Case{2, 64, "0"},
                  Case{2, 80, "1"}}) {
+    ScopedEnv simple("FLOE_CUDA_ATTENTION", "simple");
     ScopedEnv env("FLOE_CUDA_FLASH_ATTENTION", c.flash);
     auto gpu = MakeBackend("cuda", GetParam());
     ASSERT_TRUE(gpu);

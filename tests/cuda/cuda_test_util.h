@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "core/half.h"
 
 namespace floe::cuda_test {
 
@@ -20,6 +22,30 @@ namespace floe::cuda_test {
   do {                                                                        \
     if (::floe::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA GPU present"; \
   } while (0)
+
+// Sets an environment switch for the lifetime of the object (backends read
+// them when created).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+// v with every value rounded to the compute type (float16, bfloat16) and
+// back, so that a backend that stores activations in it reads the same
+// inputs as a float32 reference does.
+inline std::vector<float> RoundTo(ComputeType t, std::vector<float> v) {
+  for (float& x : v) {
+    if (t == ComputeType::kFloat16) x = HalfToFloat(FloatToHalf(x));
+    if (t == ComputeType::kBFloat16) x = BFloat16ToFloat(FloatToBFloat16(x));
+  }
+  return v;
+}
 
 inline std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
   std::mt19937 rng(seed);

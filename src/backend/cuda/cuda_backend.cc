@@ -1,6 +1,7 @@
 // The CUDA backend's ops: checks (CheckInputs style: every shape and pointer
 // before any launch), launches on the backend's stream, memory and copies.
-// The products live in linear.cc, the kernels in the .cu files.
+// The products live in linear.cc, attention in cuda_attend.cc, the kernels
+// in the .cu files.
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
@@ -348,36 +349,6 @@ Status CudaBackend::LayerNorm(const TensorView& x_view, const float* gamma,
       LaunchLayerNorm(dt_, x, residual, bias, rows, hidden, gamma, beta, eps,
                       sw_.warp_layernorm, stream_),
       residual != nullptr ? "bias + residual + LayerNorm" : op);
-}
-
-Status CudaBackend::Attention(const TensorView& qkv_view, const PackedBatch& batch,
-                              int64_t num_heads, int64_t head_size, float scale,
-                              const TensorView& out_view) {
-  const std::string op = "Attention";
-  FLOE_RETURN_IF_ERROR(Enter(op));
-  FLOE_RETURN_IF_ERROR(Flush());
-  FLOE_RETURN_IF_ERROR(CheckBatch(batch, op));
-  if (num_heads < 1 || num_heads > 65535 || head_size < 1 || head_size > kMaxHeadSize) {
-    return InvalidArgumentError(op + ": " + std::to_string(num_heads) + " heads of size " +
-                                std::to_string(head_size) + " (at most 65535 heads of " +
-                                std::to_string(kMaxHeadSize) + ")");
-  }
-  FLOE_RETURN_IF_ERROR(
-      CheckAttention(*this, qkv_view, batch, num_heads, head_size, out_view));
-  const int64_t T = batch.total_tokens;
-  const void* qkv = qkv_view.data;
-  void* out = out_view.data;
-  FLOE_RETURN_IF_ERROR(CheckMemory(qkv, qkv_view.bytes(), op, "qkv"));
-  FLOE_RETURN_IF_ERROR(CheckMemory(out, out_view.bytes(), op, "out"));
-  const auto qa = allocs_->Find(qkv, 0), oa = allocs_->Find(out, 0);
-  if (qa->base == oa->base) return InvalidArgumentError(op + ": qkv and out share a buffer");
-  FLOE_CUDA_RETURN_IF_ERROR(
-      LaunchAttention(dt_, qkv, batch.cu_seqlens_device, batch.num_seqs, T,
-                      batch.max_seqlen, num_heads, head_size, scale, sw_.flash_attention,
-                      out, stream_),
-      op + (sw_.flash_attention && FlashAttentionSupports(head_size) ? " (flash)"
-                                                                     : " (warp)"));
-  return OkStatus();
 }
 
 Status CudaBackend::Pool(const TensorView& hidden_view, const PackedBatch& batch,

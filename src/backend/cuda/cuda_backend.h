@@ -1,6 +1,7 @@
 // The CUDA backend: cuBLASLt products with weights converted once at load,
 // and fused kernels for the rest (embeddings + LayerNorm, bias + GELU,
-// bias + residual + LayerNorm, variable-length flash attention, pooling).
+// bias + residual + LayerNorm, variable-length flash attention on tensor
+// cores, pooling), and Attend (masks, grouped KV heads, Q/K norm, rotary).
 //
 // Compute types:
 //   float16, bfloat16: weights and activations in that type, float32
@@ -39,7 +40,12 @@
 //
 // Switches (environment, read when the backend is created), to turn an
 // implementation off when measuring or debugging:
-//   FLOE_CUDA_FLASH_ATTENTION=0  one-warp-per-row attention for every H
+//   FLOE_CUDA_ATTENTION=simple   attention on CUDA cores only (the default,
+//                                "tensor", runs float16 / bfloat16 with H in
+//                                {32, 64, 128} on tensor cores: mma.sync,
+//                                sm_80+; float32 always on CUDA cores)
+//   FLOE_CUDA_FLASH_ATTENTION=0  of the CUDA-core kernels, one-warp-per-row
+//                                for every H (not the tiled one for 32, 64)
 //   FLOE_CUDA_FUSED_RESIDUAL_LN=0  residual added in the product's epilogue
 //                                  (beta = 1), LayerNorm as its own kernel
 //   FLOE_CUDA_TF32=1             TF32 products for float32

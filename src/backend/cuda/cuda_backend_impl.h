@@ -41,7 +41,13 @@ class CudaBuffer : public DeviceBuffer {
   size_t n_;
 };
 
+// FLOE_CUDA_ATTENTION: false for "simple" (the CUDA-core kernels only),
+// true otherwise (tensor cores where the kernel takes the shape). Read when a
+// backend is created, as the other switches (cuda_attend.cc).
+bool TensorCoreAttentionFromEnv();
+
 struct CudaSwitches {
+  bool tensor_core_attention = TensorCoreAttentionFromEnv();  // FLOE_CUDA_ATTENTION
   bool flash_attention = true;   // FLOE_CUDA_FLASH_ATTENTION
   bool fused_residual_ln = true;  // FLOE_CUDA_FUSED_RESIDUAL_LN
   bool tf32 = false;             // FLOE_CUDA_TF32
@@ -113,6 +119,12 @@ class CudaBackend : public Backend {
                    float eps) override;
   Status Attention(const TensorView& qkv, const PackedBatch& batch, int64_t num_heads,
                    int64_t head_size, float scale, const TensorView& out) override;
+  // Causal / sliding-window masks, grouped KV heads, Q/K RMSNorm and rotary
+  // (backend/ops.h's AttentionSpec; cuda_attend.cc). With a Q/K norm or
+  // rotary, Q and K are first copied (normalised, rotated) into the
+  // backend's attention scratch.
+  Status Attend(const TensorView& qkv, const PackedBatch& batch, const AttentionSpec& spec,
+                const TensorView& out) override;
   Status Pool(const TensorView& hidden, const PackedBatch& batch, PoolKind kind,
               const TensorView& out) override;
 
@@ -164,6 +176,9 @@ class CudaBackend : public Backend {
  private:
   Status CheckBatch(const PackedBatch& batch, const std::string& op) const;
   StatusOr<float*> FloatStaging(size_t count);
+  // Runs the attention kernel ChooseAttentionKernel picks for `a`; `op`
+  // names it (and the kernel) in an error.
+  Status LaunchChosenAttention(const AttentionArgs& a, const std::string& op);
 
   const int ordinal_;
   const ComputeType ct_;
@@ -177,6 +192,7 @@ class CudaBackend : public Backend {
   std::unique_ptr<CudaBuffer> workspace_, scratch_, staging_;
   host::PlanCache<LtPlan> plans_;
   host::GraphBook<GraphExec> graphs_{GraphOptionsFor(sw_)};
+  std::unique_ptr<CudaBuffer> attend_scratch_;  // Attend's normalised / rotated Q and K
 
   struct Deferred {
     bool active = false;

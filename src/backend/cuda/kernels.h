@@ -61,16 +61,70 @@ cudaError_t LaunchGeluErf(DType dt, void* x, int64_t n, cudaStream_t stream);
 cudaError_t LaunchFromFloat(DType dt, const float* in, int64_t n, void* out, cudaStream_t stream);
 cudaError_t LaunchToFloat(DType dt, const void* in, int64_t n, float* out, cudaStream_t stream);
 
-// Self-attention of each packed sequence over its own tokens.
-// qkv: [T, 3D] act (Q | K | V, head h at columns h*H of each); out: [T, D] act.
-// allow_flash: the tiled kernel for H in {32, 64}; otherwise (or when false)
-// the one-warp-per-row kernel, any H <= kMaxHeadSize.
-cudaError_t LaunchAttention(DType dt, const void* qkv, const int32_t* cu_seqlens,
-                            int64_t num_seqs, int64_t tokens, int64_t max_seqlen,
-                            int64_t num_heads, int64_t head_size, float scale, bool allow_flash,
-                            void* out, cudaStream_t stream);
-// True when LaunchAttention uses the tiled (flash) kernel for this head size.
-bool FlashAttentionSupports(int64_t head_size);
+// One attention launch: Backend::Attention (BERT's) and Backend::Attend
+// (masks, grouped KV heads). q, k, v point at head 0's first element of
+// token 0 (act); token t's head h of Q is at q + t * ldq + h * H, and query
+// head h reads KV head h / (num_heads / num_kv_heads) of k and v (row
+// strides ldk, ldv, in elements). out: [T, ldo] act, head h at column h * H.
+// Token i of a sequence attends its token j iff (window_left < 0 || j >=
+// i - window_left) && (window_right < 0 || j <= i + window_right); -1 is
+// no bound (causal: window_right = 0). Every row attends at least itself.
+struct AttentionArgs {
+  DType dt = DType::kF32;
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  int64_t ldq = 0, ldk = 0, ldv = 0;
+  void* out = nullptr;
+  int64_t ldo = 0;
+  const int32_t* cu_seqlens = nullptr;  // device, [B + 1]
+  int64_t num_seqs = 0, tokens = 0, max_seqlen = 0;
+  int64_t num_heads = 0, num_kv_heads = 0, head_size = 0;
+  float scale = 0.f;  // multiplies QK^T
+  int64_t window_left = -1, window_right = -1;
+};
+
+// A window bound as the kernels take it: -1 (none) for a bound that reaches
+// past the longest sequence (it masks nothing), so that every bound fits an
+// int.
+inline int WindowBound(int64_t w, int64_t max_seqlen) {
+  return w < 0 || w >= max_seqlen ? -1 : static_cast<int>(w);
+}
+
+// The attention kernels (attention.cu, flash_attention.cu):
+//   kTensorCore: FlashAttention-2 style on mma.sync (sm_80+), float16 and
+//     bfloat16, H in {32, 64, 128}: 64 query rows per block, K/V tiles of
+//     64 keys in shared memory, float32 scores and online softmax.
+//   kTiled: CUDA-core flash-style kernel, H in {32, 64}, no window.
+//   kWarp: one warp per (token, head), any H <= kMaxHeadSize, every mask.
+enum class AttentionKernel { kTensorCore, kTiled, kWarp };
+const char* AttentionKernelName(AttentionKernel kernel);
+
+// The kernel LaunchAttention should run for `a`: kTensorCore when
+// tensor_cores (FLOE_CUDA_ATTENTION is not "simple") and
+// TensorCoreAttentionSupports; else kTiled when tiled
+// (FLOE_CUDA_FLASH_ATTENTION is not 0), H is 32 or 64 and no window bound
+// is set; else kWarp. sm_major: the GPU's compute capability (0: unknown).
+// Host logic only: runs without a GPU.
+AttentionKernel ChooseAttentionKernel(const AttentionArgs& a, bool tensor_cores, bool tiled,
+                                      int sm_major);
+// Enqueues `kernel` (cudaErrorInvalidValue when it cannot take `a`).
+cudaError_t LaunchAttention(const AttentionArgs& a, AttentionKernel kernel,
+                            cudaStream_t stream);
+
+// flash_attention.cu. True when the tensor-core kernel takes `a`: sm_major
+// >= 8, float16 or bfloat16, H in {32, 64, 128}, q, k, v, out 16-byte
+// aligned and every row stride a multiple of 8 elements.
+bool TensorCoreAttentionSupports(const AttentionArgs& a, int sm_major);
+cudaError_t LaunchTensorCoreAttention(const AttentionArgs& a, cudaStream_t stream);
+
+// dst[t, h * H + e] = src[t, h * H + e] for tokens t < T and heads h <
+// num_heads, each head RMS-normalised (x / sqrt(mean(x^2) + eps) * norm[e],
+// float32 statistics) when norm ([H] float32) is not null. src, dst: act,
+// row strides ld_src, ld_dst elements; they do not overlap.
+cudaError_t LaunchCopyHeads(DType dt, const void* src, int64_t ld_src, int64_t tokens,
+                            int64_t num_heads, int64_t head_size, const float* norm,
+                            float eps, void* dst, int64_t ld_dst, cudaStream_t stream);
 
 // kind: 0 CLS (first token), 1 mean, 2 max, 3 last token.
 // hidden: [T, D] act; out: [B, D] float32. pool_skip: [B] leading tokens to
