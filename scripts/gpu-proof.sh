@@ -479,7 +479,9 @@ phase1() {
   done
   suite golden 45 'Fixtures/CudaGoldenTest.*'
   suite base 75 'CudaBaseModelGoldenTest.*'
-  suite rest 30 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaModernOpsTest.*:Types/CudaPlanTest.*:Types/CudaGraphTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
+  # rest: the attention tests (issue 17; CPU references up to 8192 tokens,
+  # the tensor-core kernel's host emulation ~7 s on 2 cores) and the others.
+  suite rest 60 '-CudaBuildTest.*:Types/CudaOpsTest.*:Types/CudaModernOpsTest.*:Types/CudaPlanTest.*:Types/CudaGraphTest.*:Fixtures/CudaGoldenTest.*:CudaBaseModelGoldenTest.*' '' 0
   sanitize_failures
 }
 
