@@ -170,9 +170,9 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
 
 bool CpuBackend::NativeBf16Products() {
   // oneDNN's bf16 products (vdpbf16ps, or AMX tiles) where they beat
-  // float32: with AMX, and on AMD Zen 4+ (AVX512_BF16 there: 1.47x float32's
-  // tokens/s on the base-shaped model at 512 x 16, issue 16,
-  // docs/cpu-performance.md). On Intel's AVX512_BF16 CPUs without AMX
+  // float32: with AMX, and on AMD Zen 4+ (AVX512_BF16 there: 1.47x the
+  // bf16-weight path's tokens/s, 1.26x float32's, on the base-shaped model
+  // at 512 x 16; issue 16, docs/cpu-performance.md). On Intel's AVX512_BF16 CPUs without AMX
   // (Cooper Lake, Ice/Sapphire Rapids capped) oneDNN 2.6's bf16 products
   // ran at 0.55-0.6x its float32 ones at 1,024 rows, so those CPUs, and
   // every CPU without AVX512_BF16, run bfloat16 as bf16 weights with float32
