@@ -45,7 +45,7 @@ floe::Engine* SharedEngine(std::string* error) {
       failure = m.status().ToString();
     } else {
       model = std::move(m).value();
-      floe::EngineOptions options;
+      floe::RuntimeOptions options;
       options.device = Env("FLOE_BENCH_DEVICE", "cuda");
       options.dtype = Env("FLOE_BENCH_DTYPE", "float16");
       options.max_batch_tokens = std::stoul(Env("FLOE_BENCH_MAX_BATCH_TOKENS", "65536"));

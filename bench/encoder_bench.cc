@@ -37,7 +37,7 @@ floe::Engine* SharedEngine() {
     auto m = floe::ModelFolder::Open(ModelPath());
     if (!m.ok()) return nullptr;
     model = std::move(m).value();
-    floe::EngineOptions options;
+    floe::RuntimeOptions options;
     if (const char* dtype = std::getenv("FLOE_BENCH_DTYPE")) options.dtype = dtype;
     if (const char* threads = std::getenv("FLOE_BENCH_THREADS")) {
       options.num_threads = std::atoi(threads);

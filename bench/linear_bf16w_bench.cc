@@ -22,8 +22,8 @@ namespace {
 floe::Backend* SharedBackend(int path) {
   static std::unique_ptr<floe::Backend> backends[3];
   if (!backends[path]) {
-    floe::BackendOptions o;
-    o.compute_type = path == 0 ? floe::ComputeType::kFloat32 : floe::ComputeType::kBFloat16;
+    floe::RuntimeOptions o;
+    o.dtype = path == 0 ? "float32" : "bfloat16";
     setenv("FLOE_CPU_BF16W_ROWS", path == 1 ? "1000000000" : "0", 1);
     auto b = floe::CreateBackend(o);
     unsetenv("FLOE_CPU_BF16W_ROWS");

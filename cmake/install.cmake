@@ -19,7 +19,8 @@ set_target_properties(floe_shared PROPERTIES
   EXPORT_NAME floe
   VERSION ${PROJECT_VERSION}
   SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
-# <floe/embedder.h> and the <floe/status.h> and <floe/export.h> it includes.
+# <floe/embedder.h> and the <floe/runtime_options.h>, <floe/status.h> and <floe/export.h> it
+# includes.
 target_include_directories(floe_shared INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_compile_features(floe_shared INTERFACE cxx_std_20)
 

@@ -9,20 +9,26 @@
 #include <vector>
 
 #include "floe/export.h"
+#include "floe/runtime_options.h"
 #include "floe/status.h"
 
 namespace floe {
 
-struct EmbedderOptions {
-  std::string device = "cpu";     // "cpu" | "cuda" | "cuda:N"
-  std::string dtype = "float32";  // float32 | float16 | bfloat16 | int8
-  int num_threads = 0;            // CPU threads for the encoder; 0 = all cores
-  size_t max_batch_tokens = 16384;  // tokens per forward pass (packed)
-  double gpu_memory_fraction = 0.0;  // GPU: share of device memory; 0 = no limit
+// The engine's RuntimeOptions (device, dtype, num_threads, max_batch_tokens,
+// gpu_memory_fraction: floe/runtime_options.h), handed to the engine as they
+// are, and what only the facade needs.
+struct EmbedderOptions : RuntimeOptions {
+  EmbedderOptions() = default;
+  // From a RuntimeOptions as it is (tokenizer_only false), so that one can be
+  // passed to Embedder::Open.
+  EmbedderOptions(const RuntimeOptions& runtime) : RuntimeOptions(runtime) {}  // NOLINT
+
   // Load the tokenizer and the model's description but no encoder: Tokenize
   // and info() work, Embed/EmbedTokens are FAILED_PRECONDITION. For front
   // ends whose vectors come from elsewhere (worker processes, `floe tokenize`).
   bool tokenizer_only = false;
+
+  bool operator==(const EmbedderOptions&) const = default;
 };
 
 // Options of one input.

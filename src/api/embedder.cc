@@ -39,14 +39,8 @@ class EmbedderImpl final : public Embedder {
     FLOE_ASSIGN_OR_RETURN(model_, ModelFolder::Open(path));
     FLOE_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFolder(path));
     single_ = ProbeSingleTemplate(*tokenizer_);
-    EngineOptions eo;
-    eo.device = options.device;
-    eo.dtype = options.dtype;
-    eo.num_threads = options.num_threads;
-    eo.max_batch_tokens = options.max_batch_tokens;
-    eo.gpu_memory_fraction = options.gpu_memory_fraction;
-    if (!options.tokenizer_only) {
-      FLOE_ASSIGN_OR_RETURN(engine_.engine, Engine::Create(*model_, eo));
+    if (!options.tokenizer_only) {  // the engine gets the RuntimeOptions as they are
+      FLOE_ASSIGN_OR_RETURN(engine_.engine, Engine::Create(*model_, options));
     }
     // The engine holds its own prepared copy of every weight now (or none is
     // needed): the checkpoint's pages can go.

@@ -37,6 +37,7 @@
 #include "backend/tensor.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "floe/runtime_options.h"
 
 namespace floe {
 
@@ -140,6 +141,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
+  // The options CreateBackend was given, unchanged (device as asked: "cuda"
+  // stays "cuda" here, device() names the GPU).
+  const RuntimeOptions& options() const { return options_; }
+
   // "cpu", "cuda:0", ...
   virtual std::string device() const = 0;
   // The same as a tensor view's device.
@@ -242,25 +247,22 @@ class Backend {
   // checked): UNIMPLEMENTED unless a backend stores those.
   virtual Status ConvertToHost(const TensorView& src, float* host);
   virtual Status ConvertToDevice(const float* host, const TensorView& dst);
+
+  explicit Backend(const RuntimeOptions& options) : options_(options) {}
+
+ private:
+  const RuntimeOptions options_;
 };
 
-struct BackendOptions {
-  std::string device = "cpu";  // cpu | cuda | cuda:N
-  ComputeType compute_type = ComputeType::kFloat32;
-  int num_threads = 0;  // 0 = all cores (CPU backend)
-  // CUDA backend: the fraction of the GPU's memory this backend may hold
-  // (weights, workspace, activations; RESOURCE_EXHAUSTED past it), as
-  // --gpu-memory-utilization; 0 = no limit. The CPU backend ignores it.
-  double gpu_memory_utilization = 0.0;
-  // CUDA backend: tokens per forward pass (--max-batch-tokens), so that its
-  // scratch is planned and checked at load; 0 = grown on first use.
-  int64_t max_batch_tokens = 0;
-};
-
-// Creates the backend for `options.device`. Errors name the device: an
-// unknown device is INVALID_ARGUMENT, "cuda" in a build without CUDA or on a
-// machine without a GPU is FAILED_PRECONDITION, a compute type the backend
-// does not implement is UNIMPLEMENTED.
-StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options);
+// Creates the backend for `options.device` with `options` as they are
+// (Backend::options() returns them): dtype is the compute type
+// (ParseComputeType), num_threads the CPU backend's OpenMP threads,
+// max_batch_tokens what a GPU backend plans its scratch for (0: grown on
+// first use), gpu_memory_fraction a GPU backend's memory budget. Errors name
+// the option or device: an unknown dtype or device, negative threads or a
+// GPU share outside [0, 1] is INVALID_ARGUMENT, "cuda" in a build without
+// CUDA or on a machine without a GPU is FAILED_PRECONDITION, a compute type
+// the backend does not implement is UNIMPLEMENTED.
+StatusOr<std::unique_ptr<Backend>> CreateBackend(const RuntimeOptions& options);
 
 }  // namespace floe

@@ -39,16 +39,28 @@ int ParseCudaOrdinal(const std::string& device) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendOptions& options) {
+StatusOr<std::unique_ptr<Backend>> CreateBackend(const RuntimeOptions& options) {
+  // The checks of every backend, here once; the device's own (dtypes it
+  // implements, GPUs present) in its Create*Backend.
+  FLOE_ASSIGN_OR_RETURN(const ComputeType compute_type, ParseComputeType(options.dtype));
+  if (options.num_threads < 0) {
+    return InvalidArgumentError("num_threads must be >= 0, got " +
+                                std::to_string(options.num_threads));
+  }
+  if (!(options.gpu_memory_fraction >= 0.0 && options.gpu_memory_fraction <= 1.0)) {
+    return InvalidArgumentError(
+        "gpu_memory_fraction (--gpu-memory-utilization) must be in [0, 1], got " +
+        std::to_string(options.gpu_memory_fraction));
+  }
   const std::string& device = options.device;
-  if (device == "cpu") return CreateCpuBackend(options);
+  if (device == "cpu") return CreateCpuBackend(options, compute_type);
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
     const int ordinal = ParseCudaOrdinal(device);
     if (ordinal < 0) {
       return InvalidArgumentError("invalid device \"" + device + "\" (expected cuda or cuda:N)");
     }
 #if FLOE_CUDA
-    return CreateCudaBackend(options, ordinal);
+    return CreateCudaBackend(options, compute_type, ordinal);
 #else
     return FailedPreconditionError("device \"" + device +
                                    "\" requested but this floe was built without CUDA "

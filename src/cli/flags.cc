@@ -15,7 +15,7 @@ CLI::Option* AddLogLevelFlag(CLI::App& app, std::string* level) {
   return app.add_option("--log-level", *level, "debug | info | warn | error")->check(known);
 }
 
-void AddEngineFlags(CLI::App& app, EmbedderOptions* options, const std::string& threads_help) {
+void AddEngineFlags(CLI::App& app, RuntimeOptions* options, const std::string& threads_help) {
   app.add_option("--device", options->device, "cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--dtype", options->dtype, "float32 | float16 | bfloat16 | int8")
       ->capture_default_str();

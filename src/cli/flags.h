@@ -5,14 +5,14 @@
 
 #include <string>
 
-#include "floe/embedder.h"
+#include "floe/runtime_options.h"
 
 namespace floe::cli {
 
 // --device, --dtype, --threads and --max-batch-tokens into `options` (the one
 // engine options struct serve, worker and embed hand down), spelled, checked
 // and defaulted alike; `threads_help` says what 0 means for the command.
-void AddEngineFlags(CLI::App& app, EmbedderOptions* options, const std::string& threads_help);
+void AddEngineFlags(CLI::App& app, RuntimeOptions* options, const std::string& threads_help);
 
 // --log-level LEVEL (debug | info | warn | error; "" = leave the level as
 // it is). Any other word is refused while parsing, with the same message and

@@ -27,12 +27,11 @@ PoolKind PoolKindFor(PoolingMode m) {
 class EngineImpl : public Engine {
  public:
   EngineImpl(std::unique_ptr<Backend> backend, std::unique_ptr<Encoder> encoder,
-             const BertConfig& config, PoolKind pool, size_t max_batch_tokens)
+             const BertConfig& config, PoolKind pool)
       : backend_(std::move(backend)),
         encoder_(std::move(encoder)),
         config_(config),
-        pool_(pool),
-        max_batch_tokens_(max_batch_tokens) {}
+        pool_(pool) {}
 
   ~EngineImpl() override {
     encoder_.reset();  // its buffers belong to the backend
@@ -110,6 +109,7 @@ class EngineImpl : public Engine {
   std::string dtype() const override {
     return std::string(ComputeTypeName(backend_->compute_type()));
   }
+  const RuntimeOptions& options() const override { return backend_->options(); }
 
  private:
   Status CheckEmbedding() const {
@@ -165,11 +165,12 @@ class EngineImpl : public Engine {
   // gets the pass's sequences and the index of its first one.
   template <typename Run>
   Status InPasses(const std::vector<std::vector<int32_t>>& seqs, Run run) const {
+    const size_t budget = options().max_batch_tokens;
     std::vector<const std::vector<int32_t>*> pass;
     size_t first = 0, tokens = 0;
     for (size_t i = 0; i <= seqs.size(); ++i) {
       const bool flush = i == seqs.size() ||
-                         (!pass.empty() && tokens + seqs[i].size() > max_batch_tokens_);
+                         (!pass.empty() && tokens + seqs[i].size() > budget);
       if (flush && !pass.empty()) {
         FLOE_RETURN_IF_ERROR(
             run(std::span<const std::vector<int32_t>* const>(pass.data(), pass.size()), first));
@@ -188,36 +189,20 @@ class EngineImpl : public Engine {
   std::unique_ptr<Encoder> encoder_;
   BertConfig config_;  // the common fields (model/architecture.h)
   PoolKind pool_;
-  size_t max_batch_tokens_;
 };
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Engine>> Engine::Create(const ModelFolder& model,
-                                                 const EngineOptions& options) {
-  BackendOptions bo;
-  bo.device = options.device;
-  FLOE_ASSIGN_OR_RETURN(bo.compute_type, ParseComputeType(options.dtype));
-  bo.num_threads = options.num_threads;
-  if (options.num_threads < 0) {
-    return InvalidArgumentError("num_threads must be >= 0, got " +
-                                std::to_string(options.num_threads));
-  }
+                                                 const RuntimeOptions& options) {
+  // The passes' budget; CreateBackend checks the rest of the options.
   if (options.max_batch_tokens == 0) {
     return InvalidArgumentError("max_batch_tokens must be > 0");
   }
-  if (options.gpu_memory_fraction < 0 || options.gpu_memory_fraction > 1) {
-    return InvalidArgumentError("gpu memory fraction must be in [0, 1], got " +
-                                std::to_string(options.gpu_memory_fraction));
-  }
-  // GPU backends plan their scratch for a full pass and check it at load.
-  bo.max_batch_tokens = static_cast<int64_t>(options.max_batch_tokens);
-  bo.gpu_memory_utilization = options.gpu_memory_fraction;
-  FLOE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(bo));
+  FLOE_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(options));
   FLOE_ASSIGN_OR_RETURN(std::unique_ptr<Encoder> encoder, CreateEncoder(model, backend.get()));
   return std::unique_ptr<Engine>(new EngineImpl(std::move(backend), std::move(encoder),
-                                                model.config, PoolKindFor(model.st.pooling),
-                                                options.max_batch_tokens));
+                                                model.config, PoolKindFor(model.st.pooling)));
 }
 
 }  // namespace floe

@@ -10,29 +10,22 @@
 #include <vector>
 
 #include "core/status.h"
+#include "floe/runtime_options.h"
 #include "model/config.h"
 
 namespace floe {
 
-struct EngineOptions {
-  std::string device = "cpu";     // cpu | cuda | cuda:N
-  std::string dtype = "float32";  // float32 | float16 | bfloat16 | int8
-  int num_threads = 0;            // 0 = all cores
-  size_t max_batch_tokens = 16384;
-  // GPU backends: the share of the device's memory this engine may hold
-  // (weights, workspace, activations); 0 = no limit. Ignored on the CPU.
-  double gpu_memory_fraction = 0.0;
-};
-
 class Engine {
  public:
-  // Prepares weights once (packed for the GEMM library). Errors name the
-  // option or tensor: unknown device or dtype is INVALID_ARGUMENT, a dtype
-  // the device does not implement UNIMPLEMENTED, CUDA without a CUDA build or
-  // a GPU FAILED_PRECONDITION, a missing or misshapen tensor the weight
-  // store's error. `model` is only read during Create.
+  // Prepares weights once (packed for the GEMM library) on a backend created
+  // with `options` as they are (CreateBackend). Errors name the option or
+  // tensor: unknown device or dtype, negative threads, max_batch_tokens 0 or
+  // a GPU share outside [0, 1] is INVALID_ARGUMENT, a dtype the device does
+  // not implement UNIMPLEMENTED, CUDA without a CUDA build or a GPU
+  // FAILED_PRECONDITION, a missing or misshapen tensor the weight store's
+  // error. `model` is only read during Create.
   static StatusOr<std::unique_ptr<Engine>> Create(const ModelFolder& model,
-                                                  const EngineOptions& options);
+                                                  const RuntimeOptions& options);
   virtual ~Engine();
 
   // Pooled, NOT normalized vectors: out has seqs.size() * hidden_size()
@@ -67,8 +60,11 @@ class Engine {
   // Logits per input of a classifier; 0 for an embedding model.
   virtual int num_labels() const = 0;
   virtual int hidden_size() const = 0;
+  // The backend's device ("cuda:0" for options "cuda") and compute dtype.
   virtual std::string device() const = 0;
   virtual std::string dtype() const = 0;
+  // The options the engine's backend was created with: Create's, unchanged.
+  virtual const RuntimeOptions& options() const = 0;
 };
 
 }  // namespace floe

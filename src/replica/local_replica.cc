@@ -32,8 +32,9 @@ LocalReplica::LocalReplica(std::shared_ptr<Embedder> embedder, LocalReplicaOptio
       classify_(embedder_->info().task == "classify"),
       hidden_(static_cast<size_t>(std::max(0, embedder_->info().hidden_size))),
       labels_(static_cast<size_t>(std::max(0, embedder_->info().num_labels))),
-      max_tokens_(static_cast<size_t>(std::max(0, embedder_->info().max_tokens))) {
-  if (options_.max_batch_tokens == 0) options_.max_batch_tokens = 16384;
+      max_tokens_(static_cast<size_t>(std::max(0, embedder_->info().max_tokens))),
+      max_batch_tokens_(engine_->engine ? engine_->engine->options().max_batch_tokens
+                                        : RuntimeOptions().max_batch_tokens) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -184,7 +185,7 @@ std::vector<LocalReplica::Slot> LocalReplica::FormBatch(
   }
   std::vector<Slot> batch;
   if (queue_.empty()) return batch;
-  const size_t budget = options_.max_batch_tokens;
+  const size_t budget = max_batch_tokens_;
   size_t used = 0;
   auto take = [&](const std::shared_ptr<Pending>& p, size_t limit) {
     size_t taken = 0;

@@ -5,8 +5,9 @@
 // L2 normalization), once.
 //
 // Dynamic batching by token budget: as soon as the engine is free, the batcher
-// packs sequences from the queued jobs into one forward pass of at most
-// max_batch_tokens tokens (a single longer sequence still runs, alone). Jobs
+// packs sequences from the queued jobs into one forward pass of at most the
+// engine's max_batch_tokens (Engine::options(); a single longer sequence
+// still runs, alone). Jobs
 // are ordered by priority, then by arrival (longest-waiting first). A job's
 // sequences may be split across batches, and each waiting job is first given a
 // fair share of the budget, so one large request cannot starve small ones.
@@ -28,7 +29,6 @@ struct SharedEngine;  // api/shared_engine.h
 
 struct LocalReplicaOptions {
   int id = 0;
-  size_t max_batch_tokens = 16384;
 };
 
 class LocalReplica : public Replica {
@@ -86,6 +86,7 @@ class LocalReplica : public Replica {
   const size_t hidden_;
   const size_t labels_;
   const size_t max_tokens_;
+  const size_t max_batch_tokens_;  // the engine's (16384 without one)
 
   // Batcher thread only: one batch's ids and outputs, reused.
   std::vector<std::vector<int32_t>> pooled_ids_, token_ids_;

@@ -272,8 +272,7 @@ StatusOr<std::shared_ptr<ReplicaSet>> StartReplicas(const ReplicaOptions& option
   if (plan.in_process) {
     if (!embedder) return InternalError("StartReplicas: in-process replica needs the Embedder");
     LocalReplicaOptions lo;
-    lo.id = 0;
-    lo.max_batch_tokens = options.engine.max_batch_tokens;
+    lo.id = 0;  // its token budget is its engine's (the Embedder's options)
     replicas.push_back(std::make_shared<LocalReplica>(std::move(embedder), lo));
   } else {
     // Each ProcessReplica spawns its worker from its own thread: all start at once.

@@ -19,9 +19,9 @@
 namespace floe {
 
 // The engine options `floe serve` starts from, as its flags' defaults say:
-// EmbedderOptions' own, with a GPU memory share of 0.9.
-inline EmbedderOptions ServeEngineDefaults() {
-  EmbedderOptions e;
+// RuntimeOptions' own, with a GPU memory share of 0.9.
+inline RuntimeOptions ServeEngineDefaults() {
+  RuntimeOptions e;
   e.gpu_memory_fraction = 0.9;
   return e;
 }
@@ -35,7 +35,7 @@ struct ReplicaOptions {
   // the share of each GPU its replicas take together; PlanReplicas gives each
   // worker its part (its device as the worker sees it, its threads, its
   // share) and passes the rest on as it is.
-  EmbedderOptions engine = ServeEngineDefaults();
+  RuntimeOptions engine = ServeEngineDefaults();
 
   int num_replicas = 1;                    // --num-replicas
   std::string replica_mode = "auto";       // --replica-mode auto | process | inprocess

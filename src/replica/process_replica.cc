@@ -99,7 +99,7 @@ pid_t ProcessReplica::pid() const {
   return pid_;
 }
 
-EmbedderOptions ProcessReplica::worker_engine() const {
+RuntimeOptions ProcessReplica::worker_engine() const {
   std::lock_guard<std::mutex> lock(mu_);
   return worker_engine_;
 }

@@ -40,7 +40,7 @@ struct ProcessReplicaOptions {
   // Passed to the worker's Embedder::Open as it is; its device as the worker
   // sees it (after CUDA_VISIBLE_DEVICES), its gpu_memory_fraction this
   // engine's share of that GPU.
-  EmbedderOptions engine;
+  RuntimeOptions engine;
   std::string cores;      // CPU list to pin to; "" = not pinned
   std::string placement;  // for stats: "cores 0-1", "gpu 1"
   std::vector<std::pair<std::string, std::string>> env;  // added to the worker's environment
@@ -80,7 +80,7 @@ class ProcessReplica : public Replica {
   pid_t pid() const;
   // What the running worker says its engine got (device, dtype, threads,
   // batch tokens, GPU memory share); device "" until a worker is ready.
-  EmbedderOptions worker_engine() const;
+  RuntimeOptions worker_engine() const;
 
  private:
   struct Call;
@@ -115,7 +115,7 @@ class ProcessReplica : public Replica {
   BatchStats retired_batches_;  // GUARDED_BY(mu_): workers gone
   std::string last_error_;                         // GUARDED_BY(mu_)
   bool gave_up_ = false;                           // GUARDED_BY(mu_)
-  EmbedderOptions worker_engine_;  // GUARDED_BY(mu_): as the worker's Info said; device "" before
+  RuntimeOptions worker_engine_;  // GUARDED_BY(mu_): as the worker's Info said; device "" before
   int wake_fd_ = -1;  // eventfd: wakes the supervisor's poll on Drain()
   std::mutex drain_mu_;
   bool drained_ = false;  // GUARDED_BY(drain_mu_)

@@ -177,7 +177,10 @@ std::string FormatCpuList(const std::vector<int>& in) {
     while (j + 1 < cores.size() && cores[j + 1] == cores[j] + 1) ++j;
     if (!out.empty()) out += ',';
     out += std::to_string(cores[i]);
-    if (j > i) out += "-" + std::to_string(cores[j]);
+    if (j > i) {
+      out += '-';
+      out += std::to_string(cores[j]);
+    }
     i = j + 1;
   }
   return out;

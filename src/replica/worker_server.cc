@@ -13,6 +13,7 @@
 #include <chrono>
 #include <thread>
 
+#include "api/shared_engine.h"
 #include "core/log.h"
 #include "floe/embedder.h"
 #include "floe/internal/worker.grpc.pb.h"
@@ -62,8 +63,11 @@ class EmbedReactor : public grpc::ServerUnaryReactor {
 
 class WorkerService final : public pb::Worker::CallbackService {
  public:
-  WorkerService(LocalReplica* replica, const Embedder* embedder, const WorkerOptions& options)
-      : replica_(replica), embedder_(embedder), options_(options) {}
+  // `engine`: the options the engine's backend was created with, as Info
+  // reports them.
+  WorkerService(LocalReplica* replica, const Embedder* embedder, const WorkerOptions& options,
+                const RuntimeOptions& engine)
+      : replica_(replica), embedder_(embedder), options_(options), engine_(engine) {}
 
   grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
                                   const pb::WorkerEmbedRequest* req,
@@ -109,10 +113,10 @@ class WorkerService final : public pb::Worker::CallbackService {
     resp->set_device(embedder_->info().device);
     resp->set_dtype(embedder_->info().dtype);
     resp->set_hidden_size(embedder_->info().hidden_size);
-    resp->set_threads(options_.engine.num_threads);
+    resp->set_threads(engine_.num_threads);
     resp->set_cores(options_.cores);
-    resp->set_max_batch_tokens(options_.engine.max_batch_tokens);
-    resp->set_gpu_memory_fraction(options_.engine.gpu_memory_fraction);
+    resp->set_max_batch_tokens(engine_.max_batch_tokens);
+    resp->set_gpu_memory_fraction(engine_.gpu_memory_fraction);
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -122,6 +126,7 @@ class WorkerService final : public pb::Worker::CallbackService {
   LocalReplica* replica_;
   const Embedder* embedder_;
   WorkerOptions options_;
+  RuntimeOptions engine_;
 };
 
 }  // namespace
@@ -173,11 +178,14 @@ int RunWorkerProcess(const WorkerOptions& in) {
   }
   std::shared_ptr<Embedder> embedder = std::move(opened).value();
 
+  // What the engine's backend got (Engine::options()), for Info: the worker
+  // reports what reached its engine, not what its flags said.
+  const std::shared_ptr<SharedEngine> engine = EngineOf(embedder);
+  const RuntimeOptions got = engine->engine ? engine->engine->options() : options.engine;
   LocalReplicaOptions ropts;
   ropts.id = options.id;
-  ropts.max_batch_tokens = options.engine.max_batch_tokens;
   LocalReplica replica(embedder, ropts);
-  WorkerService service(&replica, embedder.get(), options);
+  WorkerService service(&replica, embedder.get(), options, got);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, grpc::InsecureServerCredentials());

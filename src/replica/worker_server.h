@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <string>
 
-#include "floe/embedder.h"
+#include "floe/runtime_options.h"
 
 namespace floe {
 
@@ -22,7 +22,7 @@ struct WorkerOptions {
   std::string model;
   // Device, dtype, threads (0 = the pinned cores' count), tokens per forward
   // pass and GPU memory share, handed to Embedder::Open as they come.
-  EmbedderOptions engine;
+  RuntimeOptions engine;
   std::string cores;             // CPU list to pin to ("0-1,4"); "" = not pinned
   std::string address;           // gRPC address: "unix:/path" or "unix-abstract:name"
   int parent_pid = 0;            // 0 = do not watch the parent

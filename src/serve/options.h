@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <string>
 
-#include "floe/embedder.h"
+#include "floe/runtime_options.h"
 #include "replica/manager.h"  // ServeEngineDefaults
 
 namespace floe {
@@ -19,7 +19,7 @@ struct ServeOptions {
   // (gpu_memory_fraction: the share of each GPU its replicas take together):
   // the struct every engine is opened with, handed to the replica manager
   // as it is (ReplicaOptions::engine).
-  EmbedderOptions engine = ServeEngineDefaults();
+  RuntimeOptions engine = ServeEngineDefaults();
 
   // Endpoints. A port of 0 picks a free one (logged); disabled servers don't listen.
   std::string host = "127.0.0.1";

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/shared_engine.h"
 #include "common/test_util.h"
 #include "floe/embedder.h"
 
@@ -196,9 +197,12 @@ TEST(EmbedderTest, RejectsUnknownPromptAndBadDimensions) {
   auto r = (*e)->Embed({{"x", {.prompt_name = "nope"}}});
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("nope"), std::string::npos);
-  r = (*e)->Embed({{"x", {.dimensions = 64}}});
+  EmbedParams dims;
+  dims.dimensions = 64;
+  r = (*e)->Embed({{"x", dims}});
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  r = (*e)->Embed({{"x", {.dimensions = -1}}});
+  dims.dimensions = -1;
+  r = (*e)->Embed({{"x", dims}});
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
@@ -236,6 +240,44 @@ TEST(EmbedderTest, TokenizerOnlyTokenizesButDoesNotEmbed) {
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, (std::vector<int32_t>{101, 7592, 1010, 2088, 999, 102}));
   EXPECT_EQ((*e)->Embed({{"x", {}}}).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// Every engine option an Embedder is opened with reaches the backend as it
+// was given (Embedder -> Engine -> Backend::options()). Each field is set
+// away from its default, so a layer that drops one hands down the default
+// instead; the structured binding stops compiling when RuntimeOptions gains
+// a field, so that the new one is set here too.
+TEST(EmbedderTest, EngineOptionsReachTheBackendUnchanged) {
+  const std::string model = kData + "/models/bert-tiny-cls";
+  std::shared_ptr<Embedder> e;
+  EmbedderOptions o;
+  // int8 where this CPU runs it (else float32: then a dropped dtype goes unseen).
+  for (const char* dtype : {"int8", "float32"}) {
+    auto& [device, type, threads, tokens, gpu_share] = static_cast<RuntimeOptions&>(o);
+    device = "cpu";  // the only device here (and the default)
+    type = dtype;
+    threads = 1;
+    tokens = 333;
+    gpu_share = 0.25;  // the CPU backend keeps it, unused
+    auto opened = Embedder::Open(model, o);
+    if (opened.ok()) {
+      e = std::move(opened).value();
+      break;
+    }
+    EXPECT_EQ(opened.status().code(), StatusCode::kFailedPrecondition)
+        << opened.status().ToString();
+  }
+  ASSERT_TRUE(e);
+  const std::shared_ptr<SharedEngine> shared = EngineOf(e);
+  ASSERT_TRUE(shared->engine);
+  const RuntimeOptions& got = shared->engine->options();
+  EXPECT_EQ(got.device, o.device);
+  EXPECT_EQ(got.dtype, o.dtype);
+  EXPECT_EQ(got.num_threads, 1);
+  EXPECT_EQ(got.max_batch_tokens, 333u);
+  EXPECT_DOUBLE_EQ(got.gpu_memory_fraction, 0.25);
+  EXPECT_TRUE(got == static_cast<const RuntimeOptions&>(o));
+  EXPECT_EQ(e->info().dtype, o.dtype);
 }
 
 TEST(EmbedderTest, UnknownModelIdOfflineSaysWhereItLooked) {

@@ -272,7 +272,7 @@ TEST(CudaGraphBookTest, KeysWithoutGraphsAreForgottenPastTheBound) {
 }
 
 TEST(CudaGraphBookTest, CpuBackendRunsTheRegionOnce) {
-  BackendOptions opts;
+  RuntimeOptions opts;
   auto cpu = CreateBackend(opts);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
   int calls = 0;

@@ -182,8 +182,8 @@ double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 // weights rounded as CreateLinear rounds them, rows split and rounded by the
 // same quantizer, the outliers against the bf16-rounded weight.
 TEST(Int8OutlierLinearTest, MatchesTheFloat64ProductOfTheQuantizedOperands) {
-  BackendOptions o;
-  o.compute_type = ComputeType::kInt8;
+  RuntimeOptions o;
+  o.dtype = "int8";
   auto b = CreateBackend(o);
   if (!b.ok()) GTEST_SKIP() << b.status().ToString();
   const float qmax = cpu::RunIsa().avx512_vnni || cpu::RunIsa().avx_vnni ? 127.f : 63.f;
@@ -259,8 +259,8 @@ TEST(Int8OutlierLinearTest, MatchesTheFloat64ProductOfTheQuantizedOperands) {
 // the others to a few levels; s8o stays within int8's own rounding of the
 // float64 product of the unrounded operands.
 TEST(Int8OutlierLinearTest, OutlierChannelsCostPlainS8ButNotTheSplit) {
-  BackendOptions o;
-  o.compute_type = ComputeType::kInt8;
+  RuntimeOptions o;
+  o.dtype = "int8";
   auto b = CreateBackend(o);
   if (!b.ok()) GTEST_SKIP() << b.status().ToString();
   const int64_t k = 1536, n = 64, m = 17;

@@ -148,8 +148,8 @@ TEST(Bf16WeightLinearTest, BackendRunsBothPathsWithinFloat32Rounding) {
       if (!was_set) unsetenv("FLOE_CPU_BF16_PRODUCTS");
     }
   } force;
-  BackendOptions o;
-  o.compute_type = ComputeType::kBFloat16;
+  RuntimeOptions o;
+  o.dtype = "bfloat16";
   auto b = CreateBackend(o);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   const int64_t k = 389, n = 77;

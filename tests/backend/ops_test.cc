@@ -75,7 +75,7 @@ class OpsTest : public ::testing::TestWithParam<std::string> {
   void CheckAttend(const std::vector<int32_t>& lengths, int64_t H,
                    const std::vector<AttendCase>& cases);
   void SetUp() override {
-    BackendOptions opt;
+    RuntimeOptions opt;
     opt.device = GetParam();
     auto b = CreateBackend(opt);
     if (!b.ok()) {

@@ -62,8 +62,8 @@ TEST(TensorViewTest, CheckTensorVerdictsAndWords) {
 
 TEST(TensorViewTest, EveryCpuOpRefusesWrongViews) {
   for (ComputeType ct : {ComputeType::kFloat32, ComputeType::kBFloat16}) {
-    BackendOptions o;
-    o.compute_type = ct;
+    RuntimeOptions o;
+    o.dtype = std::string(ComputeTypeName(ct));
     auto be = CreateBackend(o);
     if (!be.ok()) continue;  // bfloat16 where this CPU cannot
     EXPECT_EQ((*be)->activation_dtype(), DType::kF32) << "the CPU's activations";

@@ -23,7 +23,7 @@ const std::string kModel = std::string(FLOE_TEST_DATA) + "/models/bert-tiny-cls"
 TEST(CudaBuildTest, CpuBackendStillWorks) {
   auto model = ModelFolder::Open(kModel);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
-  auto engine = Engine::Create(**model, EngineOptions{});
+  auto engine = Engine::Create(**model, RuntimeOptions{});
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   std::vector<float> out((*engine)->hidden_size());
   EXPECT_TRUE((*engine)->EmbedPooled({{101, 2023, 102}}, out.data()).ok());
@@ -32,9 +32,9 @@ TEST(CudaBuildTest, CpuBackendStillWorks) {
 TEST(CudaBuildTest, DeviceCudaWithoutGpuIsAClearFailedPrecondition) {
   if (CudaDeviceCount() > 0) GTEST_SKIP() << "a GPU is present";
   for (const char* device : {"cuda", "cuda:0", "cuda:1"}) {
-    BackendOptions o;
+    RuntimeOptions o;
     o.device = device;
-    o.compute_type = ComputeType::kFloat16;
+    o.dtype = "float16";
     auto b = CreateBackend(o);
     ASSERT_FALSE(b.ok()) << device;
     EXPECT_EQ(b.status().code(), StatusCode::kFailedPrecondition) << b.status().ToString();
@@ -46,7 +46,7 @@ TEST(CudaBuildTest, DeviceCudaWithoutGpuIsAClearFailedPrecondition) {
   // Through the engine, with its default dtype too.
   auto model = ModelFolder::Open(kModel);
   ASSERT_TRUE(model.ok());
-  EngineOptions eo;
+  RuntimeOptions eo;
   eo.device = "cuda";
   auto e = Engine::Create(**model, eo);
   ASSERT_FALSE(e.ok());
@@ -78,9 +78,9 @@ TEST(CudaBuildTest, FloeEmbedDeviceCudaFailsAtOnceNamingTheProblem) {
 TEST(CudaBuildTest, OrdinalPastTheLastGpuIsNamed) {
   const int n = CudaDeviceCount();
   if (n == 0) GTEST_SKIP() << "no CUDA GPU present";
-  BackendOptions o;
+  RuntimeOptions o;
   o.device = "cuda:" + std::to_string(n);
-  o.compute_type = ComputeType::kFloat16;
+  o.dtype = "float16";
   auto b = CreateBackend(o);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kFailedPrecondition) << b.status().ToString();
@@ -89,9 +89,9 @@ TEST(CudaBuildTest, OrdinalPastTheLastGpuIsNamed) {
 
 TEST(CudaBuildTest, Int8IsUnimplementedOnCuda) {
   if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA GPU present";
-  BackendOptions o;
+  RuntimeOptions o;
   o.device = "cuda";
-  o.compute_type = ComputeType::kInt8;
+  o.dtype = "int8";
   auto b = CreateBackend(o);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kUnimplemented) << b.status().ToString();

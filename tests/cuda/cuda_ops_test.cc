@@ -298,10 +298,10 @@ TEST_P(CudaOpsTest, BadPointersAreErrorsNotCrashes) {
 }
 
 TEST_P(CudaOpsTest, MemoryBudgetIsEnforced) {
-  BackendOptions o;
+  RuntimeOptions o;
   o.device = "cuda";
-  o.compute_type = GetParam();
-  o.gpu_memory_utilization = 1e-6;  // less than the cuBLASLt workspace
+  o.dtype = std::string(ComputeTypeName(GetParam()));
+  o.gpu_memory_fraction = 1e-6;  // less than the cuBLASLt workspace
   auto b = CreateBackend(o);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kResourceExhausted) << b.status().ToString();

@@ -79,9 +79,9 @@ inline double NmseTolerance(ComputeType t) {
 }
 
 inline std::unique_ptr<Backend> MakeBackend(const std::string& device, ComputeType t) {
-  BackendOptions o;
+  RuntimeOptions o;
   o.device = device;
-  o.compute_type = t;
+  o.dtype = std::string(ComputeTypeName(t));
   auto b = CreateBackend(o);
   EXPECT_TRUE(b.ok()) << b.status().ToString();
   return b.ok() ? std::move(b).value() : nullptr;

@@ -48,7 +48,7 @@ TEST(GatedRotaryTest, NomicDynamicNtkPerSequence) {
   NomicBertConfig ntk = *plain_cfg;
   ntk.rotary_scaling_factor = 2.0;
   ntk.max_trained_positions = 16;
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   ASSERT_TRUE(backend.ok());
   auto plain = NomicBertEncoder::Create(*plain_cfg, *(*folder)->weights, backend->get());
   auto scaled = NomicBertEncoder::Create(ntk, *(*folder)->weights, backend->get());
@@ -126,7 +126,7 @@ TEST(GatedRotaryTest, GteConfigAndRefusals) {
 }
 
 TEST(GatedRotaryTest, TinyFoldersOpenByModelType) {
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   ASSERT_TRUE(backend.ok());
   for (const char* name : {"models/nomic-bert-tiny", "models/gte-tiny"}) {
     auto folder = ModelFolder::Open(Data(name));

@@ -67,7 +67,7 @@ TEST(ModernBertTest, MatchesTransformersGoldensAloneAndPacked) {
   ASSERT_TRUE(model.ok()) << model.status().message();
   EXPECT_EQ((*model)->config.model_type, "modernbert");
   EXPECT_EQ((*model)->st.pooling, PoolingMode::kMean);
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   ASSERT_TRUE(backend.ok()) << backend.status().message();
   auto enc = CreateEncoder(**model, backend->get());
   ASSERT_TRUE(enc.ok()) << enc.status().message();
@@ -93,7 +93,7 @@ TEST(ModernBertTest, MatchesTransformersGoldensAloneAndPacked) {
 TEST(ModernBertTest, WindowAndGlobalThetaChangeTheOutput) {
   auto model = ModelFolder::Open(kFolder);
   ASSERT_TRUE(model.ok()) << model.status().message();
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   ASSERT_TRUE(backend.ok());
   auto config = ParseModernBertConfig((*model)->config_json, "config.json");
   ASSERT_TRUE(config.ok()) << config.status().message();
@@ -118,7 +118,7 @@ TEST(ModernBertTest, WindowAndGlobalThetaChangeTheOutput) {
 TEST(ModernBertTest, RejectsIdsOutsideTheVocabularyAndTokenTypes) {
   auto model = ModelFolder::Open(kFolder);
   ASSERT_TRUE(model.ok());
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   auto enc = CreateEncoder(**model, backend->get());
   ASSERT_TRUE(enc.ok());
   std::vector<int32_t> bad = {1, 700, 2};

@@ -46,8 +46,10 @@ void WriteSafetensors(const std::string& path, const Tensors& t,
   for (const auto& [name, v] : t) {
     if (header.size() > 1) header += ",";
     std::string shape;
-    for (int64_t d : shapes.at(name))
-      shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    for (int64_t d : shapes.at(name)) {
+      if (!shape.empty()) shape += ',';
+      shape += std::to_string(d);
+    }
     header += "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + shape +
               "],\"data_offsets\":[" + std::to_string(offset) + "," +
               std::to_string(offset + v.size() * 4) + "]}";
@@ -220,7 +222,7 @@ TEST(NomicBertTest, MatchesFloat64ReferenceOnV15Shapes) {
   WriteSafetensors((dir / "model.safetensors").string(), tensors, shapes);
   auto weights = WeightStore::Open(dir.string());
   ASSERT_TRUE(weights.ok()) << weights.status().message();
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   ASSERT_TRUE(backend.ok()) << backend.status().message();
   auto enc = NomicBertEncoder::Create(*config, **weights, backend->get());
   ASSERT_TRUE(enc.ok()) << enc.status().message();

@@ -135,7 +135,7 @@ class Qwen3FolderTest : public ::testing::Test {
     auto folder = ModelFolder::Open(std::string(FLOE_TEST_DATA) + "/models/qwen3-tiny");
     ASSERT_TRUE(folder.ok()) << folder.status().message();
     folder_ = std::move(*folder);
-    auto backend = CreateBackend(BackendOptions{});
+    auto backend = CreateBackend(RuntimeOptions{});
     ASSERT_TRUE(backend.ok()) << backend.status().message();
     backend_ = std::move(*backend);
     auto enc = Qwen3Encoder::Create(*folder_, backend_.get());
@@ -206,7 +206,7 @@ TEST_F(Qwen3FolderTest, EarlierTokensDoNotSeeLaterOnes) {
 // on the same input is the control (NaN everywhere). Qwen3's 128-wide heads,
 // 4 query heads on 2 KV heads, rotary on.
 TEST(Qwen3AttendTest, CausalNeverReadsKeysAfterItsBlock) {
-  auto backend = CreateBackend(BackendOptions{});
+  auto backend = CreateBackend(RuntimeOptions{});
   ASSERT_TRUE(backend.ok());
   const int64_t T = 512, P = 256, H = 128, N = 4, Nkv = 2, ld = (N + 2 * Nkv) * H;
   std::vector<float> clean(T * ld);

@@ -85,8 +85,8 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
     GTEST_SKIP() << "no bf16 products on this class: bf16 weights with float32 arithmetic "
                     "(tests/backend/linear_bf16w_test.cc)";
   }
-  BackendOptions o;
-  o.compute_type = ComputeType::kBFloat16;
+  RuntimeOptions o;
+  o.dtype = "bfloat16";
   auto b = CreateBackend(o);
   if (!b.ok()) GTEST_SKIP() << b.status().ToString();
   const int64_t K = 768, N = 64;
@@ -135,8 +135,8 @@ TEST(CpuLinearTest, Bfloat16ProductsStayWithinTheirRounding) {
 // int8 products (s8 weights per output channel, s8 activations per
 // row) at row counts that exercise every chunk size and tail.
 TEST(CpuLinearTest, Int8ProductsStayWithinTheirRounding) {
-  BackendOptions o;
-  o.compute_type = ComputeType::kInt8;
+  RuntimeOptions o;
+  o.dtype = "int8";
   auto b = CreateBackend(o);
   if (!b.ok()) GTEST_SKIP() << b.status().ToString();
   const int64_t K = 768, N = 64;
@@ -226,8 +226,8 @@ TEST(CpuAttentionTest, MatchesNaiveAttentionAtManyLengthsAndHeadSizes) {
 // accumulation), shorter ones as in float32. bf16 keeps 8 significant bits:
 // outputs (weighted means of ~N(0,1) values) within 2^-7.
 TEST(CpuAttentionTest, Bfloat16ValueProductsStayWithinTheirRounding) {
-  BackendOptions o;
-  o.compute_type = ComputeType::kBFloat16;
+  RuntimeOptions o;
+  o.dtype = "bfloat16";
   auto be = CreateBackend(o);
   if (!be.ok()) GTEST_SKIP() << be.status().ToString();
   const std::vector<int32_t> cu = {0, 127, 255, 455, 967, 970};
@@ -273,8 +273,8 @@ TEST(CpuPoolTest, MeanOfOneTokenIsThatToken) {
 // channels to a few levels; kNoInt8 runs in float32, bf16 (AMX) or as s8 with
 // the outliers split off (VNNI: int8_outliers.h), each within 1e-2.
 TEST(CpuLinearTest, Int8ModeKeepsNoInt8ProductsAccurateOnOutlierRows) {
-  BackendOptions o;
-  o.compute_type = ComputeType::kInt8;
+  RuntimeOptions o;
+  o.dtype = "int8";
   auto b = CreateBackend(o);
   if (!b.ok()) GTEST_SKIP() << b.status().ToString();
   const int64_t K = 1536, N = 64, m = 9;
@@ -346,8 +346,8 @@ TEST(CpuIsaTest, ShortfallNamesWhatTheCpuLacksAndTheVariableOnlyWhenSet) {
 
 // This machine as it is: the refusal (if any) agrees with what the CPU has.
 TEST(CpuIsaTest, RefusedBfloat16NamesOnlyTheVariableThatIsSet) {
-  BackendOptions o;
-  o.compute_type = ComputeType::kBFloat16;
+  RuntimeOptions o;
+  o.dtype = "bfloat16";
   auto be = CreateBackend(o);
   if (be.ok()) GTEST_SKIP() << "bfloat16 runs on this CPU";
   const std::string msg = be.status().ToString();

@@ -151,8 +151,8 @@ TEST(CpuIsaRunTest, EachDtypeRunsWhereTheClassHasItAndIsRefusedElsewhere) {
                              bf16_products ? 0 : 1e-4},
                         Case{ComputeType::kInt8, run.avx2 && run.fma,
                              run.arm ? "oneDNN" : "AVX2", 3e-2}}) {
-    BackendOptions o;
-    o.compute_type = c.ct;
+    RuntimeOptions o;
+    o.dtype = std::string(ComputeTypeName(c.ct));
     auto b = CreateBackend(o);
     if (!run.arm || c.ct == ComputeType::kFloat32) {
       ASSERT_EQ(b.ok(), c.can) << static_cast<int>(c.ct) << ": "
@@ -191,8 +191,8 @@ TEST(CpuIsaRunTest, EachBfloat16PathRunsWhereTheClassHasAvx512Bf16) {
     setenv("FLOE_CPU_BF16_PRODUCTS", path, 1);
     const bool native = std::string(path) == "bf16";
     EXPECT_EQ(cpu::CpuBackend::NativeBf16Products(), native) << path;
-    BackendOptions o;
-    o.compute_type = ComputeType::kBFloat16;
+    RuntimeOptions o;
+    o.dtype = "bfloat16";
     auto b = CreateBackend(o);
     ASSERT_TRUE(b.ok()) << path << ": " << b.status().ToString();
     const double err = LinearError(b->get());

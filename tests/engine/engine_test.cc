@@ -72,7 +72,7 @@ std::unique_ptr<ModelFolder> OpenModel(const std::string& name) {
   return m.ok() ? std::move(m).value() : nullptr;
 }
 
-std::unique_ptr<Engine> MakeEngine(const ModelFolder& m, EngineOptions o = {}) {
+std::unique_ptr<Engine> MakeEngine(const ModelFolder& m, RuntimeOptions o = {}) {
   auto e = Engine::Create(m, o);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? std::move(e).value() : nullptr;
@@ -234,7 +234,7 @@ bool NoAvx512() {
 
 // An engine for `dtype`, or null after checking that the CPU cannot do it
 // (the caller then skips): bfloat16 and int8 need AVX2 and FMA.
-std::unique_ptr<Engine> MakeEngineOrExplain(const ModelFolder& m, EngineOptions o) {
+std::unique_ptr<Engine> MakeEngineOrExplain(const ModelFolder& m, RuntimeOptions o) {
   auto e = Engine::Create(m, o);
   if (e.ok()) return std::move(e).value();
   EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition) << e.status().ToString();
@@ -254,7 +254,7 @@ TEST_P(GoldenTest, LowerPrecisionStaysWithinItsTolerance) {
   ASSERT_TRUE(model);
   for (const char* dtype : {"bfloat16", "int8"}) {
   const double bound = std::string(dtype) == "int8" ? 0.99 : 0.999;
-  EngineOptions o;
+  RuntimeOptions o;
   o.dtype = dtype;
   auto engine = MakeEngineOrExplain(*model, o);
   if (!engine) continue;
@@ -302,7 +302,7 @@ TEST_P(InvarianceTest, TextEmbedsTheSameAloneInABatchAndAcrossPasses) {
   // sequence per pass), each against the texts alone.
   std::vector<std::vector<float>> alone;
   for (size_t budget : {size_t{16384}, size_t{64}, size_t{1}}) {
-    EngineOptions o;
+    RuntimeOptions o;
     o.max_batch_tokens = budget;
     o.dtype = dtype;
     auto engine = MakeEngineOrExplain(*model, o);
@@ -487,7 +487,9 @@ TEST(PoolingTest, PoolSkipLeavesLeadingTokensOutInEveryMode) {
       differ += std::memcmp(&got[b * D], &whole[b * D], D * sizeof(float)) != 0;
       start += len;
     }
-    if (mode != PoolingMode::kLastToken) EXPECT_GT(differ, 0u) << PoolingModeName(mode);
+    if (mode != PoolingMode::kLastToken) {
+      EXPECT_GT(differ, 0u) << PoolingModeName(mode);
+    }
   }
   // One skip per sequence, none negative.
   model->st.pooling = PoolingMode::kMean;
@@ -553,7 +555,7 @@ TEST(EngineErrorsTest, UnknownOrUnavailableDeviceAndDtypeAreNamed) {
 #endif
   };
   for (const auto& c : cases) {
-    EngineOptions o;
+    RuntimeOptions o;
     o.device = c.device;
     o.dtype = c.dtype;
     auto e = Engine::Create(*model, o);
@@ -568,6 +570,35 @@ TEST(EngineErrorsTest, UnknownOrUnavailableDeviceAndDtypeAreNamed) {
   EXPECT_EQ(e->hidden_size(), 32);
 }
 
+TEST(EngineErrorsTest, OptionsOutOfRangeAreNamedAndTheOthersReachTheBackend) {
+  auto model = OpenModel("bert-tiny-cls");
+  ASSERT_TRUE(model);
+  RuntimeOptions threads, tokens, share, negative_share;
+  threads.num_threads = -1;
+  tokens.max_batch_tokens = 0;
+  share.gpu_memory_fraction = 1.5;
+  negative_share.gpu_memory_fraction = -0.1;
+  for (const auto& [o, named] : {std::pair{threads, "num_threads"},
+                                 std::pair{tokens, "max_batch_tokens"},
+                                 std::pair{share, "gpu_memory_fraction"},
+                                 std::pair{negative_share, "gpu_memory_fraction"}}) {
+    auto e = Engine::Create(*model, o);
+    ASSERT_FALSE(e.ok()) << named;
+    EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument) << e.status().ToString();
+    EXPECT_NE(e.status().message().find(named), std::string::npos) << e.status().ToString();
+  }
+  // The CPU backend keeps a GPU share it does not use: what it was given.
+  RuntimeOptions o;
+  o.num_threads = 1;
+  o.max_batch_tokens = 300;
+  o.gpu_memory_fraction = 0.25;
+  auto e = MakeEngine(*model, o);
+  ASSERT_TRUE(e);
+  EXPECT_TRUE(e->options() == o);
+  EXPECT_EQ(e->options().max_batch_tokens, 300u);
+  EXPECT_DOUBLE_EQ(e->options().gpu_memory_fraction, 0.25);
+}
+
 TEST(EngineThreadsTest, OneThreadFromAnotherThreadGivesTheSameVectors) {
   auto model = OpenModel("bert-tiny-mean-bf16");
   ASSERT_TRUE(model);
@@ -575,7 +606,7 @@ TEST(EngineThreadsTest, OneThreadFromAnotherThreadGivesTheSameVectors) {
   std::vector<std::vector<int32_t>> seqs;
   for (const auto& c : cases) seqs.push_back(c.ids);
   auto all_cores = MakeEngine(*model);
-  EngineOptions o;
+  RuntimeOptions o;
   o.num_threads = 1;
   auto one = MakeEngine(*model, o);
   ASSERT_TRUE(all_cores && one);
@@ -633,7 +664,7 @@ TEST(BaseModelGoldenTest, Float32MatchesFloat64AtFullSize) {
   if (dir == nullptr || golden == nullptr) GTEST_SKIP() << "FLOE_BASE_MODEL/FLOE_BASE_GOLDEN unset";
   auto model = ModelFolder::Open(dir);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
-  EngineOptions o;
+  RuntimeOptions o;
   const char* dtype = std::getenv("FLOE_BASE_DTYPE");  // bound 0.999 unless float32
   if (dtype != nullptr) o.dtype = dtype;
   const double bound = o.dtype == "float32" ? 0.99999 : o.dtype == "int8" ? 0.99 : 0.999;

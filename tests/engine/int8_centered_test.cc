@@ -105,8 +105,8 @@ TEST(Int8CenteredTest, LinearWithCentredRowsBeatsPlainS8OnGeluRows) {
   const char* modes[2] = {"s8", "s8c"};
   for (int p = 0; p < 2; ++p) {
     ASSERT_EQ(setenv("FLOE_CPU_INT8_FFN_OUT", modes[p], 1), 0);
-    BackendOptions o;
-    o.compute_type = ComputeType::kInt8;
+    RuntimeOptions o;
+    o.dtype = "int8";
     auto backend = CreateBackend(o);
     if (!backend.ok()) {
       unsetenv("FLOE_CPU_INT8_FFN_OUT");

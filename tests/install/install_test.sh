@@ -10,7 +10,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cmake --install "$build" --prefix "$work/prefix" >"$work/install.log"
-for f in bin/floe include/floe/embedder.h include/floe/status.h include/floe/export.h \
+for f in bin/floe include/floe/embedder.h include/floe/runtime_options.h include/floe/status.h \
+         include/floe/export.h \
          lib/cmake/floe/floeConfig.cmake lib/cmake/floe/floeConfigVersion.cmake \
          lib/cmake/floe/floeTargets.cmake; do
   [ -e "$work/prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }

@@ -106,5 +106,25 @@ TEST(LocalReplica, AnswersWhatTheEmbedderAnswers) {
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().ToString();
 }
 
+// The batcher's token budget is its engine's max_batch_tokens (the options
+// the Embedder was opened with), not a second setting of its own.
+TEST(LocalReplica, BatchesWithinItsEnginesTokenBudget) {
+  EmbedderOptions o;
+  o.max_batch_tokens = 8;
+  auto embedder = Embedder::Open(Fixture(), o);
+  ASSERT_TRUE(embedder.ok()) << embedder.status().ToString();
+  LocalReplica replica(std::move(embedder).value(), LocalReplicaOptions{});
+  auto job = std::make_shared<EmbedJob>();
+  job->request_id = "budget";
+  job->inputs = {
+      {101, 7592, 2088, 102}, {101, 2088, 102}, {101, 7592, 2088, 102}, {101, 2088, 102}};
+  auto got = RunJob(replica, job);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->vectors.size(), 4u);
+  const BatchStats s = replica.batch_stats();
+  EXPECT_EQ(s.tokens.count, 2u) << "batches of 4 + 3 tokens (a third input would make 11 > 8)";
+  EXPECT_DOUBLE_EQ(s.tokens.sum, 14);
+}
+
 }  // namespace
 }  // namespace floe

@@ -283,7 +283,7 @@ TEST(Manager, WorkersGetTheirShareOfGpuMemoryAndSayTheyGotIt) {
   w.env.clear();
   ProcessReplica replica(w);
   ASSERT_TRUE(WaitFor([&] { return replica.healthy(); }, 30));
-  const EmbedderOptions got = replica.worker_engine();
+  const RuntimeOptions got = replica.worker_engine();
   EXPECT_EQ(got.device, "cpu");
   EXPECT_EQ(got.dtype, "float32");
   EXPECT_EQ(got.num_threads, 1);

@@ -31,9 +31,9 @@ class CpuBuffer : public DeviceBuffer {
 
 }  // namespace
 
-CpuBackend::CpuBackend(ComputeType ct, int num_threads)
-    : ct_(ct),
-      num_threads_(num_threads),
+CpuBackend::CpuBackend(const RuntimeOptions& options, ComputeType ct)
+    : Backend(options),
+      ct_(ct),
       eng_(dnnl::engine::kind::cpu, 0),
       stream_(eng_) {
   // FLOE_CPU_MAX_CHUNK (512..4096, a power of two) is for measuring.
@@ -129,9 +129,9 @@ bool HasIsa(dnnl::cpu_isa have, dnnl::cpu_isa want) {
 // So a dtype runs where it works: one small product of each precision and
 // one attention long enough for bf16 values (kBf16ValueMinLen) must run on a
 // backend of that dtype, else the dtype is refused with what failed.
-Status ProbeDtype(ComputeType ct, int num_threads) {
+Status ProbeDtype(const RuntimeOptions& options, ComputeType ct) {
   try {
-    cpu::CpuBackend b(ct, num_threads);
+    cpu::CpuBackend b(options, ct);
     const int64_t k = 32, n = 16, m = 4;
     std::vector<float> w(n * k, 0.01f), x(m * k, 1.f), y(m * n);
     for (LinearPrecision p :
@@ -179,25 +179,21 @@ Status RefuseDtype(ComputeType ct, const Status& why) {
 #endif
 }  // namespace
 
-StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options) {
-  if (options.compute_type == ComputeType::kFloat16) {
+StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const RuntimeOptions& options,
+                                                    ComputeType compute_type) {
+  if (compute_type == ComputeType::kFloat16) {
     return UnimplementedError(
         "dtype float16 is not implemented on the cpu (float32, bfloat16, "
         "int8)");
   }
-  if (options.num_threads < 0) {
-    return InvalidArgumentError("num_threads must be >= 0, got " +
-                                std::to_string(options.num_threads));
-  }
 #if !defined(__x86_64__)
-  if (options.compute_type != ComputeType::kFloat32) {
-    if (Status s = ProbeDtype(options.compute_type, options.num_threads); !s.ok()) {
-      return RefuseDtype(options.compute_type, s);
+  if (compute_type != ComputeType::kFloat32) {
+    if (Status s = ProbeDtype(options, compute_type); !s.ok()) {
+      return RefuseDtype(compute_type, s);
     }
   }
   try {
-    return std::unique_ptr<Backend>(
-        new cpu::CpuBackend(options.compute_type, options.num_threads));
+    return std::unique_ptr<Backend>(new cpu::CpuBackend(options, compute_type));
   } catch (const dnnl::error& e) {
     return cpu::DnnlError("cpu backend", e);
   }
@@ -206,7 +202,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
   // bfloat16: oneDNN's bf16 products with AVX512_BF16, else bf16 weights
   // with float32 arithmetic on floe's AVX2 / AVX-512 kernels
   // (cpu_linear_bf16w.cc), which need AVX2 and FMA.
-  if (options.compute_type == ComputeType::kBFloat16 &&
+  if (compute_type == ComputeType::kBFloat16 &&
       !HasIsa(isa, dnnl::cpu_isa::avx512_core_bf16) &&
       !(cpu::RunIsa().avx2 && cpu::RunIsa().fma)) {
     return FailedPreconditionError(
@@ -214,7 +210,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
         "arithmetic; AVX512_BF16 for bfloat16 products)" +
         cpu::Int8Shortfall(cpu::DetectCpuIsa()) + ": use --dtype float32");
   }
-  if (options.compute_type == ComputeType::kInt8 && !HasIsa(isa, dnnl::cpu_isa::avx2)) {
+  if (compute_type == ComputeType::kInt8 && !HasIsa(isa, dnnl::cpu_isa::avx2)) {
     // oneDNN's u8 x s8 products (vpmaddubsw) need AVX2; with AVX512_BF16
     // the Q, K, V products run in bf16, else in float32 (cpu_linear.cc).
     return FailedPreconditionError("dtype int8 needs a CPU with AVX2 and FMA" +
@@ -222,8 +218,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& option
                                    ": use --dtype float32");
   }
   try {
-    return std::unique_ptr<Backend>(
-        new cpu::CpuBackend(options.compute_type, options.num_threads));
+    return std::unique_ptr<Backend>(new cpu::CpuBackend(options, compute_type));
   } catch (const dnnl::error& e) {
     return cpu::DnnlError("cpu backend", e);
   }

@@ -8,10 +8,13 @@
 
 namespace floe {
 
-// num_threads > 0: every op runs on that many OpenMP threads (oneDNN's too);
-// 0 keeps OpenMP's default (all cores, or OMP_NUM_THREADS). float32, and
-// bfloat16 (matrix products in bf16 with float32 accumulation; everything
-// else float32); other compute types are UNIMPLEMENTED naming the type.
-StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const BackendOptions& options);
+// For CreateBackend, which has checked `options` and parsed their dtype into
+// `compute_type`. options.num_threads > 0: every op runs on that many OpenMP
+// threads (oneDNN's too); 0 keeps OpenMP's default (all cores, or
+// OMP_NUM_THREADS). float32, bfloat16 and int8 (float32 accumulation,
+// everything but the matrix products in float32) where the CPU runs them
+// (FAILED_PRECONDITION saying what it lacks); float16 is UNIMPLEMENTED.
+StatusOr<std::unique_ptr<Backend>> CreateCpuBackend(const RuntimeOptions& options,
+                                                    ComputeType compute_type);
 
 }  // namespace floe

@@ -34,7 +34,7 @@ std::vector<int32_t> LongestFirst(const PackedBatch& batch);
 
 class CpuBackend : public Backend {
  public:
-  CpuBackend(ComputeType ct, int num_threads);
+  CpuBackend(const RuntimeOptions& options, ComputeType ct);
 
   std::string device() const override { return "cpu"; }
   Device tensor_device() const override { return Device::Cpu(); }
@@ -144,9 +144,8 @@ class CpuBackend : public Backend {
   // OpenMP's thread count is per calling thread, and the engine may be driven
   // from another thread than the one that created it: every op sets it.
   void UseThreads() const {
-    if (num_threads_ > 0 && omp_get_max_threads() != num_threads_) {
-      omp_set_num_threads(num_threads_);
-    }
+    const int n = options().num_threads;  // 0 = OpenMP's default (all cores)
+    if (n > 0 && omp_get_max_threads() != n) omp_set_num_threads(n);
   }
 
   // Activations of a bf16 product, converted from float32 (grown on demand).
@@ -174,7 +173,6 @@ class CpuBackend : public Backend {
 
  private:
   ComputeType ct_;
-  int num_threads_;  // 0 = OpenMP's default (all cores)
   int64_t max_chunk_rows_ = 4096;
   dnnl::engine eng_;
   dnnl::stream stream_;

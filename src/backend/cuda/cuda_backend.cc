@@ -50,16 +50,17 @@ CudaBuffer::~CudaBuffer() {
   allocs_->Remove(p_);
 }
 
-CudaBackend::CudaBackend(int ordinal, ComputeType ct, CudaSwitches sw, cudaStream_t stream,
-                         cublasLtHandle_t lt, size_t budget_bytes, int64_t max_batch_tokens)
-    : ordinal_(ordinal),
+CudaBackend::CudaBackend(const RuntimeOptions& options, int ordinal, ComputeType ct,
+                         CudaSwitches sw, cudaStream_t stream, cublasLtHandle_t lt,
+                         size_t budget_bytes)
+    : Backend(options),
+      ordinal_(ordinal),
       ct_(ct),
       dt_(DTypeFor(ct)),
       sw_(sw),
       stream_(stream),
       lt_(lt),
-      budget_bytes_(budget_bytes),
-      max_batch_tokens_(max_batch_tokens) {
+      budget_bytes_(budget_bytes) {
   allocs_->set_stream(stream_);
 }
 
@@ -393,7 +394,8 @@ int CudaDeviceCount() {
   return n;
 }
 
-StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& options, int ordinal) {
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const RuntimeOptions& options,
+                                                     ComputeType compute_type, int ordinal) {
   const std::string name = "cuda:" + std::to_string(ordinal);
   const std::string asked = "device \"" + options.device + "\" requested but ";
   int count = 0;
@@ -412,23 +414,16 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& optio
                                    " CUDA GPU(s) (cuda:0 .. cuda:" + std::to_string(count - 1) +
                                    ")");
   }
-  if (options.compute_type == ComputeType::kInt8) {
+  if (compute_type == ComputeType::kInt8) {
     return UnimplementedError("dtype int8 is not implemented on " + name +
                               " (float16, bfloat16, float32)");
-  }
-  if (!(options.gpu_memory_utilization >= 0.0 && options.gpu_memory_utilization <= 1.0)) {
-    return InvalidArgumentError("gpu_memory_utilization must be in [0, 1], got " +
-                                std::to_string(options.gpu_memory_utilization));
-  }
-  if (options.max_batch_tokens < 0) {
-    return InvalidArgumentError("max_batch_tokens must be >= 0");
   }
   FLOE_CUDA_RETURN_IF_ERROR(cudaSetDevice(ordinal), name + ": cudaSetDevice");
   size_t free_bytes = 0, total_bytes = 0;
   FLOE_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), name + ": cudaMemGetInfo");
   size_t budget = 0;
-  if (options.gpu_memory_utilization > 0.0) {
-    budget = static_cast<size_t>(options.gpu_memory_utilization * static_cast<double>(total_bytes));
+  if (options.gpu_memory_fraction > 0.0) {
+    budget = static_cast<size_t>(options.gpu_memory_fraction * static_cast<double>(total_bytes));
   }
   cudaStream_t stream = nullptr;
   FLOE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
@@ -448,10 +443,10 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& optio
   if (const char* v = std::getenv("FLOE_CUDA_GRAPHS_MAX"); v != nullptr && std::atoi(v) > 0) {
     sw.max_graphs = static_cast<size_t>(std::atoi(v));
   }
-  auto backend = std::make_unique<cuda::CudaBackend>(ordinal, options.compute_type, sw, stream, lt,
-                                                     budget, options.max_batch_tokens);
+  auto backend = std::make_unique<cuda::CudaBackend>(options, ordinal, compute_type, sw, stream,
+                                                     lt, budget);
   FLOE_RETURN_IF_ERROR(backend->Init());
-  FLOE_LOG(kInfo) << name << ": " << ComputeTypeName(options.compute_type) << ", "
+  FLOE_LOG(kInfo) << name << ": " << ComputeTypeName(compute_type) << ", "
                   << free_bytes / (1 << 20) << " MiB free of " << total_bytes / (1 << 20)
                   << " MiB"
                   << (budget > 0 ? ", budget " + std::to_string(budget >> 20) + " MiB" : "");

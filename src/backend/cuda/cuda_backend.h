@@ -32,7 +32,7 @@
 // backend (any thread: each call selects the backend's device first).
 //
 // Per backend (one per replica): its own stream, cuBLASLt handle and
-// workspace. With BackendOptions::gpu_memory_utilization > 0 every byte the
+// workspace. With RuntimeOptions::gpu_memory_fraction > 0 every byte the
 // backend allocates counts against that fraction of the GPU's memory
 // (RESOURCE_EXHAUSTED past it); with max_batch_tokens > 0 the scratch of the
 // fused residual + LayerNorm is sized for it when the first residual product
@@ -67,11 +67,13 @@
 
 namespace floe {
 
-// The backend on GPU `ordinal`. FAILED_PRECONDITION naming the device when
-// no GPU is usable (no driver, no device, ordinal out of range), UNIMPLEMENTED
-// for int8, INVALID_ARGUMENT for a gpu_memory_utilization outside [0, 1],
-// RESOURCE_EXHAUSTED when the stream, handle and workspace do not fit.
-StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const BackendOptions& options, int ordinal);
+// The backend on GPU `ordinal`, for CreateBackend, which has checked
+// `options` and parsed their dtype into `compute_type`. FAILED_PRECONDITION
+// naming the device when no GPU is usable (no driver, no device, ordinal out
+// of range), UNIMPLEMENTED for int8, RESOURCE_EXHAUSTED when the stream,
+// handle and workspace do not fit.
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const RuntimeOptions& options,
+                                                     ComputeType compute_type, int ordinal);
 
 // GPUs the CUDA runtime sees; 0 when it sees none or fails (no driver).
 // Never fails: for tests that skip without a GPU.

@@ -86,9 +86,10 @@ class CudaBackend : public Backend {
   Status ConvertToDevice(const float* host, const TensorView& dst) override;
 
  public:
-  // Takes ownership of stream and handle.
-  CudaBackend(int ordinal, ComputeType ct, CudaSwitches sw, cudaStream_t stream,
-              cublasLtHandle_t lt, size_t budget_bytes, int64_t max_batch_tokens);
+  // Takes ownership of stream and handle. `options` as CreateBackend got
+  // them (Backend::options()); budget_bytes their GPU share of this GPU.
+  CudaBackend(const RuntimeOptions& options, int ordinal, ComputeType ct, CudaSwitches sw,
+              cudaStream_t stream, cublasLtHandle_t lt, size_t budget_bytes);
   ~CudaBackend() override;
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
@@ -149,7 +150,8 @@ class CudaBackend : public Backend {
   cublasLtHandle_t lt() const { return lt_; }
   void* workspace() const { return workspace_->data(); }
   size_t workspace_size() const { return workspace_->size(); }
-  int64_t max_batch_tokens() const { return max_batch_tokens_; }
+  // Tokens per pass the scratch is planned for (options'); 0: grown on use.
+  int64_t max_batch_tokens() const { return static_cast<int64_t>(options().max_batch_tokens); }
 
   // Makes this backend's GPU current on the calling thread; `op` names the
   // caller in the error.
@@ -187,7 +189,6 @@ class CudaBackend : public Backend {
   cudaStream_t stream_;
   cublasLtHandle_t lt_;
   const size_t budget_bytes_;  // 0: no limit
-  const int64_t max_batch_tokens_;
   std::shared_ptr<Allocations> allocs_ = std::make_shared<Allocations>();
   std::unique_ptr<CudaBuffer> workspace_, scratch_, staging_;
   host::PlanCache<LtPlan> plans_;

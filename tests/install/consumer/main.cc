@@ -9,7 +9,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: consumer MODEL\n");
     return 2;
   }
-  auto embedder = floe::Embedder::Open(argv[1]);
+  floe::EmbedderOptions options;  // a floe::RuntimeOptions, set field by field
+  options.device = "cpu";
+  options.num_threads = 1;
+  options.max_batch_tokens = 4096;
+  auto embedder = floe::Embedder::Open(argv[1], options);
   if (!embedder.ok()) {
     std::fprintf(stderr, "%s\n", embedder.status().ToString().c_str());
     return 1;
