@@ -235,7 +235,8 @@ StatusOr<std::vector<BenchRow>> RunBench(const std::vector<Transport*>& servers,
       if (shapes) {
         std::string line = "{\"batch_size\":" + std::to_string(batch) + ",\"lengths\":[";
         for (int j = 0; j < sizes[i]; ++j) {
-          line += (j ? "," : "") + std::to_string(lens[k - sizes[i] + j]);
+          if (j) line += ',';
+          line += std::to_string(lens[k - sizes[i] + j]);
         }
         std::fprintf(shapes.get(), "%s]}\n", line.c_str());
       }

@@ -26,6 +26,12 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
+  HttpResponse() = default;
+  // `code` with `text` as the body, the rest defaulted (the routes' usual answer).
+  HttpResponse(int code, std::string text) : status(code), body(std::move(text)) {}
+  HttpResponse(int code, std::string text, std::string type)
+      : status(code), body(std::move(text)), content_type(std::move(type)) {}
+
   int status = 200;
   std::string body;
   std::string content_type = "application/json";

@@ -341,7 +341,8 @@ std::shared_ptr<EmbedJob> Rerank(Frontend* fe, HttpRequest& req, const json& bod
   }
   EmbedSpec spec;
   auto texts = std::make_shared<std::vector<std::string>>();
-  if (return_text) ParseDocuments(body, "texts", texts.get());
+  // A bad "texts" is StartRerank's error to answer (it parses them again).
+  if (return_text) (void)ParseDocuments(body, "texts", texts.get());
   return StartRerank(
       fe, req, body, "texts", TeiStatus, respond, &spec,
       Answer(respond, TeiStatus, [start, raw, texts](const EmbedReply& r) {
@@ -375,7 +376,7 @@ std::shared_ptr<EmbedJob> CohereRerank(Frontend* fe, HttpRequest& req, const jso
            nullptr;
   }
   auto docs = std::make_shared<std::vector<std::string>>();
-  if (return_documents) ParseDocuments(body, "documents", docs.get());
+  if (return_documents) (void)ParseDocuments(body, "documents", docs.get());
   std::string id = req.request_id;
   return StartRerank(
       fe, req, body, "documents", CohereStatus, respond, &spec,

@@ -214,7 +214,9 @@ TEST(ServeReplicas, TwoReplicasAgreeWithGoldenVectorsOnDisjointCores) {
   ASSERT_EQ(s.Encode(all, &v), "");
   ASSERT_EQ(v.size(), golden.size());
   for (size_t i = 0; i < v.size(); ++i) {
-    if (golden[i].embedding.size() == dim) EXPECT_GE(test::Cosine(v[i], golden[i].embedding), 0.99999);
+    if (golden[i].embedding.size() == dim) {
+      EXPECT_GE(test::Cosine(v[i], golden[i].embedding), 0.99999);
+    }
   }
   EXPECT_GE(compared, 40);
   EXPECT_EQ(s.Stop(), 0);

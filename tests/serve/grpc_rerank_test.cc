@@ -68,7 +68,9 @@ TEST_F(GrpcRerankTest, RerankIsSortedAndMatchesHttp) {
   EXPECT_GT(sig.prompt_tokens(), 0u);
   const pb::RerankRequest req = Request(false);
   for (int i = 0; i < 4; ++i) {
-    if (i > 0) EXPECT_GE(sig.ranks(i - 1).score(), sig.ranks(i).score());
+    if (i > 0) {
+      EXPECT_GE(sig.ranks(i - 1).score(), sig.ranks(i).score());
+    }
     EXPECT_EQ(sig.ranks(i).text(), req.texts(sig.ranks(i).index()));
     EXPECT_EQ(raw.ranks(i).index(), sig.ranks(i).index());
     EXPECT_NEAR(sig.ranks(i).score(), 1.0 / (1.0 + std::exp(-raw.ranks(i).score())), 1e-6);

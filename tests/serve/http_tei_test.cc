@@ -328,7 +328,9 @@ TEST_F(TeiTest, RerankIsSortedWithSigmoidScores) {
     ASSERT_LT(index, 4u);
     seen[index] = true;
     EXPECT_EQ(ranks[i]["text"], body["texts"][index]);
-    if (i > 0) EXPECT_GE(ranks[i - 1]["score"].get<double>(), ranks[i]["score"].get<double>());
+    if (i > 0) {
+      EXPECT_GE(ranks[i - 1]["score"].get<double>(), ranks[i]["score"].get<double>());
+    }
     // Sigmoid of the raw logit (the raw answer has the same order).
     EXPECT_EQ(raw[i]["index"], index);
     const double logit = raw[i]["score"].get<double>();

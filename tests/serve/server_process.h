@@ -142,8 +142,10 @@ inline std::vector<GoldenRow> LoadGolden(bool plain_only = true) {
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line);
-    GoldenRow row{j["text"].get<std::string>(), j["ids"].get<std::vector<int32_t>>(),
-                  j["embedding"].get<std::vector<float>>()};
+    GoldenRow row;
+    row.text = j["text"].get<std::string>();
+    row.ids = j["ids"].get<std::vector<int32_t>>();
+    row.embedding = j["embedding"].get<std::vector<float>>();
     if (j.contains("prompt_name") && j["prompt_name"].is_string()) {
       row.prompt_name = j["prompt_name"].get<std::string>();
     }
