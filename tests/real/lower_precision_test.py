@@ -12,7 +12,8 @@ import time
 
 
 import realtexts
-from realutil import FLOE, MINILM, check, cosine_rows, cpu_has, floe_embed, minilm_reference
+from realutil import (FLOE, MINILM, check, cosine_rows, cpu_has, floe_dtype_refusal, floe_embed,
+                      minilm_reference)
 
 THRESHOLDS = {"bfloat16": 0.999, "int8": 0.99}
 
@@ -23,16 +24,9 @@ def main():
     ref = minilm_reference(texts)
     vecs = {}
     for dtype in ["float32"] + list(THRESHOLDS):
-        # floe says what this CPU class offers (ONEDNN_MAX_CPU_ISA may cap it below
-        # /proc/cpuinfo): bfloat16 and int8 need AVX2 and FMA.
-        r = subprocess.run([FLOE, "embed", "--model", MINILM, "--dtype", dtype],
-                           input=b'{"text": "x"}\n', capture_output=True)
-        if r.returncode != 0:
-            capped = b"MAX_CPU_ISA" in r.stderr or b"FLOE_NO_AVX512" in r.stderr
-            lacks = not (cpu_has("avx2") and cpu_has("fma"))
-            check(b"needs a CPU with" in r.stderr and (lacks or capped),
-                  "%s refused only for a missing instruction: %s" % (dtype, r.stderr.decode()[:300]))
-            print("note: %s not checked here: %s" % (dtype, r.stderr.decode().strip()[:300]))
+        refused = floe_dtype_refusal(dtype)  # what floe offers on this CPU class
+        if refused:
+            print("note: %s not checked here: %s" % (dtype, refused[:300]))
             continue
         t = time.time()
         vecs[dtype] = floe_embed(MINILM, lines, "--dtype", dtype)

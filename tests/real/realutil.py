@@ -116,6 +116,24 @@ def floe_serve(model, *args, name=None):
         log.close()
 
 
+def floe_dtype_refusal(dtype, model=MINILM):
+    """None when floe runs `dtype` on this CPU, else floe's refusal (its stderr). Asks
+    the engine itself (`floe embed --dtype` on one text: the CPU backend's own check,
+    which ONEDNN_MAX_CPU_ISA or FLOE_NO_AVX512 may cap below /proc/cpuinfo), so a test
+    checks what floe offers here; bfloat16 and int8 need AVX2 and FMA. A refusal for
+    anything but a missing instruction fails the test."""
+    r = subprocess.run([FLOE, "embed", "--model", model, "--dtype", dtype],
+                       input=b'{"text": "x"}\n', capture_output=True)
+    if r.returncode == 0:
+        return None
+    err = r.stderr.decode().strip()
+    capped = "MAX_CPU_ISA" in err or "FLOE_NO_AVX512" in err
+    lacks = not (cpu_has("avx2") and cpu_has("fma"))
+    if "needs a CPU with" not in err or not (lacks or capped):
+        fail("%s refused only for a missing instruction: %s" % (dtype, err[:300]))
+    return err
+
+
 def cpu_has(flag):
     """Whether /proc/cpuinfo lists `flag` (e.g. avx512_bf16) for this CPU."""
     with open("/proc/cpuinfo") as f:
