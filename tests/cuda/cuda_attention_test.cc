@@ -118,9 +118,7 @@ TEST(CudaAttentionChoiceTest, SwitchIsSimpleOrTensor) {
 
 // ---- Against the CPU backend (GPU needed) ----
 
-std::string TypeName(const ::testing::TestParamInfo<ComputeType>& info) {
-  return std::string(ComputeTypeName(info.param));
-}
+using cuda_test::TypeName;
 
 // One attention problem: Backend::Attention (attend false: BERT's, kv_heads
 // = heads, no mask) or Backend::Attend with the rest of the fields.

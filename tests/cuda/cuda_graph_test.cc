@@ -34,15 +34,8 @@ using cuda_test::UploadActivations;
 
 cuda::CudaBackend* Cuda(Backend* b) { return dynamic_cast<cuda::CudaBackend*>(b); }
 
-class CudaGraphTest : public ::testing::TestWithParam<ComputeType> {
+class CudaGraphTest : public cuda_test::CpuReferenceTest<false> {
  protected:
-  void SetUp() override {
-    FLOE_SKIP_WITHOUT_GPU();
-    cpu_ = MakeBackend("cpu", ComputeType::kFloat32);
-    ASSERT_TRUE(cpu_);
-  }
-  double tol() const { return NmseTolerance(GetParam()); }
-  std::unique_ptr<Backend> cpu_;
 };
 
 // A region (a product with GELU, a residual product, LayerNorm, mean pooling)
@@ -200,7 +193,7 @@ TEST_P(CudaGraphTest, EncoderForwardReplaysForTheSameBatch) {
 INSTANTIATE_TEST_SUITE_P(Types, CudaGraphTest,
                          ::testing::Values(ComputeType::kFloat32, ComputeType::kFloat16,
                                            ComputeType::kBFloat16),
-                         [](const auto& info) { return std::string(ComputeTypeName(info.param)); });
+                         cuda_test::TypeName);
 
 }  // namespace
 }  // namespace floe

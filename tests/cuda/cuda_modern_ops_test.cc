@@ -23,15 +23,8 @@ using cuda_test::Random;
 using cuda_test::Upload;
 using cuda_test::UploadActivations;
 
-class CudaModernOpsTest : public ::testing::TestWithParam<ComputeType> {
+class CudaModernOpsTest : public cuda_test::CpuReferenceTest<true> {
  protected:
-  void SetUp() override {
-    FLOE_SKIP_WITHOUT_GPU();
-    cpu_ = MakeBackend("cpu", ComputeType::kFloat32);
-    gpu_ = MakeBackend("cuda", GetParam());
-    ASSERT_TRUE(cpu_ && gpu_);
-  }
-  double tol() const { return NmseTolerance(GetParam()); }
 
   // x (rows x cols) on both backends; returns the two views.
   struct Pair {
@@ -47,7 +40,6 @@ class CudaModernOpsTest : public ::testing::TestWithParam<ComputeType> {
     return p;
   }
 
-  std::unique_ptr<Backend> cpu_, gpu_;
 };
 
 const Activation kActs[] = {Activation::kSilu, Activation::kGeluErf, Activation::kGeluTanh,
@@ -184,7 +176,7 @@ TEST_P(CudaModernOpsTest, BadViewsAndPointersAreErrors) {
 INSTANTIATE_TEST_SUITE_P(Types, CudaModernOpsTest,
                          ::testing::Values(ComputeType::kFloat32, ComputeType::kFloat16,
                                            ComputeType::kBFloat16),
-                         [](const auto& info) { return std::string(ComputeTypeName(info.param)); });
+                         cuda_test::TypeName);
 
 }  // namespace
 }  // namespace floe

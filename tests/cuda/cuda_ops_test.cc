@@ -26,21 +26,11 @@ using cuda_test::ScopedEnv;
 using cuda_test::Upload;
 using cuda_test::UploadActivations;
 
-std::string TypeName(const ::testing::TestParamInfo<ComputeType>& info) {
-  return std::string(ComputeTypeName(info.param));
-}
+using cuda_test::TypeName;
 
-class CudaOpsTest : public ::testing::TestWithParam<ComputeType> {
+class CudaOpsTest : public cuda_test::CpuReferenceTest<true> {
  protected:
-  void SetUp() override {
-    FLOE_SKIP_WITHOUT_GPU();
-    cpu_ = MakeBackend("cpu", ComputeType::kFloat32);
-    gpu_ = MakeBackend("cuda", GetParam());
-    ASSERT_TRUE(cpu_ && gpu_);
-  }
-  double tol() const { return NmseTolerance(GetParam()); }
 
-  std::unique_ptr<Backend> cpu_, gpu_;
 };
 
 // The same packed batch on both backends.

@@ -28,15 +28,8 @@ using cuda_test::UploadActivations;
 
 cuda::CudaBackend* Cuda(Backend* b) { return dynamic_cast<cuda::CudaBackend*>(b); }
 
-class CudaPlanTest : public ::testing::TestWithParam<ComputeType> {
+class CudaPlanTest : public cuda_test::CpuReferenceTest<false> {
  protected:
-  void SetUp() override {
-    FLOE_SKIP_WITHOUT_GPU();
-    cpu_ = MakeBackend("cpu", ComputeType::kFloat32);
-    ASSERT_TRUE(cpu_);
-  }
-  double tol() const { return NmseTolerance(GetParam()); }
-  std::unique_ptr<Backend> cpu_;
 };
 
 // Two layers of the same shapes at 50 and 60 rows (one bucket, 64) need

@@ -147,4 +147,26 @@ inline LinearSpec MakeLinearSpec(const std::vector<float>& w, const std::vector<
   return s;
 }
 
+// The name of a test instance parametrised by the compute type ("float16", ...).
+inline std::string TypeName(const ::testing::TestParamInfo<ComputeType>& info) {
+  return std::string(ComputeTypeName(info.param));
+}
+
+// The fixture of the GPU tests that compare with the CPU backend, parametrised by the
+// CUDA compute type: SetUp skips without a GPU and makes the float32 CPU backend (cpu_)
+// and, with kWithGpu, the CUDA backend of the parameter's type (gpu_); tol() is the
+// normalised-error bound of that type.
+template <bool kWithGpu>
+class CpuReferenceTest : public ::testing::TestWithParam<ComputeType> {
+ protected:
+  void SetUp() override {
+    FLOE_SKIP_WITHOUT_GPU();
+    cpu_ = MakeBackend("cpu", ComputeType::kFloat32);
+    if (kWithGpu) gpu_ = MakeBackend("cuda", GetParam());
+    ASSERT_TRUE(cpu_ && (!kWithGpu || gpu_));
+  }
+  double tol() const { return NmseTolerance(GetParam()); }
+  std::unique_ptr<Backend> cpu_, gpu_;
+};
+
 }  // namespace floe::cuda_test
