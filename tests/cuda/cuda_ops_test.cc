@@ -55,15 +55,7 @@ Batch MakeBatch(Backend* cpu, Backend* gpu, std::vector<int32_t> cu) {
 
 LinearSpec Spec(const std::vector<float>& w, const std::vector<float>& bias, int64_t k, int64_t n,
                 Activation act, bool accumulate) {
-  LinearSpec s;
-  s.weight = w.data();
-  s.bias = bias.data();
-  s.in_features = k;
-  s.out_features = n;
-  s.activation = act;
-  s.accumulate = accumulate;
-  s.name = "test";
-  return s;
+  return cuda_test::MakeLinearSpec(w, bias, k, n, act, accumulate, "test");
 }
 
 TEST_P(CudaOpsTest, LinearWithEveryEpilogueMatchesCpu) {
