@@ -40,23 +40,20 @@ class CpuBackend : public Backend {
   Device tensor_device() const override { return Device::Cpu(); }
   ComputeType compute_type() const override { return ct_; }
 
-  // bfloat16: plain bf16 products (bf16 operands, float32 accumulation) by
-  // default, except kHigh ones (Q, K, V), which run split (bf16x3: about
-  // float32's accuracy at three bf16 products' cost) because attention
-  // scores amplify their rounding most. The golden texts stay at 0.99999x
-  // cosine; a base-sized random model with nearly hard attention loses up to
-  // 0.007 (docs/cpu-performance.md). FLOE_CPU_BF16_PRODUCTS=bf16x3 splits
-  // every product (0.9999997 there, at 1.2x float32's speed instead of ~2x);
-  // bf16x2 or f32 choose other modes for the kDefault products; kHigh ones
-  // stay split (unless f32) or take FLOE_CPU_BF16_HIGH's mode. Where oneDNN's
-  // bf16 products are slow (NativeBf16Products), bf16 weights instead.
+  // bfloat16: plain bf16 products (bf16 operands, float32 accumulation),
+  // Q, K, V (kHigh) too, as OpenVINO runs them. The golden texts stay at
+  // 0.99999x cosine, trained all-MiniLM-L6-v2 at 0.99995; a base-sized random
+  // model with nearly hard attention drops to 0.967 (docs/cpu-performance.md).
+  // FLOE_CPU_BF16_HIGH=bf16x3 splits Q, K, V (0.989 there, at 48% more
+  // product time); FLOE_CPU_BF16_PRODUCTS=bf16x3 splits every product
+  // (0.9999997, at 1.2x float32's speed instead of ~2x); bf16x2 or f32
+  // choose other modes. Where oneDNN's bf16 products are slow
+  // (NativeBf16Products), bf16 weights instead.
   ProductMode ModeFor(LinearPrecision p) const;
   // Whether bfloat16 runs as oneDNN's bf16 products (else as bf16 weights
   // with float32 arithmetic, cpu_linear_bf16w.cc): the CPU and
   // FLOE_CPU_BF16_PRODUCTS decide (cpu_linear.cc).
   static bool NativeBf16Products();
-  // bf16 parts of a kHigh product (Q, K, V) on oneDNN's bf16 path.
-  static constexpr int kBf16HighParts = 3;
 
   // A product of m rows runs as chunks of 4096, 2048, 1024 and 512 rows
   // (greedy), then one last chunk: exact below kExactRows rows (a lone short

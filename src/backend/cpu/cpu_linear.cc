@@ -154,17 +154,15 @@ ProductMode CpuBackend::ModeFor(LinearPrecision p) const {
     m.bf16_weights = true;
     return m;
   }
-  // oneDNN's bf16 products: kDefault plain bf16 unless
-  // FLOE_CPU_BF16_PRODUCTS says bf16x2 / bf16x3; kHigh (Q, K, V) as
-  // FLOE_CPU_BF16_HIGH says (f32 | bf16 | bf16x2 | bf16x3), else split
-  // (kBf16HighParts) whenever the kDefault products are bf16.
+  // oneDNN's bf16 products: plain bf16 unless FLOE_CPU_BF16_PRODUCTS says
+  // bf16x2 / bf16x3; kHigh (Q, K, V) the same unless FLOE_CPU_BF16_HIGH says
+  // (f32 | bf16 | bf16x2 | bf16x3). Plain Q, K, V since session 9 (issue 16):
+  // the split cost 48% of the product time, and plain bf16 is what OpenVINO
+  // runs; trained all-MiniLM-L6-v2 min cosine to float32 0.999949 (split
+  // 0.999953), the random base-shaped model 0.967 (split 0.989, OpenVINO bf16
+  // 0.934): docs/cpu-performance.md.
   const ProductMode chosen = ParseMode(products, {memory::data_type::bf16, 1});
-  if (p == LinearPrecision::kHigh) {
-    const ProductMode high_default = chosen.dt == memory::data_type::bf16
-                                         ? ProductMode{memory::data_type::bf16, kBf16HighParts}
-                                         : chosen;
-    return ParseMode(std::getenv("FLOE_CPU_BF16_HIGH"), high_default);
-  }
+  if (p == LinearPrecision::kHigh) return ParseMode(std::getenv("FLOE_CPU_BF16_HIGH"), chosen);
   return chosen;
 }
 
