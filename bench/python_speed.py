@@ -6,9 +6,10 @@ in the same run, on the real all-MiniLM-L6-v2 (issue 18; docs/python-performance
 
 One command does everything: it re-runs itself in the pinned environment
 python/requirements/pyspeed.txt (scripts/python-env.sh pyspeed: made on first use),
-builds floe's wheel from this checkout with the test environment as
-tests/real/python_wheel.py does (`pip wheel --no-build-isolation`, incremental in
---build-dir) and unpacks it into a scratch site folder put on sys.path (--floe WHEEL|DIR
+builds floe's wheel from this checkout with the test environment (`pip wheel
+--no-build-isolation`, incremental in --build-dir: scripts/build-wheel.sh's first step,
+without its auditwheel repair, which changes where the libraries load from, not the code
+that runs) and unpacks it into a scratch site folder put on sys.path (--floe WHEEL|DIR
 skips the build), exports the model folder to ONNX and OpenVINO with optimum (as
 sentence-transformers does for backend="onnx"/"openvino" when the folder has no such file;
 cached under ~/.cache/floe/py-speed), and points fastembed at the ONNX export
