@@ -37,6 +37,9 @@ Before/after a change to floe: --floe-base WHEEL|DIR runs a second floe build as
 "floe-base", interleaved with the others in the same rounds (its vectors checked against
 floe's like a peer's, its ratio to the fastest peer printed beside floe's), e.g.
   python_speed.py --floe-base old.whl --engines floe,fastembed,st-onnx --corpus 1000
+--floe-base-env VAR=VALUE,.. sets variables for floe-base alone (floe's build itself when
+--floe-base is not given), e.g. one of floe's paths switched off against the same wheel:
+  python_speed.py --floe-base-env FLOE_CPU_F32_SMALL_ROWS=0 --engines floe,fastembed
 """
 import argparse
 import json
@@ -329,12 +332,17 @@ def worker_main(name):
             return
         if cmd == "b1":
             lat = []
+            c0 = os.times()
             for _ in range(arg["calls"]):
                 t = time.perf_counter()
                 v = one(ONE_SENTENCE)
                 lat.append(time.perf_counter() - t)
-            conn.send({"p50_ms": 1e3 * statistics.median(lat), "vectors": np.asarray(v)[None, :]
-                       if arg["vectors"] else None})
+            c1 = os.times()
+            # The process's CPU time per call (every thread's, user and system).
+            conn.send({"p50_ms": 1e3 * statistics.median(lat),
+                       "user_ms": 1e3 * (c1.user - c0.user) / arg["calls"],
+                       "sys_ms": 1e3 * (c1.system - c0.system) / arg["calls"],
+                       "vectors": np.asarray(v)[None, :] if arg["vectors"] else None})
         elif cmd == "b32":
             vecs = []
             t = time.perf_counter()
@@ -361,6 +369,8 @@ class Worker:
         self.log = os.path.join(log_dir, name + ".log")
         env = dict(os.environ, OMP_NUM_THREADS=str(cfg["threads"]))
         env.pop("PYTHONPATH", None)
+        if name == "floe-base":
+            env.update(cfg.get("floe_base_env") or {})
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen([python, os.path.abspath(__file__), "--worker", name],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -476,6 +486,8 @@ def main():
     ap.add_argument("--floe", help="a floe wheel or a folder holding the floe package: skip the build")
     ap.add_argument("--floe-base", help="another floe wheel or package folder, measured as engine "
                     "floe-base beside floe (before/after a change)")
+    ap.add_argument("--floe-base-env", help="VAR=VALUE,.. for floe-base alone; without "
+                    "--floe-base, floe-base is floe's own build with these set")
     ap.add_argument("--build-dir", default=os.path.join(CACHE, "wheel-build"),
                     help="CMake build folder of floe's wheel (kept: incremental) (%(default)s)")
     ap.add_argument("--json", help="write every figure here")
@@ -489,7 +501,7 @@ def main():
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     if not engines or engines[0] != "floe" or any(e not in ENGINES for e in engines):
         sys.exit("python_speed: --engines must start with floe and name only %s" % ENGINES)
-    if a.floe_base and "floe-base" not in engines:
+    if (a.floe_base or a.floe_base_env) and "floe-base" not in engines:
         engines.insert(1, "floe-base")
     model = os.path.abspath(a.model or default_model())
     os.makedirs(CACHE, exist_ok=True)
@@ -504,6 +516,9 @@ def main():
     if a.floe_base:
         base_site = (unpack_wheel(a.floe_base, "site-base") if a.floe_base.endswith(".whl")
                      else os.path.abspath(a.floe_base))
+    elif a.floe_base_env:
+        base_site = site
+    base_env = dict(kv.split("=", 1) for kv in a.floe_base_env.split(",")) if a.floe_base_env else {}
     exports = {}
     if any(e not in ("floe", "floe-base", "st-torch") for e in engines):  # in a child: torch stays out of here
         exporter = Worker("export", sys.executable, {"model": model, "threads": a.threads}, CACHE)
@@ -512,6 +527,7 @@ def main():
     corpus = corpus_texts(a.corpus)
     batches = [corpus[i * 32:(i + 1) * 32] for i in range(a.b32_batches)]
     cfg = {"model": model, "threads": a.threads, "floe_site": site, "floe_base_site": base_site,
+           "floe_base_env": base_env,
            "exports": exports,
            "corpus": corpus, "batches": batches, "warmup": corpus[-64:], "b1_calls": a.b1_calls}
 
@@ -548,12 +564,18 @@ def main():
             for name in order:
                 res = workers[name].ask(w, {"calls": a.b1_calls, "vectors": r == 0})
                 row[w][name] = res["p50_ms"] if w == "b1" else res["per_s"]
+                if w == "b1":
+                    row.setdefault("b1_cpu_ms", {})[name] = {"user": res["user_ms"],
+                                                             "sys": res["sys_ms"]}
                 if r == 0:
                     ref.setdefault(name, {})[w] = res["vectors"]
         rounds.append(row)
         print("python_speed: round %d/%d (load %.2f): %s" % (r + 1, a.rounds, row["load"], json.dumps(
             {w: {n: round(v, 3) for n, v in row[w].items()} for w in ("b1", "b32", "corpus")})),
             flush=True)
+        print("python_speed: round %d/%d batch 1 CPU ms per call (user/sys, all threads): %s" % (
+            r + 1, a.rounds, ", ".join("%s %.2f/%.2f" % (n, c["user"], c["sys"])
+                                       for n, c in row["b1_cpu_ms"].items())), flush=True)
         if r == 0:
             for name in live[1:]:
                 checks[name] = {w: min_cosine(ref["floe"][w], ref[name][w]) for w in ref["floe"]}
@@ -623,6 +645,11 @@ def report(res):
         cells = [fmt % med[w][n] for n in live]
         print("| %s | %s | %s |" % (label, " | ".join(cells),
                                     "%.2fx (%s)" % (ratio, best) if ratio else "-"))
+    cpu_rows = [r["b1_cpu_ms"] for r in res["per_round"] if "b1_cpu_ms" in r]
+    if cpu_rows:
+        cells = ["%.2f" % statistics.median(c[n]["user"] + c[n]["sys"] for c in cpu_rows)
+                 for n in live]
+        print("| batch 1, CPU ms per call (user + sys, all threads) | %s | - |" % " | ".join(cells))
     print()
     for w, r in res["ratio"].items():
         if "ratio_base" in r:

@@ -16,59 +16,16 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/linear_check.h"
 #include "engine/cpu_isa_reference.h"
 
 namespace floe {
 namespace {
 
-using Vec = std::vector<float>;
-
-Vec Random(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, scale);
-  Vec v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
 Vec RoundedToBf16(const Vec& w) {
   Vec r(w.size());
   for (size_t i = 0; i < w.size(); ++i) r[i] = cpu::Bf16RoundTrip(w[i]);
   return r;
-}
-
-double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-
-// Checks y [m, n] against act(x W^T + bias) (+ y0) in float64, W [n, k]:
-// each output within float32 rounding of its terms' magnitudes (2e-6 of
-// sum |x w| + |bias| + |y0|: sums in order over k stay far below that).
-// Returns the relative (Frobenius) error.
-double CheckProduct(const Vec& x, const Vec& w, const Vec& bias, const Vec* y0, bool gelu,
-                    const float* y, int64_t m, int64_t k, int64_t n, const std::string& what) {
-  double err = 0, norm = 0;
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      double s = bias[j], mag = std::abs(bias[j]);
-      for (int64_t t = 0; t < k; ++t) {
-        const double p = static_cast<double>(x[i * k + t]) * w[j * k + t];
-        s += p;
-        mag += std::abs(p);
-      }
-      double ref = gelu ? Gelu(s) : s;
-      if (y0 != nullptr) {
-        ref += (*y0)[i * n + j];
-        mag += std::abs((*y0)[i * n + j]);
-      }
-      const double d = y[i * n + j] - ref;
-      EXPECT_LE(std::abs(d), 2e-6 * mag + 1e-30)
-          << what << " m " << m << " row " << i << " col " << j << ": " << y[i * n + j]
-          << " vs " << ref;
-      if (std::abs(d) > 2e-6 * mag + 1e-30) return 1;  // one message per shape
-      err += d * d;
-      norm += ref * ref;
-    }
-  }
-  return std::sqrt(err / norm);
 }
 
 TEST(Bf16WeightKernelTest, EachKernelMatchesTheFloat64ProductOfTheRoundedWeight) {
@@ -156,28 +113,10 @@ TEST(Bf16WeightLinearTest, BackendRunsBothPathsWithinFloat32Rounding) {
   const Vec w = Random(n * k, 41, 0.05f), bias = Random(n, 42);
   const Vec wr = RoundedToBf16(w);
   for (int mode = 0; mode < 3; ++mode) {  // plain, GELU, residual
-    LinearSpec spec;
-    spec.weight = w.data();
-    spec.bias = mode == 2 ? nullptr : bias.data();
-    spec.in_features = k;
-    spec.out_features = n;
-    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
-    spec.accumulate = mode == 2;
-    spec.name = "bf16w";
-    auto lin = (*b)->CreateLinear(spec);
+    auto lin = (*b)->CreateLinear(ModeSpec(w, bias, k, n, mode, "bf16w"));
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     for (int64_t m : {1, 17, 300}) {
-      const int64_t rows = (*b)->RoundUpRows(m);
-      const Vec x = Random(rows * k, 43 + m);
-      const Vec y0 = Random(rows * n, 44 + m);
-      Vec y = y0;
-      ASSERT_TRUE((*lin)
-                      ->Forward(HostF32(x.data(), {m, k}, x.size() * 4),
-                                HostF32(y.data(), {m, n}, y.size() * 4))
-                      .ok());
-      const Vec zero(n, 0.f);
-      CheckProduct(x, wr, mode == 2 ? zero : bias, mode == 2 ? &y0 : nullptr, mode == 1,
-                   y.data(), m, k, n, "backend mode " + std::to_string(mode));
+      CheckModeForward(**b, **lin, wr, bias, k, n, m, mode, "backend");
     }
   }
 }

@@ -22,7 +22,9 @@ std::vector<int32_t> LongestFirst(const PackedBatch& batch) {
 // on one thread inside an OpenMP parallel region) reading Q, K, V in place
 // through their strides and writing O straight into the context matrix.
 // With plain bfloat16 or int8 products, O = P V of sequences of at least
-// kBf16ValueMinLen tokens runs in bf16 (cpu/attention_bf16.h).
+// kBf16ValueMinLen tokens runs in bf16 (cpu/attention_bf16.h). Sequences
+// of at most short_attention_ tokens run on AttendShortHead instead (no
+// sgemm call: a dozen tokens are a few hundred FMAs a head).
 Status CpuBackend::Attention(const TensorView& qkv_view, const PackedBatch& batch,
                              int64_t num_heads, int64_t head_size, float scale,
                              const TensorView& out_view) {
@@ -51,7 +53,7 @@ Status CpuBackend::Attention(const TensorView& qkv_view, const PackedBatch& batc
   int error = 0;
 #pragma omp parallel
   {
-    std::vector<float> scores(static_cast<size_t>(max_len * max_len));
+    std::vector<float> scores(static_cast<size_t>(max_len * (max_len + head_size)));
     std::vector<uint16_t> p16, v16;
     if (bf16_values) {
       p16.resize(static_cast<size_t>(max_len * max_len));
@@ -68,6 +70,10 @@ Status CpuBackend::Attention(const TensorView& qkv_view, const PackedBatch& batc
       const float* v = q + 2 * D;
       float* o = out + start * D + h * head_size;
       float* s = scores.data();
+      if (len <= short_attention_ && !(bf16_values && len >= kBf16ValueMinLen)) {
+        AttendShortHead(q, k, v, ld_qkv, len, head_size, scale, s, o, D);
+        continue;
+      }
       if (dnnl_sgemm('N', 'T', len, len, head_size, scale, q, ld_qkv, k, ld_qkv, 0.f, s,
                      len) != dnnl_success) {
 #pragma omp atomic write

@@ -3,6 +3,7 @@
 // set. The ops live one family per file (cpu_backend_impl.h).
 #include "backend/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -54,6 +55,19 @@ CpuBackend::CpuBackend(const RuntimeOptions& options, ComputeType ct)
   LogOnce(OpenMpSpinsLong() ? LogLevel::kInfo : LogLevel::kDebug, "cpu-openmp",
           OpenMpWaitSummary());
   if (const char* env = std::getenv("FLOE_CPU_BF16W_ROWS")) bf16w_rows_ = std::atoll(env);
+  f32_kernel_ = ChooseF32Kernel();
+  if (const char* env = std::getenv("FLOE_CPU_F32_SMALL_ROWS")) {
+    f32_small_rows_ = std::clamp<int64_t>(std::atoll(env), 0, kExactRows - 1);
+  }
+  if (const char* env = std::getenv("FLOE_CPU_SHORT_ATTENTION")) {
+    short_attention_ = std::atoll(env);
+  }
+  if (const char* env = std::getenv("FLOE_CPU_F32_PREFETCH_ROWS")) {
+    f32_prefetch_rows_ = std::atoll(env);
+  }
+  LogOnce(LogLevel::kDebug, "cpu-f32-small",
+          std::string("float32 products of up to ") + std::to_string(f32_small_rows_) +
+              " rows on floe's " + F32KernelName(f32_kernel_) + " kernel");
   if (ModeFor(LinearPrecision::kDefault).bf16_weights) {
     LogOnce(LogLevel::kInfo, "cpu-bf16w",
             "bfloat16 as bf16 weights with float32 arithmetic (" +

@@ -16,6 +16,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/attention_bf16.h"
 #include "backend/cpu/cpu_matmul.h"
+#include "backend/cpu/linear_f32.h"
 #include "dnnl.hpp"
 
 namespace floe::cpu {
@@ -67,6 +68,12 @@ class CpuBackend : public Backend {
   // Rows up to which bf16-weight products run on floe's kernel (measured:
   // docs/cpu-performance.md, issue 16).
   static constexpr int64_t kBf16wRows = 64;
+  // Float32 products of up to kF32SmallRows rows (one short text) run on
+  // floe's kernel (linear_f32.h) where it runs on this CPU and oneDNN packed
+  // the weight as panels; FLOE_CPU_F32_SMALL_ROWS sets the limit (0: always
+  // oneDNN; at most kExactRows - 1, below any padding), for measuring.
+  static constexpr int64_t kF32SmallRows = 16;
+  int64_t f32_small_rows() const { return f32_small_rows_; }
   int64_t RoundUpRows(int64_t m) const override {
     if (m < kExactRows) return m;
     return (m + kRowGranule - 1) / kRowGranule * kRowGranule;
@@ -114,6 +121,9 @@ class CpuBackend : public Backend {
 
   // cpu_attention.cc
   static constexpr int64_t kBf16ValueMinLen = 128;
+  // Sequences up to this length attend on AttendShortHead (kernels.h), not
+  // sgemm; FLOE_CPU_SHORT_ATTENTION sets it (0: never), for measuring.
+  static constexpr int64_t kShortAttention = 32;
   Status Attention(const TensorView& qkv, const PackedBatch& batch, int64_t num_heads,
                    int64_t head_size, float scale, const TensorView& out) override;
 
@@ -137,6 +147,12 @@ class CpuBackend : public Backend {
   // float64, kept per (base, dims, scale) and grown on demand. Call before
   // an op's threads start.
   const float* RotaryTable(const RotarySpec& spec, int64_t head_size, int64_t positions);
+
+  // Row ops (norms, embeddings, pooling) over fewer elements run on the
+  // calling thread: on one short text (12 rows x 384) their work is well
+  // under a microsecond, less than an OpenMP region's fork and join.
+  static constexpr int64_t kSerialElements = 16384;
+  static bool Parallel(int64_t elements) { return elements >= kSerialElements; }
 
   // OpenMP's thread count is per calling thread, and the engine may be driven
   // from another thread than the one that created it: every op sets it.
@@ -187,6 +203,10 @@ class CpuBackend : public Backend {
   // weights per (k, n, activation, accumulate), the widened weight, and the
   // activations of the kernel's products per (activation, m, n).
   int64_t bf16w_rows_ = kBf16wRows;
+  F32Kernel f32_kernel_ = F32Kernel::kNone;
+  int64_t f32_small_rows_ = kF32SmallRows;
+  int64_t short_attention_ = kShortAttention;
+  int64_t f32_prefetch_rows_ = kF32PrefetchRows;  // FLOE_CPU_F32_PREFETCH_ROWS, for measuring
   std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>>
       bf16w_families_;
   std::vector<float> bf16w_scratch_;

@@ -25,7 +25,7 @@ Status CpuBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
     }
   }
   const int64_t T = batch.total_tokens;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (Parallel(T * hidden))
   for (int64_t t = 0; t < T; ++t) {
     float* o = out + t * hidden;
     const float* w = tables.word + static_cast<int64_t>(ids[t]) * hidden;

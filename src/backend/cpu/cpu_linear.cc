@@ -4,7 +4,9 @@
 // them (cpu_matmul.h). Rows go in chunks of a few sizes (NextChunk), so a
 // server sees a bounded number of primitives, not one per batch size.
 // float32, bfloat16 (plain or split products) and int8 (s8 per channel);
-// bfloat16 without AVX512_BF16 is cpu_linear_bf16w.cc's.
+// bfloat16 without AVX512_BF16 is cpu_linear_bf16w.cc's. Float32 products
+// of a few rows run on floe's kernel (linear_f32.h) over the same packed
+// weight where oneDNN's layout is one of column panels.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include "backend/cpu/int8_centered.h"
 #include "backend/cpu/int8_outliers.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/linear_f32.h"
 #include "core/half.h"
 
 namespace floe::cpu {
@@ -61,7 +64,7 @@ class CpuLinear : public LinearOp {
   CpuLinear(CpuBackend* backend, MatmulFamily* family, int64_t k, int64_t n, int parts,
             memory weights, memory bias, std::string name, bool accumulate = false,
             std::vector<float> colsum = {}, Activation act = Activation::kNone,
-            std::vector<uint16_t> wt = {})
+            std::vector<uint16_t> wt = {}, F32Panels small = {})
       : backend_(backend),
         family_(family),
         k_(k),
@@ -74,7 +77,8 @@ class CpuLinear : public LinearOp {
         colsum_(std::move(colsum)),
         act_(act),
         wt_(std::move(wt)),
-        beta_(OutlierBeta()) {}
+        beta_(OutlierBeta()),
+        small_(small) {}
 
   Status Forward(const TensorView& x, const TensorView& y) override;
   int64_t in_features() const override { return k_; }
@@ -99,7 +103,40 @@ class CpuLinear : public LinearOp {
   Activation act_;
   std::vector<uint16_t> wt_;
   float beta_;
+  // float32: weights_ as floe's kernel reads it (data null where oneDNN's
+  // layout is not one of panels, or the kernel cannot run this Linear).
+  F32Panels small_;
 };
+
+// weights_md's float32 weight [k, n] at `data` as column panels, when oneDNN
+// chose one of their layouts (BA16a<width>b: brgemm's on AVX-512; plain ab);
+// else data null.
+F32Panels PanelsOf(const memory::desc& md, void* data, int64_t k, int64_t n,
+                   F32Kernel kernel) {
+  F32Panels p;
+  if (kernel == F32Kernel::kNone || n % 16 != 0) return p;
+  using tag = memory::format_tag;
+  const struct {
+    tag t;
+    int64_t width;
+  } blocked[] = {{tag::BA16a64b, 64}, {tag::BA16a48b, 48}, {tag::BA16a32b, 32},
+                 {tag::BA16a16b, 16}};
+  for (const auto& b : blocked) {
+    if (md == memory::desc({k, n}, memory::data_type::f32, b.t)) {
+      p.width = b.width;
+      p.panel_stride = (k + 15) / 16 * 16 * b.width;
+    }
+  }
+  if (p.width == 0 && md == memory::desc({k, n}, memory::data_type::f32, tag::ab)) {
+    p.width = n;
+  }
+  if (p.width == 0) return p;
+  p.kernel = kernel;
+  p.data = static_cast<const float*>(data);
+  p.k = k;
+  p.n = n;
+  return p;
+}
 
 }  // namespace
 
@@ -297,10 +334,26 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
       std::memset(b, 0, spec.out_features * sizeof(float));
     }
     stream_.wait();
+    // A residual after an activation the kernel does not fuse would come
+    // before it: such a Linear keeps oneDNN's product.
+    F32Panels small;
+    if (mode.dt == memory::data_type::f32 && mode.parts == 0 &&
+        (!spec.accumulate || F32KernelFuses(f32_kernel_, spec.activation))) {
+      small = PanelsOf(fam->weights_md(), packed.get_data_handle(), spec.in_features,
+                       spec.out_features, f32_kernel_);
+      if (small.data == nullptr && f32_kernel_ != F32Kernel::kNone) {
+        LogOnce(LogLevel::kDebug,
+                "f32-small-" + std::to_string(spec.in_features) + "x" +
+                    std::to_string(spec.out_features),
+                "linear " + spec.name + ": oneDNN's weight layout is not column panels; few "
+                "rows run on oneDNN's product");
+      }
+      small.prefetch_rows = f32_prefetch_rows_;
+    }
     return std::unique_ptr<LinearOp>(
         new CpuLinear(this, fam.get(), spec.in_features, spec.out_features, mode.parts,
                       std::move(packed), std::move(bias), spec.name, spec.accumulate,
-                      std::move(colsum), spec.activation, std::move(wt)));
+                      std::move(colsum), spec.activation, std::move(wt), small));
   } catch (const dnnl::error& e) {
     return DnnlError("linear " + spec.name, e);
   }
@@ -314,6 +367,13 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
   backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {
+    if (small_.data != nullptr && m <= backend_->f32_small_rows()) {
+      const bool fused = F32KernelFuses(small_.kernel, act_);
+      F32SmallProduct(small_, x, m, static_cast<const float*>(bias_.get_data_handle()),
+                      fused ? act_ : Activation::kNone, accumulate_, y);
+      if (!fused && act_ != Activation::kNone) backend_->ActivateInPlace(act_, y, m, n_);
+      return OkStatus();
+    }
     dnnl::engine& eng = backend_->engine();
     const memory::data_type in = family_->input_type();
     void* src_base = const_cast<float*>(x);

@@ -12,7 +12,7 @@ Status CpuBackend::LayerNorm(const TensorView& x_view, const float* gamma,
   float* x = x_view.f32();
   const int64_t rows = x_view.rows(), hidden = x_view.cols();
   UseThreads();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (Parallel(rows * hidden))
   for (int64_t r = 0; r < rows; ++r) {
     LayerNormRow(x + r * hidden, hidden, gamma, beta, eps, x + r * hidden);
   }
@@ -44,7 +44,7 @@ Status CpuBackend::RmsNorm(const TensorView& x_view, const RmsNormSpec& spec) {
   const int64_t rows = x_view.rows();
   UseThreads();
   const int64_t n = spec.hidden;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (Parallel(rows * n))
   for (int64_t r = 0; r < rows; ++r) {
     RmsNormRow(x + r * n, n, spec.weight, spec.bias, spec.weight_offset, spec.eps,
                x + r * n);

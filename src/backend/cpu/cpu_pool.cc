@@ -15,7 +15,7 @@ Status CpuBackend::Pool(const TensorView& hidden_view, const PackedBatch& batch,
   UseThreads();
   const int32_t* cu = batch.cu_seqlens_host;
   const int64_t B = batch.num_seqs;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B > 1 && Parallel(batch.total_tokens * dim))
   for (int64_t b = 0; b < B; ++b) {
     const int64_t end = cu[b + 1];
     int64_t start = cu[b];

@@ -240,6 +240,20 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   generic::SoftmaxRows(x, rows, cols, ld);
 }
 
+void TransposeRows(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * ld + c];
+  }
+}
+
+void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo) {
+#if defined(__x86_64__)
+  if (kAvx512) return avx512::AttendShortHead(q, k, v, ld, len, hs, scale, scratch, o, ldo);
+#endif
+  generic::AttendShortHead(q, k, v, ld, len, hs, scale, scratch, o, ldo);
+}
+
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
 #if defined(__x86_64__)
   if (kAvx512) return avx512::SoftmaxStep(x, n, max, sum);
@@ -347,6 +361,35 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
     }
     const float inv = 1.f / sum;
     for (int64_t i = 0; i < cols; ++i) row[i] *= inv;
+  }
+}
+
+void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo) {
+  float* s = scratch;               // [len, len]
+  float* kt = scratch + len * len;  // K^T [hs, len]
+  TransposeRows(k, ld, len, hs, kt);
+  for (int64_t i = 0; i < len; ++i) {
+    float* si = s + i * len;
+    std::fill(si, si + len, 0.f);
+    for (int64_t e = 0; e < hs; ++e) {
+      const float a = q[i * ld + e];
+      const float* kte = kt + e * len;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) si[j] += a * kte[j];
+    }
+    for (int64_t j = 0; j < len; ++j) si[j] *= scale;
+  }
+  SoftmaxRows(s, len, len, len);
+  for (int64_t i = 0; i < len; ++i) {
+    float* oi = o + i * ldo;
+    std::fill(oi, oi + hs, 0.f);
+    for (int64_t j = 0; j < len; ++j) {
+      const float p = s[i * len + j];
+      const float* vj = v + j * ld;
+#pragma omp simd
+      for (int64_t e = 0; e < hs; ++e) oi[e] += p * vj[e];
+    }
   }
 }
 

@@ -18,6 +18,18 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
 // *max was -inf). n >= 1.
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 
+// Attention of one head over a short sequence, without a matrix-product
+// call (whose fixed cost is most of the work at a dozen tokens):
+// o [len, hs] (row stride ldo) = softmax(scale q k^T) v, q, k and v [len, hs]
+// with row stride ld. Scores summed over the head in order, float32.
+// scratch: len * (len + hs) floats.
+void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo);
+
+// dst [cols, rows] = src [rows, cols]^T (src row stride ld), on the calling
+// thread.
+void TransposeRows(const float* src, int64_t ld, int64_t rows, int64_t cols, float* dst);
+
 // SoftmaxRows, with the probabilities written as bfloat16 (rounded to nearest
 // even) to out (row stride ldo); x is left holding scratch values.
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
@@ -114,6 +126,8 @@ std::string Int8Shortfall(const CpuIsa& isa);
 
 namespace generic {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo);
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
@@ -123,6 +137,8 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
 // x86-64 only (kernels_avx512.cc); elsewhere the generic kernels run.
 namespace avx512 {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
+void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo);
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
                        int64_t ldo);

@@ -9,29 +9,11 @@
 
 #include <cmath>
 
+#include "backend/cpu/avx512_math.h"
 #include "backend/cpu/kernels.h"
 
 namespace floe::cpu::avx512 {
 namespace {
-
-// exp(x) for x <= 0 (softmax after max subtraction), Cephes polynomial, about
-// 1 ulp; large negative inputs go to 0.
-inline __m512 Exp(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-  const __m512 r2 = _mm512_mul_ps(r, r);
-  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-  return _mm512_scalef_ps(p, n);
-}
 
 inline __mmask16 TailMask(int64_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
@@ -93,6 +75,37 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   Softmax(x, rows, cols, ld, [&](int64_t r, int64_t i, __mmask16 m, __m512 p) {
     _mm512_mask_storeu_ps(x + r * ld + i, m, p);
   });
+}
+
+void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
+                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo) {
+  float* s = scratch;               // [len, len]
+  float* kt = scratch + len * len;  // K^T [hs, len]
+  TransposeRows(k, ld, len, hs, kt);
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < len; ++i) {
+    for (int64_t j0 = 0; j0 < len; j0 += 16) {
+      const __mmask16 m = TailMask(len - j0);
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t e = 0; e < hs; ++e) {
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(q[i * ld + e]),
+                              _mm512_maskz_loadu_ps(m, kt + e * len + j0), acc);
+      }
+      _mm512_mask_storeu_ps(s + i * len + j0, m, _mm512_mul_ps(acc, vscale));
+    }
+  }
+  SoftmaxRows(s, len, len, len);
+  for (int64_t i = 0; i < len; ++i) {
+    for (int64_t e0 = 0; e0 < hs; e0 += 16) {
+      const __mmask16 m = TailMask(hs - e0);
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t j = 0; j < len; ++j) {
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(s[i * len + j]),
+                              _mm512_maskz_loadu_ps(m, v + j * ld + e0), acc);
+      }
+      _mm512_mask_storeu_ps(o + i * ldo + e0, m, acc);
+    }
+  }
 }
 
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
