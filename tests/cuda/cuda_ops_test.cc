@@ -17,6 +17,7 @@ namespace floe {
 namespace {
 
 using cuda_test::Alloc;
+using cuda_test::MakeBatch;
 using cuda_test::Download;
 using cuda_test::MakeBackend;
 using cuda_test::Nmse;
@@ -32,26 +33,6 @@ class CudaOpsTest : public cuda_test::CpuReferenceTest<true> {
  protected:
 
 };
-
-// The same packed batch on both backends.
-struct Batch {
-  std::vector<int32_t> cu;
-  std::unique_ptr<DeviceBuffer> cpu_cu, gpu_cu;
-  PackedBatch cpu, gpu;
-};
-
-Batch MakeBatch(Backend* cpu, Backend* gpu, std::vector<int32_t> cu) {
-  Batch b;
-  b.cu = std::move(cu);
-  b.cpu_cu = Upload(cpu, b.cu);
-  b.gpu_cu = Upload(gpu, b.cu);
-  int64_t longest = 0;
-  for (size_t i = 0; i + 1 < b.cu.size(); ++i) longest = std::max<int64_t>(longest, b.cu[i + 1] - b.cu[i]);
-  const int64_t B = static_cast<int64_t>(b.cu.size()) - 1;
-  b.cpu = PackedBatch{b.cu.data(), b.cpu_cu->i32(), B, b.cu.back(), longest};
-  b.gpu = PackedBatch{b.cu.data(), b.gpu_cu->i32(), B, b.cu.back(), longest};
-  return b;
-}
 
 LinearSpec Spec(const std::vector<float>& w, const std::vector<float>& bias, int64_t k, int64_t n,
                 Activation act, bool accumulate) {

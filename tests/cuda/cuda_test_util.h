@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/half.h"
+#include "model/config.h"
 
 namespace floe::cuda_test {
 
@@ -145,6 +147,54 @@ inline LinearSpec MakeLinearSpec(const std::vector<float>& w, const std::vector<
   s.accumulate = accumulate;
   s.name = name;
   return s;
+}
+
+// The smallest cosine to float32 the CUDA backend holds on the base-shaped
+// random model (bertref.py --preset base: near-hard attention, scores of std
+// ~17), per compute type, as bench/cuda_qkv_precision.py emulates it
+// (docs/cuda.md "Q/K/V in float32"): float16 with float32 Q/K/V 0.9996 at
+// 506 tokens, so 0.999; bfloat16 0.983-0.985 with any Q/K/V scheme (its other
+// products' bf16 rounding costs that much, on the CPU too:
+// docs/cpu-performance.md), so 0.98; float32 0.99999.
+inline double BaseModelMinCosine(ComputeType t) {
+  switch (t) {
+    case ComputeType::kFloat16: return 0.999;
+    case ComputeType::kBFloat16: return 0.98;
+    default: return 0.99999;
+  }
+}
+
+// The backend's pooling for a model folder's sentence-transformers pooling.
+inline PoolKind PoolFor(PoolingMode m) {
+  switch (m) {
+    case PoolingMode::kCls: return PoolKind::kCls;
+    case PoolingMode::kMean: return PoolKind::kMean;
+    case PoolingMode::kMax: return PoolKind::kMax;
+    case PoolingMode::kLastToken: return PoolKind::kLastToken;
+  }
+  return PoolKind::kCls;
+}
+
+// The same packed batch on two backends (the CPU reference and the GPU).
+struct Batch {
+  std::vector<int32_t> cu;
+  std::unique_ptr<DeviceBuffer> cpu_cu, gpu_cu;
+  PackedBatch cpu, gpu;
+};
+
+inline Batch MakeBatch(Backend* cpu, Backend* gpu, std::vector<int32_t> cu) {
+  Batch b;
+  b.cu = std::move(cu);
+  b.cpu_cu = Upload(cpu, b.cu);
+  b.gpu_cu = Upload(gpu, b.cu);
+  int64_t longest = 0;
+  for (size_t i = 0; i + 1 < b.cu.size(); ++i) {
+    longest = std::max<int64_t>(longest, b.cu[i + 1] - b.cu[i]);
+  }
+  const int64_t B = static_cast<int64_t>(b.cu.size()) - 1;
+  b.cpu = PackedBatch{b.cu.data(), b.cpu_cu->i32(), B, b.cu.back(), longest};
+  b.gpu = PackedBatch{b.cu.data(), b.gpu_cu->i32(), B, b.cu.back(), longest};
+  return b;
 }
 
 // The name of a test instance parametrised by the compute type ("float16", ...).

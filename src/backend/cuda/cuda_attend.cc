@@ -5,6 +5,10 @@
 // as kernels.h's AttentionArgs; ChooseAttentionKernel picks the kernel
 // (tensor cores unless FLOE_CUDA_ATTENTION=simple, see cuda_backend.h).
 //
+// After a kHigh product whose float32 Q/K/V are fresh (host/wide_qkv.h),
+// both run on those instead (LaunchWideAttention): the CUDA-core kernels in
+// float32, the output rounded once to the compute type.
+//
 // Shape legend: T tokens, B sequences, N query heads, Nkv key/value heads,
 // H head size; qkv: [T, (N + 2 Nkv) H] = Q | K | V, out: [T, N H].
 #include <cmath>
@@ -81,7 +85,30 @@ Status CudaBackend::Attention(const TensorView& qkv_view, const PackedBatch& bat
   a.num_heads = a.num_kv_heads = num_heads;
   a.head_size = head_size;
   a.scale = scale;
+  if (const float* wide = FreshWide(host::WideSlot::kQkv, qkv, batch.total_tokens, 3 * D)) {
+    return LaunchWideAttention(a, qkv, wide, op);
+  }
   return LaunchChosenAttention(a, op);
+}
+
+Status CudaBackend::LaunchWideAttention(AttentionArgs a, const void* qkv, const float* wide,
+                                        const std::string& op) {
+  const size_t es = DTypeSize(dt_);
+  const auto at = [&](const void* p) {
+    return wide + (static_cast<const char*>(p) - static_cast<const char*>(qkv)) / es;
+  };
+  void* out = a.out;
+  const int64_t count = a.tokens * a.ldo;  // out: [T, ldo], contiguous
+  FLOE_ASSIGN_OR_RETURN(float* out32, WideBuffer(host::WideSlot::kInput, count));
+  wide_.Forget(host::WideSlot::kInput);
+  a.dt = DType::kF32;
+  a.q = at(a.q);
+  a.k = at(a.k);
+  a.v = at(a.v);
+  a.out = out32;
+  FLOE_RETURN_IF_ERROR(LaunchChosenAttention(a, op + " on float32 Q/K/V"));
+  return CudaStatus(LaunchFromFloat(dt_, out32, count, out, stream_),
+                    op + ": float32 output to " + std::string(DTypeLongName(dt_)));
 }
 
 Status CudaBackend::Attend(const TensorView& qkv_view, const PackedBatch& batch,
@@ -127,7 +154,11 @@ Status CudaBackend::Attend(const TensorView& qkv_view, const PackedBatch& batch,
   a.window_left = spec.window_left;
   a.window_right = spec.causal ? 0 : spec.window_right;
 
-  if (spec.q_norm != nullptr || spec.k_norm != nullptr || spec.rotary != nullptr) {
+  const bool plain = spec.q_norm == nullptr && spec.k_norm == nullptr && spec.rotary == nullptr;
+  if (const float* wide = plain ? FreshWide(host::WideSlot::kQkv, qkv, T, ld) : nullptr) {
+    return LaunchWideAttention(a, qkv, wide, op);
+  }
+  if (!plain) {
     // Q' | K' ([T, (N + Nkv) H]) in the scratch: normalised, then rotated
     // (Qwen3's order); V is read where it is.
     const int64_t ld_qk = (N + Nkv) * H;

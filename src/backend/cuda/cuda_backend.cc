@@ -70,6 +70,7 @@ CudaBackend::~CudaBackend() {
   workspace_.reset();
   scratch_.reset();
   staging_.reset();
+  for (auto& b : wide_bufs_) b.reset();
   if (lt_ != nullptr) cublasLtDestroy(lt_);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
@@ -80,6 +81,7 @@ Status CudaBackend::Init() {
 }
 
 Status CudaBackend::Enter(const std::string& op) {
+  wide_.NextOp();  // float32 copies serve only the op right after their writer
   return CudaStatus(cudaSetDevice(ordinal_), op + ": cudaSetDevice(" + device() + ")");
 }
 
@@ -167,6 +169,32 @@ StatusOr<void*> CudaBackend::Scratch(size_t bytes) {
     FLOE_ASSIGN_OR_RETURN(scratch_, AllocateInternal(bytes, "residual scratch"));
   }
   return scratch_->data();
+}
+
+const float* CudaBackend::FreshWide(host::WideSlot slot, const void* act, int64_t rows,
+                                    int64_t cols) const {
+  const auto& buf = wide_bufs_[static_cast<int>(slot)];
+  if (!buf || !wide_.Fresh(slot, act, rows, cols)) return nullptr;
+  return static_cast<const float*>(buf->data());
+}
+
+StatusOr<float*> CudaBackend::WideBuffer(host::WideSlot slot, int64_t count) {
+  auto& buf = wide_bufs_[static_cast<int>(slot)];
+  const size_t bytes = static_cast<size_t>(count) * sizeof(float);
+  if (!buf || buf->size() < bytes) {
+    wide_.Forget(slot);
+    buf.reset();
+    FLOE_ASSIGN_OR_RETURN(buf, AllocateInternal(bytes, slot == host::WideSlot::kQkv
+                                                           ? "float32 Q/K/V"
+                                                           : "float32 Q/K/V input"));
+  }
+  return buf->f32();
+}
+
+StatusOr<float*> CudaBackend::LayerNormCopy(int64_t rows, int64_t hidden) {
+  if (wide_cols_ <= 0 || hidden != wide_cols_) return static_cast<float*>(nullptr);
+  // The kHigh product reads RoundUpRows(rows) rows of it.
+  return WideBuffer(host::WideSlot::kInput, RoundUpRows(rows) * hidden);
 }
 
 StatusOr<float*> CudaBackend::FloatStaging(size_t count) {
@@ -309,12 +337,14 @@ Status CudaBackend::EmbedLayerNorm(const int32_t* ids, const PackedBatch& batch,
   FLOE_RETURN_IF_ERROR(CheckMemory(tables.gamma, row, op, "gamma"));
   FLOE_RETURN_IF_ERROR(CheckMemory(tables.beta, row, op, "beta"));
   FLOE_RETURN_IF_ERROR(CheckMemory(out.data, out.bytes(), op, "out"));
+  FLOE_ASSIGN_OR_RETURN(float* copy, LayerNormCopy(T, hidden));
   FLOE_CUDA_RETURN_IF_ERROR(
       LaunchEmbedLayerNorm(dt_, ids, batch.cu_seqlens_device, batch.num_seqs, T,
                            tables.word, tables.position, tables.token_type,
                            batch.type1_from_device, tables.position_offset, tables.gamma,
-                           tables.beta, hidden, eps, out.data, stream_),
+                           tables.beta, hidden, eps, out.data, copy, stream_),
       op);
+  if (copy != nullptr) wide_.Record(host::WideSlot::kInput, out.data, T, hidden);
   return OkStatus();
 }
 
@@ -336,6 +366,7 @@ Status CudaBackend::LayerNorm(const TensorView& x_view, const float* gamma,
   FLOE_RETURN_IF_ERROR(CheckMemory(gamma, hidden * sizeof(float), op, "gamma"));
   FLOE_RETURN_IF_ERROR(CheckMemory(beta, hidden * sizeof(float), op, "beta"));
   FLOE_RETURN_IF_ERROR(CheckMemory(x, x_view.bytes(), op, "x"));
+  FLOE_ASSIGN_OR_RETURN(float* copy, LayerNormCopy(rows, hidden));
   const void* residual = nullptr;
   const float* bias = nullptr;
   if (deferred_.active && deferred_.y == x && deferred_.rows == rows && deferred_.n == hidden) {
@@ -346,10 +377,12 @@ Status CudaBackend::LayerNorm(const TensorView& x_view, const float* gamma,
   } else {
     FLOE_RETURN_IF_ERROR(Flush());
   }
-  return CudaStatus(
+  FLOE_RETURN_IF_ERROR(CudaStatus(
       LaunchLayerNorm(dt_, x, residual, bias, rows, hidden, gamma, beta, eps,
-                      sw_.warp_layernorm, stream_),
-      residual != nullptr ? "bias + residual + LayerNorm" : op);
+                      sw_.warp_layernorm, copy, stream_),
+      residual != nullptr ? "bias + residual + LayerNorm" : op));
+  if (copy != nullptr) wide_.Record(host::WideSlot::kInput, x, rows, hidden);
+  return OkStatus();
 }
 
 Status CudaBackend::Pool(const TensorView& hidden_view, const PackedBatch& batch,
@@ -440,6 +473,15 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const RuntimeOptions& optio
   sw.tf32 = cuda::EnvFlag("FLOE_CUDA_TF32", false);
   sw.warp_layernorm = cuda::EnvFlag("FLOE_CUDA_WARP_LAYERNORM", true);
   sw.graphs = cuda::EnvFlag("FLOE_CUDA_GRAPHS", true);
+  sw.fused_bias_gelu = cuda::EnvFlag("FLOE_CUDA_FUSED_BIAS_GELU", true);
+  const char* qkv = std::getenv("FLOE_CUDA_QKV");
+  const cuda::host::QkvSwitch qs = cuda::host::ParseQkvPrecision(qkv);
+  if (!qs.known) {
+    LogOnce(LogLevel::kWarn, "cuda-qkv-switch",
+            std::string("FLOE_CUDA_QKV=") + qkv +
+                " is none of f32, tf32, compute: the default of the compute type");
+  }
+  sw.qkv = cuda::host::QkvPrecisionFor(qs, compute_type == ComputeType::kFloat16);
   if (const char* v = std::getenv("FLOE_CUDA_GRAPHS_MAX"); v != nullptr && std::atoi(v) > 0) {
     sw.max_graphs = static_cast<size_t>(std::atoi(v));
   }

@@ -6,7 +6,12 @@
 // Compute types:
 //   float16, bfloat16: weights and activations in that type, float32
 //     accumulation in every product; LayerNorm, softmax and pooling
-//     statistics in float32.
+//     statistics in float32. Products marked LinearPrecision::kHigh (Q/K/V)
+//     run on float32 copies instead (host/wide_qkv.h): the LayerNorm before
+//     writes its output in float32 too, the product is float32 (float16;
+//     TF32 in bfloat16) on float32 weights with a float32 output, and the
+//     Attention right after reads that (CUDA-core kernels in float32), its
+//     output rounded once.
 //   float32: float32 everywhere, products on CUDA cores (CUBLAS_COMPUTE_32F);
 //     FLOE_CUDA_TF32=1 lets them use TF32 tensor cores (faster, ~1e-3
 //     relative error per product).
@@ -54,6 +59,14 @@
 //   FLOE_CUDA_GRAPHS=0           no CUDA graphs (Backend::RunGraph runs its
 //                                body eagerly every time)
 //   FLOE_CUDA_GRAPHS_MAX=N       at most N graphs held (default 32)
+//   FLOE_CUDA_QKV=f32|tf32|compute  kHigh products: float32 copies with a
+//                                float32 CUDA-core product (float16's
+//                                default), with a TF32 product (bfloat16's),
+//                                or in the compute type like every other
+//                                product (then attention on tensor cores)
+//   FLOE_CUDA_FUSED_BIAS_GELU=0  erf GELU as the BIAS epilogue + the scalar
+//                                erf kernel (not no epilogue + one
+//                                vectorised bias + GELU kernel)
 //
 // Products run on RowBucket(m) rows (host/row_buckets.h, RoundUpRows), with
 // cuBLASLt plans shared by every Linear of the backend per bucket and shape.

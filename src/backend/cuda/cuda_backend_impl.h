@@ -17,6 +17,7 @@
 #include "backend/cuda/allocations.h"
 #include "backend/cuda/host/graph_book.h"
 #include "backend/cuda/host/row_buckets.h"
+#include "backend/cuda/host/wide_qkv.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/lt_plan.h"
 #include "core/status.h"
@@ -54,6 +55,9 @@ struct CudaSwitches {
   bool warp_layernorm = true;    // FLOE_CUDA_WARP_LAYERNORM
   bool graphs = true;            // FLOE_CUDA_GRAPHS
   size_t max_graphs = 32;        // FLOE_CUDA_GRAPHS_MAX
+  // FLOE_CUDA_QKV: kHigh products (Q/K/V) in float32 (host/wide_qkv.h)
+  host::QkvPrecision qkv = host::QkvPrecision::kF32;
+  bool fused_bias_gelu = true;   // FLOE_CUDA_FUSED_BIAS_GELU
 };
 
 // Owns an instantiated CUDA graph (cuda_graphs.cc).
@@ -153,6 +157,23 @@ class CudaBackend : public Backend {
   // Tokens per pass the scratch is planned for (options'); 0: grown on use.
   int64_t max_batch_tokens() const { return static_cast<int64_t>(options().max_batch_tokens); }
 
+  // --- float32 Q/K/V of kHigh products (host/wide_qkv.h) ---
+  // Every later LayerNorm and EmbedLayerNorm of `cols` columns also writes
+  // a float32 copy of its output (slot kInput), for a kHigh product of
+  // in_features `cols`.
+  void WantWideInput(int64_t cols) { wide_cols_ = cols; }
+  // The float32 copy in `slot` of exactly [rows, cols] at `act`, written by
+  // the op just before the one now running; null when there is none.
+  const float* FreshWide(host::WideSlot slot, const void* act, int64_t rows,
+                         int64_t cols) const;
+  // The float32 memory of `slot`, grown to `count` floats (a growth forgets
+  // what the slot held).
+  StatusOr<float*> WideBuffer(host::WideSlot slot, int64_t count);
+  // The op now running wrote slot's copy of [rows, cols] at act.
+  void RecordWide(host::WideSlot slot, const void* act, int64_t rows, int64_t cols) {
+    wide_.Record(slot, act, rows, cols);
+  }
+
   // Makes this backend's GPU current on the calling thread; `op` names the
   // caller in the error.
   Status Enter(const std::string& op);
@@ -181,6 +202,14 @@ class CudaBackend : public Backend {
   // Runs the attention kernel ChooseAttentionKernel picks for `a`; `op`
   // names it (and the kernel) in an error.
   Status LaunchChosenAttention(const AttentionArgs& a, const std::string& op);
+  // Runs `a` (Q, K, V pointers into the compute-type view at qkv) on the
+  // float32 copy `wide` of that view instead: the CUDA-core kernels in
+  // float32, the output through slot kInput, then rounded once into a.out.
+  Status LaunchWideAttention(AttentionArgs a, const void* qkv, const float* wide,
+                             const std::string& op);
+  // The float32 copy a LayerNorm of [rows, hidden] writes (slot kInput),
+  // or null when no kHigh product reads one of `hidden` columns.
+  StatusOr<float*> LayerNormCopy(int64_t rows, int64_t hidden);
 
   const int ordinal_;
   const ComputeType ct_;
@@ -194,6 +223,9 @@ class CudaBackend : public Backend {
   host::PlanCache<LtPlan> plans_;
   host::GraphBook<GraphExec> graphs_{GraphOptionsFor(sw_)};
   std::unique_ptr<CudaBuffer> attend_scratch_;  // Attend's normalised / rotated Q and K
+  host::WideCopies wide_;
+  std::unique_ptr<CudaBuffer> wide_bufs_[2];  // per host::WideSlot, float32
+  int64_t wide_cols_ = 0;                     // WantWideInput; 0: no copies
 
   struct Deferred {
     bool active = false;

@@ -34,22 +34,26 @@ constexpr int64_t kMaxHeadSize = 256;
 // + token_type[type]), i being t's index in its sequence, type 1 when
 // type1_from (device, [B], may be null) is not null and i >= type1_from[seq].
 // word: [V, D], position: [P, D], token_type: [types, D], gamma/beta: [D]
-// (float32); out: [T, D] act.
+// (float32); out: [T, D] act. copy ([T, D] float32, may be null): the same
+// values before their rounding to act (the float32 input of a kHigh
+// product, host/wide_qkv.h).
 cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu_seqlens,
                                  int64_t num_seqs, int64_t tokens, const float* word,
                                  const float* position, const float* token_type,
                                  const int32_t* type1_from, int64_t position_offset,
                                  const float* gamma, const float* beta, int64_t hidden, float eps,
-                                 void* out, cudaStream_t stream);
+                                 void* out, float* copy, cudaStream_t stream);
 
 // x[r] = LayerNorm(x[r] (+ residual[r]) (+ bias)) * gamma + beta, in place.
 // x, residual: [rows, D] act (residual may be null); bias: [D] float32 or null.
 // allow_warp: one warp per row with 16-byte accesses where D <= 1024, D x
 // the element size is a multiple of 16 bytes and x, residual are 16-byte
-// aligned; otherwise (or when false) one block per row.
+// aligned; otherwise (or when false) one block per row. copy ([rows, D]
+// float32, may be null; 16-byte aligned for the warp kernel): the output
+// before its rounding to act.
 cudaError_t LaunchLayerNorm(DType dt, void* x, const void* residual, const float* bias,
                             int64_t rows, int64_t hidden, const float* gamma, const float* beta,
-                            float eps, bool allow_warp, cudaStream_t stream);
+                            float eps, bool allow_warp, float* copy, cudaStream_t stream);
 
 // y[r, c] += residual[r, c] + bias[c] (bias may be null). y, residual: [rows, cols] act.
 cudaError_t LaunchAddResidual(DType dt, void* y, const void* residual, const float* bias,
@@ -57,6 +61,13 @@ cudaError_t LaunchAddResidual(DType dt, void* y, const void* residual, const flo
 
 // x = 0.5 x (1 + erf(x / sqrt 2)), in place, n elements (exact GELU).
 cudaError_t LaunchGeluErf(DType dt, void* x, int64_t n, cudaStream_t stream);
+// y[r, c] = GELU(y[r, c] + bias[c]) in place, the sum and GELU in float32,
+// one rounding to act (bias: [cols] float32 or null; tanh: the tanh form,
+// else exact erf). y: [rows, cols] act. 16-byte loads and stores where y is
+// 16-byte aligned and cols a multiple of 16 bytes of act, else one element
+// per thread.
+cudaError_t LaunchBiasGelu(DType dt, void* y, const float* bias, int64_t rows, int64_t cols,
+                           bool tanh, cudaStream_t stream);
 // out[i] = act(in[i]) for n elements, float32 <-> dt.
 cudaError_t LaunchFromFloat(DType dt, const float* in, int64_t n, void* out, cudaStream_t stream);
 cudaError_t LaunchToFloat(DType dt, const void* in, int64_t n, float* out, cudaStream_t stream);

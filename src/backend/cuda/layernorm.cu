@@ -4,6 +4,9 @@
 // (bias + residual +) LayerNorm of rows of at most kWarpRowHidden values, a
 // multiple of 16 bytes, runs one warp per row instead: 16-byte loads and
 // stores, the row in registers, the same two passes with warp shuffles.
+// Each kernel optionally writes a float32 copy of its output as well (the
+// values before their rounding to T): the input of a kHigh product
+// (host/wide_qkv.h).
 //
 // Shape legend: T tokens, B sequences, D hidden (<= kMaxRowHidden).
 #include "backend/cuda/device_utils.cuh"
@@ -11,10 +14,11 @@
 namespace floe::cuda {
 namespace {
 
-// Normalises the row in `v` (D floats, shared) and writes it to out as T.
+// Normalises the row in `v` (D floats, shared) and writes it to out as T
+// (and to copy as float32 when not null).
 template <typename T>
 __device__ void NormalizeRow(const float* v, int hidden, const float* gamma, const float* beta,
-                             float eps, float* scratch, T* out) {
+                             float eps, float* scratch, T* out, float* copy) {
   float s = 0.f;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) s += v[i];
   const float mean = BlockSum(s, scratch) / hidden;
@@ -26,7 +30,9 @@ __device__ void NormalizeRow(const float* v, int hidden, const float* gamma, con
   const float var = BlockSum(q, scratch) / hidden;
   const float inv = rsqrtf(var + eps);
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
-    out[i] = FromFloat<T>((v[i] - mean) * inv * gamma[i] + beta[i]);
+    const float y = (v[i] - mean) * inv * gamma[i] + beta[i];
+    out[i] = FromFloat<T>(y);
+    if (copy != nullptr) copy[i] = y;
   }
 }
 
@@ -35,7 +41,7 @@ __global__ void EmbedLayerNormKernel(const int32_t* ids, const int32_t* cu, int 
                                      const float* word, const float* position,
                                      const float* token_type, const int32_t* type1_from,
                                      int position_offset, const float* gamma, const float* beta,
-                                     int hidden, float eps, T* out) {
+                                     int hidden, float eps, T* out, float* copy) {
   extern __shared__ float row[];  // [hidden]
   __shared__ float scratch[32];
   const int t = blockIdx.x;
@@ -47,12 +53,14 @@ __global__ void EmbedLayerNormKernel(const int32_t* ids, const int32_t* cu, int 
   const float* tt = token_type + static_cast<int64_t>(type) * hidden;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) row[i] = w[i] + p[i] + tt[i];
   // NormalizeRow's first BlockSum synchronises before anyone reads row[].
-  NormalizeRow(row, hidden, gamma, beta, eps, scratch, out + static_cast<int64_t>(t) * hidden);
+  const int64_t off = static_cast<int64_t>(t) * hidden;
+  NormalizeRow(row, hidden, gamma, beta, eps, scratch, out + off,
+               copy != nullptr ? copy + off : nullptr);
 }
 
 template <typename T>
 __global__ void LayerNormKernel(T* x, const T* residual, const float* bias, int hidden,
-                                const float* gamma, const float* beta, float eps) {
+                                const float* gamma, const float* beta, float eps, float* copy) {
   extern __shared__ float row[];
   __shared__ float scratch[32];
   const int64_t off = static_cast<int64_t>(blockIdx.x) * hidden;
@@ -62,7 +70,8 @@ __global__ void LayerNormKernel(T* x, const T* residual, const float* bias, int 
     if (bias != nullptr) v += bias[i];
     row[i] = v;
   }
-  NormalizeRow(row, hidden, gamma, beta, eps, scratch, x + off);
+  NormalizeRow(row, hidden, gamma, beta, eps, scratch, x + off,
+               copy != nullptr ? copy + off : nullptr);
 }
 
 // 16 bytes of T.
@@ -79,7 +88,7 @@ constexpr int kWarpRowsPerBlock = 4;
 template <typename T, int kVecs>
 __global__ void WarpLayerNormKernel(T* x, const T* residual, const float* bias, int rows,
                                     int hidden, const float* gamma, const float* beta,
-                                    float eps) {
+                                    float eps, float* copy) {
   constexpr int V = 16 / sizeof(T);
   const int row = blockIdx.x * kWarpRowsPerBlock + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
@@ -123,12 +132,20 @@ __global__ void WarpLayerNormKernel(T* x, const T* residual, const float* bias, 
     const int c = j * 32 + lane;
     if (c < nvec) {
       Pack<T> o;
+      float y[V];
 #pragma unroll
       for (int e = 0; e < V; ++e) {
         const int i = c * V + e;
-        o.v[e] = FromFloat<T>((v[j][e] - mean) * inv * gamma[i] + beta[i]);
+        y[e] = (v[j][e] - mean) * inv * gamma[i] + beta[i];
+        o.v[e] = FromFloat<T>(y[e]);
       }
       *reinterpret_cast<Pack<T>*>(x + off + c * V) = o;
+      if (copy != nullptr) {
+        // V is 4 or 8: one or two 16-byte stores of float32.
+        float4* dst = reinterpret_cast<float4*>(copy + off + c * V);
+#pragma unroll
+        for (int e = 0; e < V; e += 4) dst[e / 4] = make_float4(y[e], y[e + 1], y[e + 2], y[e + 3]);
+      }
     }
   }
 }
@@ -136,11 +153,11 @@ __global__ void WarpLayerNormKernel(T* x, const T* residual, const float* bias, 
 template <typename T, int kVecs>
 cudaError_t LaunchWarpLayerNorm(T* x, const T* residual, const float* bias, int64_t rows,
                                 int64_t hidden, const float* gamma, const float* beta, float eps,
-                                cudaStream_t stream) {
+                                float* copy, cudaStream_t stream) {
   const unsigned blocks =
       static_cast<unsigned>((rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock);
   WarpLayerNormKernel<T, kVecs><<<blocks, 32 * kWarpRowsPerBlock, 0, stream>>>(
-      x, residual, bias, static_cast<int>(rows), static_cast<int>(hidden), gamma, beta, eps);
+      x, residual, bias, static_cast<int>(rows), static_cast<int>(hidden), gamma, beta, eps, copy);
   return cudaGetLastError();
 }
 
@@ -157,7 +174,7 @@ cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu
                                  const float* position, const float* token_type,
                                  const int32_t* type1_from, int64_t position_offset,
                                  const float* gamma, const float* beta, int64_t hidden, float eps,
-                                 void* out, cudaStream_t stream) {
+                                 void* out, float* copy, cudaStream_t stream) {
   if (!RowShapeOk(tokens, hidden) || num_seqs < 1 || num_seqs > 0x7fffffffLL ||
       position_offset < 0 || position_offset > 0x7fffffffLL) {
     return cudaErrorInvalidValue;
@@ -169,27 +186,27 @@ cudaError_t LaunchEmbedLayerNorm(DType dt, const int32_t* ids, const int32_t* cu
     EmbedLayerNormKernel<T><<<static_cast<unsigned>(tokens), threads, smem, stream>>>(
         ids, cu_seqlens, static_cast<int>(num_seqs), word, position, token_type, type1_from,
         static_cast<int>(position_offset), gamma, beta, static_cast<int>(hidden), eps,
-        static_cast<T*>(out));
+        static_cast<T*>(out), copy);
     return cudaGetLastError();
   });
 }
 
 cudaError_t LaunchLayerNorm(DType dt, void* x, const void* residual, const float* bias,
                             int64_t rows, int64_t hidden, const float* gamma, const float* beta,
-                            float eps, bool allow_warp, cudaStream_t stream) {
+                            float eps, bool allow_warp, float* copy, cudaStream_t stream) {
   if (!RowShapeOk(rows, hidden)) return cudaErrorInvalidValue;
   const int64_t vec = 16 / static_cast<int64_t>(DTypeSize(dt));
   if (allow_warp && hidden <= kWarpRowHidden && hidden % vec == 0 && Aligned16(x) &&
-      (residual == nullptr || Aligned16(residual))) {
+      (residual == nullptr || Aligned16(residual)) && (copy == nullptr || Aligned16(copy))) {
     const int64_t per_lane = (hidden / vec + 31) / 32;  // vectors per lane
     return DispatchDType(dt, [&](auto tag) {
       using T = decltype(tag);
       T* xt = static_cast<T*>(x);
       const T* rt = static_cast<const T*>(residual);
-      if (per_lane <= 1) return LaunchWarpLayerNorm<T, 1>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
-      if (per_lane <= 2) return LaunchWarpLayerNorm<T, 2>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
-      if (per_lane <= 4) return LaunchWarpLayerNorm<T, 4>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
-      return LaunchWarpLayerNorm<T, 8>(xt, rt, bias, rows, hidden, gamma, beta, eps, stream);
+      if (per_lane <= 1) return LaunchWarpLayerNorm<T, 1>(xt, rt, bias, rows, hidden, gamma, beta, eps, copy, stream);
+      if (per_lane <= 2) return LaunchWarpLayerNorm<T, 2>(xt, rt, bias, rows, hidden, gamma, beta, eps, copy, stream);
+      if (per_lane <= 4) return LaunchWarpLayerNorm<T, 4>(xt, rt, bias, rows, hidden, gamma, beta, eps, copy, stream);
+      return LaunchWarpLayerNorm<T, 8>(xt, rt, bias, rows, hidden, gamma, beta, eps, copy, stream);
     });
   }
   const int threads = RowThreads(hidden);
@@ -198,7 +215,7 @@ cudaError_t LaunchLayerNorm(DType dt, void* x, const void* residual, const float
     using T = decltype(tag);
     LayerNormKernel<T><<<static_cast<unsigned>(rows), threads, smem, stream>>>(
         static_cast<T*>(x), static_cast<const T*>(residual), bias, static_cast<int>(hidden),
-        gamma, beta, eps);
+        gamma, beta, eps, copy);
     return cudaGetLastError();
   });
 }

@@ -16,8 +16,18 @@
 // the first time a bucket is used.
 //
 // Epilogues: kNone -> BIAS, kRelu -> RELU_BIAS, kGeluTanh -> GELU_BIAS
-// (cuBLASLt's GELU is the tanh form), kGeluErf -> BIAS then the exact-erf
-// kernel in place (one more pass over [m, n], kept exact by default).
+// (cuBLASLt's GELU is the tanh form), kGeluErf -> no epilogue, then one
+// vectorised kernel adding the bias and applying the exact erf GELU in
+// float32, in place (FLOE_CUDA_FUSED_BIAS_GELU=0: the BIAS epilogue, then
+// the scalar erf kernel).
+//
+// kHigh products (Q/K/V) in float16 / bfloat16, unless FLOE_CUDA_QKV=compute
+// (host/wide_qkv.h): float32 weights and bias, the product of the float32
+// copy of x that the LayerNorm before wrote (else x converted to float32
+// here) on CUDA cores in float32 (FLOE_CUDA_QKV=tf32, bfloat16's default:
+// TF32 tensor cores), float32 output to the
+// backend's slot kQkv, which the next Attention reads; y gets the product
+// rounded to the compute type as well.
 // Residual products (accumulate): with the fused switch on, the product
 // (no bias) goes to the backend's scratch and the next LayerNorm of y adds
 // scratch + bias + y in the same pass; otherwise beta = 1 adds y in the
@@ -72,6 +82,8 @@ class CudaLinear : public LinearOp {
   StatusOr<LtPlan*> GetPlan(int64_t rows, cublasLtMatmulDesc_t desc, cublasLtEpilogue_t epi);
   Status Matmul(cublasLtMatmulDesc_t desc, const LtPlan& p, const void* x, float beta, void* y,
                 int64_t rows);
+  // The kHigh product on float32 copies (see the top of the file).
+  Status ForwardWide(const void* x, void* y, int64_t m, int64_t rows);
 
   CudaBackend* backend_;
   int64_t k_, n_;
@@ -85,6 +97,9 @@ class CudaLinear : public LinearOp {
   cublasLtMatmulDesc_t plain_ = nullptr;  // no epilogue: deferred residual products
   cublasLtMatmulPreference_t pref_ = nullptr;
   cublasComputeType_t compute_ = CUBLAS_COMPUTE_32F;
+  bool wide_ = false;          // a kHigh product on float32 copies
+  bool gelu_kernel_ = false;   // bias + erf GELU in LaunchBiasGelu
+  DType io_ = DType::kF32;     // the element type of the product's operands
 };
 
 Status CudaLinear::MakeDesc(cublasLtMatmulDesc_t* desc, cublasLtEpilogue_t epilogue,
@@ -114,16 +129,28 @@ Status CudaLinear::MakeDesc(cublasLtMatmulDesc_t* desc, cublasLtEpilogue_t epilo
 Status CudaLinear::Init(const LinearSpec& spec) {
   const std::string w = What();
   const DType dt = backend_->dtype();
-  if (dt == DType::kF32 && backend_->switches().tf32) compute_ = CUBLAS_COMPUTE_32F_FAST_TF32;
-  FLOE_ASSIGN_OR_RETURN(weight_, backend_->UploadConverted(spec.weight, k_ * n_, dt, w + ": weight"));
+  const CudaSwitches& sw = backend_->switches();
+  wide_ = spec.precision == LinearPrecision::kHigh && dt != DType::kF32 &&
+          sw.qkv != host::QkvPrecision::kCompute && act_ == Activation::kNone && !accumulate_;
+  io_ = wide_ ? DType::kF32 : dt;
+  if (wide_) {
+    compute_ = sw.qkv == host::QkvPrecision::kF32 ? CUBLAS_COMPUTE_32F
+                                                   : CUBLAS_COMPUTE_32F_FAST_TF32;
+  } else if (dt == DType::kF32 && sw.tf32) {
+    compute_ = CUBLAS_COMPUTE_32F_FAST_TF32;
+  }
+  gelu_kernel_ = act_ == Activation::kGeluErf && sw.fused_bias_gelu;
+  FLOE_ASSIGN_OR_RETURN(weight_, backend_->UploadConverted(spec.weight, k_ * n_, io_, w + ": weight"));
   if (spec.bias != nullptr) {
-    FLOE_ASSIGN_OR_RETURN(bias_, backend_->UploadConverted(spec.bias, n_, dt, w + ": bias"));
-    if (accumulate_) {
+    if (!gelu_kernel_) {
+      FLOE_ASSIGN_OR_RETURN(bias_, backend_->UploadConverted(spec.bias, n_, io_, w + ": bias"));
+    }
+    if (accumulate_ || gelu_kernel_) {
       FLOE_ASSIGN_OR_RETURN(bias_f32_,
                             backend_->UploadConverted(spec.bias, n_, DType::kF32, w + ": bias"));
     }
   }
-  const bool has_bias = bias_ != nullptr;
+  const bool has_bias = bias_ != nullptr;  // in the epilogue
   cublasLtEpilogue_t epi = has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
   if (act_ == Activation::kRelu) epi = has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
   if (act_ == Activation::kGeluTanh) {
@@ -132,7 +159,7 @@ Status CudaLinear::Init(const LinearSpec& spec) {
   epi_main_ = epi;
   FLOE_RETURN_IF_ERROR(MakeDesc(&main_, epi, has_bias ? bias_->data() : nullptr));
   if (accumulate_) FLOE_RETURN_IF_ERROR(MakeDesc(&plain_, CUBLASLT_EPILOGUE_DEFAULT, nullptr));
-  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a_.h, CudaType(dt), k_, n_, k_),
+  FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a_.h, CudaType(io_), k_, n_, k_),
                               w + ": layout of W");
   FLOE_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref_), w + ": preference");
   const uint64_t ws = backend_->workspace_size();
@@ -152,17 +179,24 @@ Status CudaLinear::Init(const LinearSpec& spec) {
   }
   // Plan the scratch of residual products for the largest pass now, so that
   // the memory budget is checked at load.
-  if (accumulate_ && backend_->switches().fused_residual_ln && backend_->max_batch_tokens() > 0) {
-    FLOE_RETURN_IF_ERROR(
-        backend_->Scratch(backend_->RoundUpRows(backend_->max_batch_tokens()) * n_ * DTypeSize(dt))
-            .status());
+  const int64_t max_rows = backend_->RoundUpRows(backend_->max_batch_tokens());
+  if (accumulate_ && sw.fused_residual_ln && max_rows > 0) {
+    FLOE_RETURN_IF_ERROR(backend_->Scratch(max_rows * n_ * DTypeSize(dt)).status());
+  }
+  if (wide_) {
+    // LayerNorms of k_ columns now write the float32 copy this product reads.
+    backend_->WantWideInput(k_);
+    if (max_rows > 0) {
+      FLOE_RETURN_IF_ERROR(backend_->WideBuffer(host::WideSlot::kInput, max_rows * k_).status());
+      FLOE_RETURN_IF_ERROR(backend_->WideBuffer(host::WideSlot::kQkv, max_rows * n_).status());
+    }
   }
   return OkStatus();
 }
 
 StatusOr<LtPlan*> CudaLinear::GetPlan(int64_t rows, cublasLtMatmulDesc_t desc,
                                       cublasLtEpilogue_t epi) {
-  const DType dt = backend_->dtype();
+  const DType dt = io_;
   host::PlanKey key;
   key.rows = rows;
   key.n = n_;
@@ -222,6 +256,7 @@ Status CudaLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) {
     return InvalidArgumentError(w + ": x and y must be 16-byte aligned");
   }
+  if (wide_) return ForwardWide(x, y, m, rows);
   if (accumulate_ && backend_->switches().fused_residual_ln) {
     FLOE_ASSIGN_OR_RETURN(LtPlan * p, GetPlan(rows, plain_, CUBLASLT_EPILOGUE_DEFAULT));
     FLOE_ASSIGN_OR_RETURN(void* scratch, backend_->Scratch(rows * n_ * es));
@@ -232,10 +267,36 @@ Status CudaLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
   }
   FLOE_ASSIGN_OR_RETURN(LtPlan * p, GetPlan(rows, main_, epi_main_));
   FLOE_RETURN_IF_ERROR(Matmul(main_, *p, x, accumulate_ ? 1.f : 0.f, y, rows));
+  if (gelu_kernel_) {
+    const float* bias = bias_f32_ ? bias_f32_->f32() : nullptr;
+    return CudaStatus(
+        LaunchBiasGelu(backend_->dtype(), y, bias, m, n_, false, backend_->stream()),
+        w + ": bias + gelu");
+  }
   if (act_ == Activation::kGeluErf) {
     FLOE_RETURN_IF_ERROR(
         CudaStatus(LaunchGeluErf(backend_->dtype(), y, m * n_, backend_->stream()), w + ": gelu"));
   }
+  return OkStatus();
+}
+
+Status CudaLinear::ForwardWide(const void* x, void* y, int64_t m, int64_t rows) {
+  const std::string w = What();
+  const DType dt = backend_->dtype();
+  const float* x32 = backend_->FreshWide(host::WideSlot::kInput, x, m, k_);
+  if (x32 == nullptr) {
+    // No LayerNorm wrote x's float32 copy just before: x as stored, in float32.
+    FLOE_ASSIGN_OR_RETURN(float* copy, backend_->WideBuffer(host::WideSlot::kInput, rows * k_));
+    FLOE_RETURN_IF_ERROR(
+        CudaStatus(LaunchToFloat(dt, x, rows * k_, copy, backend_->stream()), w + ": x to float32"));
+    x32 = copy;
+  }
+  FLOE_ASSIGN_OR_RETURN(float* y32, backend_->WideBuffer(host::WideSlot::kQkv, rows * n_));
+  FLOE_ASSIGN_OR_RETURN(LtPlan * p, GetPlan(rows, main_, epi_main_));
+  FLOE_RETURN_IF_ERROR(Matmul(main_, *p, x32, 0.f, y32, rows));
+  FLOE_RETURN_IF_ERROR(CudaStatus(LaunchFromFloat(dt, y32, m * n_, y, backend_->stream()),
+                                  w + ": float32 output to " + DTypeLongName(dt)));
+  backend_->RecordWide(host::WideSlot::kQkv, y, m, n_);
   return OkStatus();
 }
 
