@@ -445,9 +445,10 @@ sanitize_failures() {
 }
 
 # The bare engine: google-benchmark's JSON, tokens/s per (tokens, batch).
+# engine_bench NAME WANT [VAR=VALUE...]: the variables go to the bench only.
 engine_bench() {
-  local name=$1 want=$2
-  step "$name" "$want" env LD_LIBRARY_PATH="$FLOE_LD" FLOE_BENCH_MODEL=models/base FLOE_BENCH_DTYPE="$DTYPE" \
+  local name=$1 want=$2; shift 2
+  step "$name" "$want" env LD_LIBRARY_PATH="$FLOE_LD" FLOE_BENCH_MODEL=models/base FLOE_BENCH_DTYPE="$DTYPE" "$@" \
     "$BUILD/bench/cuda_engine_bench" --benchmark_min_time=2 --benchmark_out_format=json \
     "--benchmark_out=$WORK/$name.json"
   if [ "$STEP_RC" -eq 125 ]; then record "$name" SKIP - 0 "$(rc_note)"; return; fi
@@ -631,6 +632,10 @@ phase2() {
   engine_bench engine 75
   torch_bench
   e2e
+  # The fast Q/K/V path (rounded to the compute type, tensor-core attention)
+  # against the default precise one (float32 Q/K/V copies, CUDA-core
+  # attention; docs/cuda.md), last, so that it only spends time left over.
+  engine_bench engine_qkv_compute 60 FLOE_CUDA_QKV=compute
   table || record table FAIL 1 0 "$(tail -2 "$LOGS/table.log")"
 }
 
