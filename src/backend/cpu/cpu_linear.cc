@@ -15,6 +15,7 @@
 
 #include "backend/cpu/cpu_backend_impl.h"
 #include "backend/cpu/int8_centered.h"
+#include "backend/cpu/int8_epilogue.h"
 #include "backend/cpu/int8_outliers.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/linear_f32.h"
@@ -97,9 +98,10 @@ class CpuLinear : public LinearOp {
   bool accumulate_;
   std::vector<float> colsum_;
   std::vector<float> center_;
-  // s8 with outliers split off (int8_outliers.h) when wt_ is not empty: the
-  // weight transposed [k, n] as bf16 bits, the row threshold factor; the
-  // activation then runs after the split epilogue.
+  // The activation: in S8Epilogue on plain s8 products, after the split
+  // epilogue with outliers split off (int8_outliers.h), when wt_ is not
+  // empty: the weight transposed [k, n] as bf16 bits; the row threshold
+  // factor.
   Activation act_;
   std::vector<uint16_t> wt_;
   float beta_;
@@ -250,8 +252,12 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
         for (int64_t i = 0; i < K; ++i) mx = std::max(mx, std::fabs(w[i]));
         wscale[n] = mx > 0.f ? mx / qmax : 1.f;
         const float inv = 1.f / wscale[n];
+        int8_t* qn = q.data() + n * K;
+        // RoundHalfEven rounds as lrint does, without a libm call per weight.
+#pragma omp simd
         for (int64_t i = 0; i < K; ++i) {
-          q[n * K + i] = static_cast<int8_t>(std::lrint(std::clamp(w[i] * inv, -qmax, qmax)));
+          qn[i] = static_cast<int8_t>(
+              static_cast<int32_t>(RoundHalfEven(std::clamp(w[i] * inv, -qmax, qmax))));
         }
       }
     }
@@ -430,14 +436,10 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
                            accumulate_, y + off * n_);
           continue;
         }
-        memory rs(memory::desc({rows, 1}, memory::data_type::f32, memory::format_tag::ab),
-                  eng, row_scales + off);
-        family_->Epilogue(rows).execute(
-            backend_->stream(),
-            {{DNNL_ARG_SRC_0, accm},
-             {DNNL_ARG_SRC_1, rs},
-             {DNNL_ARG_DST, dst},
-             {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bias_}});
+        backend_->stream().wait();
+        S8Epilogue(acc + off * n_, rows, n_, row_scales + off,
+                   static_cast<const float*>(bias_.get_data_handle()), act_, accumulate_,
+                   y + off * n_);
         continue;
       }
       prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},

@@ -31,12 +31,13 @@ class MatmulFamily {
   // `in` is the type of activations and weights: f32, bf16 (f32
   // accumulation and output), or s8: int32 accumulation, the output scaled
   // per column by the weight's per-channel scales (static output scales, so
-  // an s8 family belongs to one weight), then Epilogue applies the
-  // activations' per-row scales, bias, activation and residual. oneDNN 2.6
-  // runs runtime output scales on gemm:jit and a per-row [M, 1] binary
-  // post-op on its reference kernel, hence the separate epilogue, which keeps
-  // the product on brgemm AMX/VNNI and per-row scales (a text's vector does
-  // not depend on its batch). `weights_tag` any lets oneDNN choose the
+  // an s8 family belongs to one weight), then floe's epilogue applies the
+  // activations' per-row scales, bias, activation and residual
+  // (int8_epilogue.h, int8_outliers.h). oneDNN 2.6 runs runtime output
+  // scales on gemm:jit and a per-row [M, 1] binary post-op on its reference
+  // kernel, hence the separate epilogue, which keeps the product on brgemm
+  // AMX/VNNI and per-row scales (a text's vector does not depend on its
+  // batch). `weights_tag` any lets oneDNN choose the
   // weight layout; ab fixes it to plain [k, n] (bf16-weight Linears widen
   // into that, cpu_linear_bf16w.cc).
   MatmulFamily(dnnl::engine* eng, int64_t k, int64_t n, Activation act, bool accumulate,
@@ -63,27 +64,6 @@ class MatmulFamily {
   }
 
   bool int8() const { return in_ == memory::data_type::s8; }
-
-  // int8 only: y = act(acc * xscale[row] + bias) (+ y), acc [rows, n] being
-  // the product with the weight's scales applied. Throws dnnl::error.
-  dnnl::binary& Epilogue(int64_t rows) {
-    auto it = epilogues_.find(rows);
-    if (it != epilogues_.end()) return it->second;
-    const memory::desc acc({rows, n_}, memory::data_type::f32, memory::format_tag::ab);
-    const memory::desc scale({rows, 1}, memory::data_type::f32, memory::format_tag::ab);
-    dnnl::primitive_attr attr;
-    dnnl::post_ops po;
-    po.append_binary(
-        dnnl::algorithm::binary_add,
-        memory::desc({1, n_}, memory::data_type::f32, memory::format_tag::ab));
-    if (act_ != Activation::kNone)
-      po.append_eltwise(1.f, EltwiseFor(act_), EltwiseAlpha(act_), 0.f);
-    if (accumulate_) po.append_sum(1.f);
-    attr.set_post_ops(po);
-    dnnl::binary::primitive_desc pd(
-        dnnl::binary::desc(dnnl::algorithm::binary_mul, acc, scale, acc), attr, *eng_);
-    return epilogues_.emplace(rows, dnnl::binary(pd)).first->second;
-  }
 
   const memory::desc& weights_md() const { return weights_md_; }
   memory::data_type input_type() const { return in_; }
@@ -116,7 +96,7 @@ class MatmulFamily {
     dnnl::primitive_attr attr;
     dnnl::post_ops po;
     if (int8()) {
-      // Only the weight's scales here; the rest is Epilogue's.
+      // Only the weight's scales here; the rest is floe's epilogue's.
       attr.set_output_scales(1 << 1, weight_scales_);
       return attr;
     }
@@ -133,7 +113,6 @@ class MatmulFamily {
   bool accumulate_;
   memory::data_type in_;
   std::vector<float> weight_scales_;
-  std::map<int64_t, dnnl::binary> epilogues_;
   memory::desc weights_md_;
   std::string impl_;
   std::map<int64_t, dnnl::matmul> prims_;

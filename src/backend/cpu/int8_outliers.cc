@@ -22,14 +22,6 @@ namespace {
 constexpr float kNoThreshold = std::numeric_limits<float>::infinity();
 constexpr int kMaxDoublings = 64;
 
-// Rounds to the nearest integer, ties to even (as cvtps2dq does under the
-// default rounding mode), for |v| < 2^22, without a libm call: SSE2 has no
-// vector round.
-inline float RoundEven(float v) {
-  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23
-  return (v + kMagic) - kMagic;
-}
-
 // How many of k values have |x| > t; *m gets the max |x| of the others.
 using CountFn = int (*)(const float* x, int64_t k, float t, float* m);
 
@@ -87,7 +79,7 @@ __attribute__((always_inline)) inline void QuantRowPortable(const float* x, int6
 #pragma omp simd
   for (int64_t i = 0; i < k; ++i) {
     const float v = std::fabs(x[i]) > thr ? 0.f : x[i] * inv;
-    q[i] = static_cast<int8_t>(static_cast<int32_t>(RoundEven(v)));
+    q[i] = static_cast<int8_t>(static_cast<int32_t>(RoundHalfEven(v)));
   }
   if (thr == kNoThreshold) return;
   int o = 0;

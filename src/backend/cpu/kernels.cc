@@ -281,33 +281,6 @@ inline uint16_t RoundToBf16(float f) { return FloatToBFloat16Finite(f); }
 inline float Bf16ToFloat(uint16_t h) { return BFloat16ToFloat(h); }
 }  // namespace
 
-void QuantizeRowsS8(const float* src, int64_t rows, int64_t k, int8_t* dst, float* scale) {
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = src + r * k;
-    float mx = 0.f;
-#pragma omp simd reduction(max : mx)
-    for (int64_t i = 0; i < k; ++i) mx = std::max(mx, std::fabs(x[i]));
-    const float s = mx > 0.f ? mx / 127.f : 1.f;
-    const float inv = 1.f / s;
-    scale[r] = s;
-    int8_t* o = dst + r * k;
-#pragma omp simd
-    for (int64_t i = 0; i < k; ++i) o[i] = static_cast<int8_t>(std::nearbyint(x[i] * inv));
-  }
-}
-
-float QuantizeS8(const float* src, int64_t n, int8_t* dst) {
-  float mx = 0.f;
-#pragma omp parallel for simd reduction(max : mx) schedule(static)
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, std::fabs(src[i]));
-  const float s = mx > 0.f ? mx / 127.f : 1.f;
-  const float inv = 1.f / s;
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<int8_t>(std::nearbyint(src[i] * inv));
-  return s;
-}
-
 float Bf16RoundTrip(float x) { return Bf16ToFloat(RoundToBf16(x)); }
 
 void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst) {

@@ -51,13 +51,14 @@ void FloatToBf16(const float* src, int64_t n, uint16_t* dst);
 // hi + lo carries about 16 significant bits. Parallel (OpenMP).
 void SplitToBf16(const float* src, int64_t rows, int64_t k, int parts, uint16_t* dst);
 
-// Symmetric int8 per row: scale[r] = max|x[r]| / 127 (1 for a zero row),
-// dst[r][i] = round(x[r][i] / scale[r]). Parallel (OpenMP).
-void QuantizeRowsS8(const float* src, int64_t rows, int64_t k, int8_t* dst, float* scale);
-
-// Symmetric int8 over n floats: returns scale = max|x| / 127 (1 when all
-// are zero) and writes dst[i] = round(x[i] / scale). Parallel (OpenMP).
-float QuantizeS8(const float* src, int64_t n, int8_t* dst);
+// v rounded to the nearest integer, ties to even (as cvtps2dq and lrint do
+// under the default rounding mode), for |v| < 2^22, without a libm call (SSE2
+// has no vector round), so loops over it vectorise. Needs IEEE arithmetic
+// (no -ffast-math reassociation).
+inline float RoundHalfEven(float v) {
+  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23
+  return (v + kMagic) - kMagic;
+}
 
 // float(bf16(x)), rounded to nearest even.
 float Bf16RoundTrip(float x);
