@@ -133,6 +133,17 @@ class LinearOp {
   // the backend's activation_dtype(). x and y must not overlap, and must have
   // room for RoundUpRows(m) rows (checked where the view knows its room).
   virtual Status Forward(const TensorView& x, const TensorView& y) = 0;
+  // Forward(x, mid), then next.Forward(mid, y): two products in a row whose
+  // intermediate feeds nothing else (the FFN's up and down projections). A
+  // backend may fuse them: the CPU's int8 products quantize this op's output
+  // rows for `next` as they leave this op's product, without writing mid, so
+  // mid holds nothing afterwards. The vectors are the same either way. y may
+  // be x (this op has read x when next writes y); mid must overlap neither.
+  virtual Status ForwardInto(const TensorView& x, const TensorView& mid, LinearOp& next,
+                             const TensorView& y) {
+    if (Status s = Forward(x, mid); !s.ok()) return s;
+    return next.Forward(mid, y);
+  }
   virtual int64_t in_features() const = 0;
   virtual int64_t out_features() const = 0;
 };

@@ -32,8 +32,8 @@ double Reference(Activation act, double v) {
 }
 
 TEST(Int8EpilogueTest, AppliesScaleBiasActivationAndResidual) {
-  const Activation acts[] = {Activation::kNone, Activation::kGeluErf, Activation::kGeluTanh,
-                             Activation::kSilu, Activation::kRelu};
+  const Activation acts[] = {Activation::kNone, Activation::kGeluErf,
+                             Activation::kGeluTanh, Activation::kSilu, Activation::kRelu};
   std::mt19937 gen(7);
   std::normal_distribution<float> normal(0.f, 3.f);
   for (const Activation act : acts) {
@@ -50,8 +50,8 @@ TEST(Int8EpilogueTest, AppliesScaleBiasActivationAndResidual) {
           std::vector<float> y0(rows * n);
           for (float& v : y0) v = normal(gen);
           std::vector<float> y = y0;
-          cpu::S8Epilogue(acc.data(), rows, n, scale.data(), with_bias ? bias.data() : nullptr,
-                          act, accumulate, y.data());
+          cpu::S8Epilogue(acc.data(), rows, n, scale.data(),
+                          with_bias ? bias.data() : nullptr, act, accumulate, y.data());
           for (int64_t r = 0; r < rows; ++r) {
             for (int64_t j = 0; j < n; ++j) {
               const double v = static_cast<double>(scale[r]) * acc[r * n + j] +
@@ -59,11 +59,12 @@ TEST(Int8EpilogueTest, AppliesScaleBiasActivationAndResidual) {
               double want = Reference(act, v);
               if (accumulate) want += y0[r * n + j];
               // erf's approximation (1.5e-7) and float32 rounding.
-              const double tol = 1e-6 * (1 + std::fabs(v) + (accumulate ? std::fabs(want) : 0));
+              const double tol =
+                  1e-6 * (1 + std::fabs(v) + (accumulate ? std::fabs(want) : 0));
               ASSERT_NEAR(y[r * n + j], want, tol)
                   << "activation " << static_cast<int>(act) << " n " << n << " row " << r
-                  << " col " << j << " input " << v << " bias " << with_bias << " accumulate "
-                  << accumulate;
+                  << " col " << j << " input " << v << " bias " << with_bias
+                  << " accumulate " << accumulate;
             }
           }
         }

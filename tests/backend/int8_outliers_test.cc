@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -296,6 +297,72 @@ TEST(Int8OutlierLinearTest, OutlierChannelsCostPlainS8ButNotTheSplit) {
   std::printf("[ outlier channel ] relative error s8 %.3g, s8o %.3g\n", rel[0], rel[1]);
   EXPECT_GT(rel[0], 0.05);
   EXPECT_LT(rel[1], 1e-2);
+}
+
+// LinearOp::ForwardInto, the FFN's up projection (s8, bias, GELU) handing its
+// rows to the down projection (s8o by default on VNNI classes, plain s8, and
+// float32 where the class has no VNNI: there it is two Forwards): the same
+// vectors, to the bit, as Forward into the intermediate and then Forward from
+// it, at row counts below and above the chunk sizes.
+TEST(Int8OutlierLinearTest, ForwardIntoGivesTheVectorsOfTwoForwards) {
+  RuntimeOptions o;
+  o.dtype = "int8";
+  auto b = CreateBackend(o);
+  if (!b.ok()) GTEST_SKIP() << b.status().ToString();
+  const int64_t k = 96, mid = 389, n = 77;
+  const Vec w_in = Random(mid * k, 71, 0.2f), b_in = Random(mid, 72);
+  const Vec w_out = Random(n * mid, 73, 0.05f), b_out = Random(n, 74);
+  for (const char* down : {"default", "s8"}) {
+    std::unique_ptr<ScopedEnv> env;
+    if (std::string(down) != "default")
+      env = std::make_unique<ScopedEnv>("FLOE_CPU_INT8_FFN_OUT", down);
+    LinearSpec up;
+    up.weight = w_in.data();
+    up.bias = b_in.data();
+    up.in_features = k;
+    up.out_features = mid;
+    up.activation = Activation::kGeluErf;
+    up.name = "up";
+    LinearSpec dn;
+    dn.weight = w_out.data();
+    dn.bias = b_out.data();
+    dn.in_features = mid;
+    dn.out_features = n;
+    dn.accumulate = true;
+    dn.precision = LinearPrecision::kNoInt8;
+    dn.name = "down";
+    auto lin_up = (*b)->CreateLinear(up);
+    auto lin_dn = (*b)->CreateLinear(dn);
+    ASSERT_TRUE(lin_up.ok() && lin_dn.ok());
+    for (int64_t m : {1, 17, 300, 1500}) {
+      const int64_t rows = (*b)->RoundUpRows(m);
+      Vec x = Random(rows * k, 75 + m);
+      x[3] = 40.f;  // an outlier input: large GELU outputs in row 0
+      const Vec y0 = Random(rows * n, 76 + m);
+      Vec inter(rows * mid), y_two = y0, y_fused = y0;
+      ASSERT_TRUE(Forward(**lin_up, x, m, k, inter, mid).ok());
+      ASSERT_TRUE(Forward(**lin_dn, inter, m, mid, y_two, n).ok());
+      Vec inter2(rows * mid);
+      ASSERT_TRUE((*lin_up)
+                      ->ForwardInto(
+                          HostF32(x.data(), {m, k}, x.size() * sizeof(float)),
+                          HostF32(inter2.data(), {m, mid}, inter2.size() * sizeof(float)),
+                          **lin_dn,
+                          HostF32(y_fused.data(), {m, n}, y_fused.size() * sizeof(float)))
+                      .ok());
+      for (int64_t i = 0; i < m * n; ++i) {
+        ASSERT_EQ(y_fused[i], y_two[i]) << down << " m " << m << " at " << i;
+      }
+      // Where both are s8 (VNNI without AMX) the pair is fused: the
+      // intermediate is never written.
+      const cpu::CpuIsa& isa = cpu::RunIsa();
+      if ((isa.avx512_vnni || isa.avx_vnni) && !isa.amx) {
+        EXPECT_TRUE(
+            std::all_of(inter2.begin(), inter2.end(), [](float v) { return v == 0.f; }))
+            << down << " m " << m;
+      }
+    }
+  }
 }
 
 }  // namespace

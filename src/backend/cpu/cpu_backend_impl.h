@@ -181,6 +181,15 @@ class CpuBackend : public Backend {
     return s8_staging_.data();
   }
 
+  // Rows one int8 product quantized for the next (LinearOp::ForwardInto):
+  // [rows, k] and their scales ([rows]); apart from S8Staging's.
+  int8_t* S8Handoff(int64_t rows, int64_t k, float** scales) {
+    if (s8_handoff_.size() < static_cast<size_t>(rows * k)) s8_handoff_.resize(rows * k);
+    if (s8_handoff_scales_.size() < static_cast<size_t>(rows)) s8_handoff_scales_.resize(rows);
+    *scales = s8_handoff_scales_.data();
+    return s8_handoff_.data();
+  }
+
   dnnl::engine& engine() { return eng_; }
   dnnl::stream& stream() { return stream_; }
 
@@ -195,6 +204,8 @@ class CpuBackend : public Backend {
   std::vector<uint16_t> bf16_staging_;
   std::vector<int8_t> s8_staging_;
   std::vector<float> s8_scratch_;
+  std::vector<int8_t> s8_handoff_;
+  std::vector<float> s8_handoff_scales_;
   std::map<std::tuple<int64_t, int64_t, int, bool, int, int64_t>,
            std::unique_ptr<MatmulFamily>>
       families_;

@@ -82,10 +82,30 @@ class CpuLinear : public LinearOp {
         small_(small) {}
 
   Status Forward(const TensorView& x, const TensorView& y) override;
+  // Fused when this is a plain s8 product without residual and next an s8
+  // product (plain or with outliers split off) of k = this op's n: this op's
+  // epilogue quantizes its rows for next (S8EpilogueQuantize), mid is not
+  // written. Otherwise Forward, then next.Forward.
+  Status ForwardInto(const TensorView& x, const TensorView& mid, LinearOp& next,
+                     const TensorView& y) override;
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
 
  private:
+  // Rows already quantized for this op (ForwardInto's hand-off): [rows, k_],
+  // their scales, and their outliers when wt_ is not empty.
+  struct S8Rows {
+    int8_t* q = nullptr;
+    float* scale = nullptr;
+    OutlierRows split;
+  };
+  // The product of m rows, from x (float32) or, when `pre` is given, from
+  // rows quantized for it; writes y, or with `handoff` (a plain s8 product
+  // without residual) quantizes its output rows into *handoff as the next
+  // product of threshold factor `next_beta` takes them.
+  Status Run(const float* x, int64_t m, const S8Rows* pre, float* y, const S8Rows* handoff,
+             float next_beta);
+
   CpuBackend* backend_;
   MatmulFamily* family_;
   int64_t k_, n_;
@@ -367,9 +387,31 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
 
 Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
   FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, y_view, k_, n_));
-  const float* x = x_view.f32();
-  float* y = y_view.f32();
+  return Run(x_view.f32(), x_view.rows(), nullptr, y_view.f32(), nullptr, 0.f);
+}
+
+Status CpuLinear::ForwardInto(const TensorView& x_view, const TensorView& mid_view,
+                              LinearOp& next_op, const TensorView& y_view) {
+  auto* next = dynamic_cast<CpuLinear*>(&next_op);
+  const bool plain_s8 = family_->int8() && wt_.empty() && colsum_.empty() && !accumulate_;
+  if (next == nullptr || next->backend_ != backend_ || !plain_s8 ||
+      !next->family_->int8() || !next->colsum_.empty() || next->k_ != n_) {
+    return LinearOp::ForwardInto(x_view, mid_view, next_op, y_view);
+  }
+  FLOE_RETURN_IF_ERROR(CheckLinear(*backend_, name_, x_view, mid_view, k_, n_));
+  FLOE_RETURN_IF_ERROR(
+      CheckLinear(*backend_, next->name_, mid_view, y_view, next->k_, next->n_));
   const int64_t m = x_view.rows();
+  const int64_t padded = backend_->RoundUpRows(m);
+  S8Rows rows;
+  rows.q = backend_->S8Handoff(padded, n_, &rows.scale);
+  if (!next->wt_.empty()) rows.split = OutlierScratch(padded, OutlierCap(n_));
+  FLOE_RETURN_IF_ERROR(Run(x_view.f32(), m, nullptr, mid_view.f32(), &rows, next->beta_));
+  return next->Run(nullptr, m, &rows, y_view.f32(), nullptr, 0.f);
+}
+
+Status CpuLinear::Run(const float* x, int64_t m, const S8Rows* pre, float* y,
+                      const S8Rows* handoff, float next_beta) {
   backend_->UseThreads();
   const int64_t padded = backend_->RoundUpRows(m);
   try {
@@ -395,7 +437,11 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
       src_elem = sizeof(uint16_t);
     } else if (in == memory::data_type::s8) {
       int8_t* q = backend_->S8Staging(padded, k_, n_, &row_scales, &acc);
-      if (!colsum_.empty()) {
+      if (pre != nullptr) {
+        q = pre->q;
+        row_scales = pre->scale;
+        split = pre->split;
+      } else if (!colsum_.empty()) {
         if (center_.size() < static_cast<size_t>(padded)) center_.resize(padded);
         QuantizeRowsS8Centered(x, padded, k_, q, row_scales, center_.data());
       } else {
@@ -421,25 +467,38 @@ Status CpuLinear::Forward(const TensorView& x_view, const TensorView& y_view) {
             {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, accm}});
         if (!wt_.empty()) {
           backend_->stream().wait();
-          const OutlierRows part{split.cap, split.count + off, split.index + off * split.cap,
+          const OutlierRows part{split.cap, split.count + off,
+                                 split.index + off * split.cap,
                                  split.value + off * split.cap};
           SplitEpilogue(acc + off * n_, rows, n_, row_scales + off, part, wt_.data(),
                         static_cast<const float*>(bias_.get_data_handle()), accumulate_,
                         y + off * n_);
-          if (act_ != Activation::kNone) backend_->ActivateInPlace(act_, y + off * n_, rows, n_);
+          if (act_ != Activation::kNone)
+            backend_->ActivateInPlace(act_, y + off * n_, rows, n_);
           continue;
         }
         if (!colsum_.empty()) {
           backend_->stream().wait();
-          CenteredEpilogue(acc + off * n_, rows, n_, row_scales + off, center_.data() + off,
-                           colsum_.data(), static_cast<const float*>(bias_.get_data_handle()),
+          CenteredEpilogue(acc + off * n_, rows, n_, row_scales + off,
+                           center_.data() + off, colsum_.data(),
+                           static_cast<const float*>(bias_.get_data_handle()),
                            accumulate_, y + off * n_);
           continue;
         }
         backend_->stream().wait();
-        S8Epilogue(acc + off * n_, rows, n_, row_scales + off,
-                   static_cast<const float*>(bias_.get_data_handle()), act_, accumulate_,
-                   y + off * n_);
+        const float* bias = static_cast<const float*>(bias_.get_data_handle());
+        if (handoff != nullptr) {
+          const OutlierRows& o = handoff->split;
+          const OutlierRows part{o.cap, o.cap > 0 ? o.count + off : nullptr,
+                                 o.cap > 0 ? o.index + off * o.cap : nullptr,
+                                 o.cap > 0 ? o.value + off * o.cap : nullptr};
+          S8EpilogueQuantize(acc + off * n_, rows, n_, row_scales + off, bias, act_,
+                             next_beta, part, handoff->q + off * n_,
+                             handoff->scale + off);
+        } else {
+          S8Epilogue(acc + off * n_, rows, n_, row_scales + off, bias, act_, accumulate_,
+                     y + off * n_);
+        }
         continue;
       }
       prim.execute(backend_->stream(), {{DNNL_ARG_SRC, src},

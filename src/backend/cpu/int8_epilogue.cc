@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/kernels.h"
 
@@ -38,7 +39,8 @@ __attribute__((always_inline)) inline float Act(float v) {
     const float t = 1.f / (1.f + 0.3275911f * x);
     const float poly =
         t * (0.254829592f +
-             t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+             t * (-0.284496736f +
+                  t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
     const float erf_abs = 1.f - poly * Exp(-x * x);
     return 0.5f * v * (1.f + (v < 0.f ? -erf_abs : erf_abs));
   } else if constexpr (A == Activation::kGeluTanh) {
@@ -55,9 +57,9 @@ __attribute__((always_inline)) inline float Act(float v) {
 }
 
 template <Activation A>
-__attribute__((always_inline)) inline void RowPortable(const float* acc, int64_t n, float s,
-                                                       const float* bias, bool accumulate,
-                                                       float* y) {
+__attribute__((always_inline)) inline void RowPortable(const float* acc, int64_t n,
+                                                       float s, const float* bias,
+                                                       bool accumulate, float* y) {
   if (bias != nullptr && accumulate) {
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) y[j] += Act<A>(s * acc[j] + bias[j]);
@@ -84,7 +86,8 @@ void RowGeneric(const float* acc, int64_t n, float s, const float* bias, bool ac
 #if defined(__x86_64__)
 template <Activation A>
 __attribute__((target("avx2,fma"))) void RowAvx2(const float* acc, int64_t n, float s,
-                                                 const float* bias, bool accumulate, float* y) {
+                                                 const float* bias, bool accumulate,
+                                                 float* y) {
   RowPortable<A>(acc, n, s, bias, accumulate, y);
 }
 template <Activation A>
@@ -125,7 +128,24 @@ void S8Epilogue(const float* acc, int64_t rows, int64_t n, const float* scale,
                 const float* bias, Activation act, bool accumulate, float* y) {
   const RowFn row = Choose(act);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) row(acc + r * n, n, scale[r], bias, accumulate, y + r * n);
+  for (int64_t r = 0; r < rows; ++r)
+    row(acc + r * n, n, scale[r], bias, accumulate, y + r * n);
+}
+
+void S8EpilogueQuantize(const float* acc, int64_t rows, int64_t n, const float* scale,
+                        const float* bias, Activation act, float beta,
+                        const OutlierRows& out, int8_t* q, float* qscale) {
+  const RowFn row = Choose(act);
+  const int cap = out.cap;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    thread_local std::vector<float> y;
+    if (y.size() < static_cast<size_t>(n)) y.resize(n);
+    row(acc + r * n, n, scale[r], bias, false, y.data());
+    QuantizeRowS8Split(y.data(), n, beta, cap, cap > 0 ? out.count + r : nullptr,
+                       cap > 0 ? out.index + r * cap : nullptr,
+                       cap > 0 ? out.value + r * cap : nullptr, q + r * n, qscale + r);
+  }
 }
 
 }  // namespace floe::cpu

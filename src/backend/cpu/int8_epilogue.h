@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/cpu/int8_outliers.h"
 
 namespace floe::cpu {
 
@@ -25,5 +26,15 @@ namespace floe::cpu {
 // Parallel (OpenMP) over rows.
 void S8Epilogue(const float* acc, int64_t rows, int64_t n, const float* scale,
                 const float* bias, Activation act, bool accumulate, float* y);
+
+// S8Epilogue without a residual, each row then quantized for the next s8
+// product as QuantizeRowsS8Split does (beta, out, q: [rows, n], qscale:
+// [rows]), from a row in the thread's cache instead of y: the FFN's up
+// projection handing its GELU rows to the down projection (LinearOp::
+// ForwardInto). The same q, qscale and outliers as S8Epilogue followed by
+// QuantizeRowsS8Split. Parallel (OpenMP) over rows.
+void S8EpilogueQuantize(const float* acc, int64_t rows, int64_t n, const float* scale,
+                        const float* bias, Activation act, float beta,
+                        const OutlierRows& out, int8_t* q, float* qscale);
 
 }  // namespace floe::cpu

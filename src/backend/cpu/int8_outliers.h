@@ -37,6 +37,11 @@ struct OutlierRows {
 void QuantizeRowsS8Split(const float* x, int64_t rows, int64_t k, float beta,
                          const OutlierRows& out, int8_t* q, float* scale);
 
+// One row of QuantizeRowsS8Split, on the calling thread: the row's outlier
+// list is count / index / value (cap entries; all null when cap is 0).
+void QuantizeRowS8Split(const float* x, int64_t k, float beta, int cap, int32_t* count,
+                        int32_t* index, float* value, int8_t* q, float* scale);
+
 // The float32 result of a split product:
 //   y[r][j] (+)= scale[r] * acc[r][j] + bias[j]
 //               + sum_o value[r][o] * wt[index[r][o]][j]
