@@ -19,22 +19,13 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/linear_check.h"
 #if __has_include("backend/tensor.h")
 #include "backend/tensor.h"
 #endif
 
 namespace floe {
 namespace {
-
-using Vec = std::vector<float>;
-
-Vec Random(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.f, scale);
-  Vec v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
 
 // GELU-like rows ([-0.17, ...), mostly small) with a few outlier channels
 // (every row) and a few outlier values at random places.
@@ -177,8 +168,6 @@ TEST(Int8OutlierQuantizerTest, CapsTheListAndHandlesZeroRows) {
   for (int64_t i = 0; i < k; ++i) EXPECT_EQ(z.q[2 * k + i], 0);
 }
 
-double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-
 // The backend's s8o Linear against float64 of the operands it multiplies:
 // weights rounded as CreateLinear rounds them, rows split and rounded by the
 // same quantizer, the outliers against the bf16-rounded weight.
@@ -203,15 +192,7 @@ TEST(Int8OutlierLinearTest, MatchesTheFloat64ProductOfTheQuantizedOperands) {
   }
   const ScopedEnv s8o("FLOE_CPU_INT8_PRODUCTS", "s8o");
   for (int mode = 0; mode < 3; ++mode) {  // bias, bias + GELU, residual
-    LinearSpec spec;
-    spec.weight = w.data();
-    spec.bias = mode == 2 ? nullptr : bias.data();
-    spec.in_features = k;
-    spec.out_features = n;
-    spec.activation = mode == 1 ? Activation::kGeluErf : Activation::kNone;
-    spec.accumulate = mode == 2;
-    spec.name = "s8o";
-    auto lin = (*b)->CreateLinear(spec);
+    auto lin = (*b)->CreateLinear(ModeSpec(w, bias, k, n, mode, "s8o"));
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     for (int64_t m : {1, 17, 300}) {
       const int64_t rows = (*b)->RoundUpRows(m);
@@ -273,26 +254,11 @@ TEST(Int8OutlierLinearTest, OutlierChannelsCostPlainS8ButNotTheSplit) {
   const char* modes[2] = {"s8", "s8o"};
   for (int p = 0; p < 2; ++p) {
     const ScopedEnv env("FLOE_CPU_INT8_PRODUCTS", modes[p]);
-    LinearSpec spec;
-    spec.weight = w.data();
-    spec.bias = bias.data();
-    spec.in_features = k;
-    spec.out_features = n;
-    spec.name = modes[p];
-    auto lin = (*b)->CreateLinear(spec);
+    auto lin = (*b)->CreateLinear(ModeSpec(w, bias, k, n, 0, modes[p]));
     ASSERT_TRUE(lin.ok()) << lin.status().ToString();
     Vec y(rows * n);
     ASSERT_TRUE(Forward(**lin, x, m, k, y, n).ok());
-    double err = 0, norm = 0;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        double s = bias[j];
-        for (int64_t t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
-        err += (y[i * n + j] - s) * (y[i * n + j] - s);
-        norm += s * s;
-      }
-    }
-    rel[p] = std::sqrt(err / norm);
+    rel[p] = RelativeError(x, w, bias, nullptr, y.data(), m, k, n);
   }
   std::printf("[ outlier channel ] relative error s8 %.3g, s8o %.3g\n", rel[0], rel[1]);
   EXPECT_GT(rel[0], 0.05);

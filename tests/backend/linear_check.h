@@ -74,6 +74,23 @@ inline double CheckProduct(const Vec& x, const Vec& w, const Vec& bias, const Ve
   return std::sqrt(err / norm);
 }
 
+// The relative (Frobenius) error of y [m, n] against x W^T + bias (+ y0) in
+// float64, W [n, k], x [m, k]: for products allowed more than float32's
+// rounding (int8, bf16), where the tests bound the error, not each output.
+inline double RelativeError(const Vec& x, const Vec& w, const Vec& bias, const Vec* y0,
+                            const float* y, int64_t m, int64_t k, int64_t n) {
+  double err = 0, norm = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double s = bias[j] + (y0 != nullptr ? (*y0)[i * n + j] : 0.0);
+      for (int64_t t = 0; t < k; ++t) s += static_cast<double>(x[i * k + t]) * w[j * k + t];
+      err += (y[i * n + j] - s) * (y[i * n + j] - s);
+      norm += s * s;
+    }
+  }
+  return std::sqrt(err / norm);
+}
+
 // Runs `lin` (made by ModeSpec(.., mode, ..)) on m random rows over a random y
 // (room for b.RoundUpRows(m) rows) and checks y against the float64 product
 // of w_ref [n, k] in that mode.

@@ -12,25 +12,16 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
+#include "backend/linear_check.h"
 
 namespace floe {
 namespace {
-
-std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 std::unique_ptr<Backend> Cpu() {
   auto b = CreateBackend({});
   EXPECT_TRUE(b.ok()) << b.status().ToString();
   return std::move(b).value();
 }
-
-double Gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 
 // A K -> N product with bias; mode 0 plain, 1 GELU, 2 accumulating into y.
 LinearSpec Spec(const std::vector<float>& w, const std::vector<float>& bias, int64_t k,
@@ -293,16 +284,7 @@ TEST(CpuLinearTest, Int8ModeKeepsNoInt8ProductsAccurateOnOutlierRows) {
                     ->Forward(HostF32(x.data(), {m, K}, x.size() * 4),
                               HostF32(y.data(), {m, N}, y.size() * 4))
                     .ok());
-    double err = 0, norm = 0;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < N; ++j) {
-        double s = bias[j];
-        for (int64_t k = 0; k < K; ++k) s += static_cast<double>(x[i * K + k]) * w[j * K + k];
-        err += (y[i * N + j] - s) * (y[i * N + j] - s);
-        norm += s * s;
-      }
-    }
-    rel[p] = std::sqrt(err / norm);
+    rel[p] = RelativeError(x, w, bias, nullptr, y.data(), m, K, N);
   }
   std::printf("[ outlier row ] relative error s8 %.3g, kNoInt8 %.3g\n", rel[0], rel[1]);
   EXPECT_GT(rel[0], 0.05);

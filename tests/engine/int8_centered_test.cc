@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/linear_check.h"
 
 namespace floe::cpu {
 namespace {
@@ -131,15 +132,7 @@ TEST(Int8CenteredTest, LinearWithCentredRowsBeatsPlainS8OnGeluRows) {
                     ->Forward(HostF32(xin.data(), {m, K}, xin.size() * 4),
                               HostF32(y.data(), {m, N}, y.size() * 4))
                     .ok());
-    double err = 0, norm = 0;
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < N; ++j) {
-        double s = y0[i * N + j] + b[j];
-        for (int64_t k = 0; k < K; ++k) s += double(x[i * K + k]) * W[j * K + k];
-        err += (y[i * N + j] - s) * (y[i * N + j] - s);
-        norm += s * s;
-      }
-    rel[p] = std::sqrt(err / norm);
+    rel[p] = RelativeError(x, W, b, &y0, y.data(), m, K, N);
   }
   std::printf("[ gelu rows ] relative error s8 %.3g, s8c %.3g\n", rel[0], rel[1]);
   EXPECT_LT(rel[1], rel[0]);  // 0.0044 vs 0.0054 here: the weight's own rounding is the rest

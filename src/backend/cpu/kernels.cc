@@ -246,12 +246,26 @@ void TransposeRows(const float* src, int64_t ld, int64_t rows, int64_t cols, flo
   }
 }
 
+namespace {
+
+void RowsTimesRows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m,
+                   int64_t kd, int64_t n, float scale, float* c, int64_t ldc) {
+#if defined(__x86_64__)
+  if (kAvx512) return avx512::RowsTimesRows(a, lda, b, ldb, m, kd, n, scale, c, ldc);
+#endif
+  generic::RowsTimesRows(a, lda, b, ldb, m, kd, n, scale, c, ldc);
+}
+
+}  // namespace
+
 void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
                      int64_t hs, float scale, float* scratch, float* o, int64_t ldo) {
-#if defined(__x86_64__)
-  if (kAvx512) return avx512::AttendShortHead(q, k, v, ld, len, hs, scale, scratch, o, ldo);
-#endif
-  generic::AttendShortHead(q, k, v, ld, len, hs, scale, scratch, o, ldo);
+  float* s = scratch;               // [len, len]
+  float* kt = scratch + len * len;  // K^T [hs, len]
+  TransposeRows(k, ld, len, hs, kt);
+  RowsTimesRows(q, ld, kt, len, len, hs, len, scale, s, len);
+  SoftmaxRows(s, len, len, len);
+  RowsTimesRows(s, len, v, ld, len, len, hs, 1.f, o, ldo);
 }
 
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum) {
@@ -337,31 +351,19 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   }
 }
 
-void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
-                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo) {
-  float* s = scratch;               // [len, len]
-  float* kt = scratch + len * len;  // K^T [hs, len]
-  TransposeRows(k, ld, len, hs, kt);
-  for (int64_t i = 0; i < len; ++i) {
-    float* si = s + i * len;
-    std::fill(si, si + len, 0.f);
-    for (int64_t e = 0; e < hs; ++e) {
-      const float a = q[i * ld + e];
-      const float* kte = kt + e * len;
+void RowsTimesRows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m,
+                   int64_t kd, int64_t n, float scale, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    std::fill(ci, ci + n, 0.f);
+    for (int64_t e = 0; e < kd; ++e) {
+      const float ae = a[i * lda + e];
+      const float* be = b + e * ldb;
 #pragma omp simd
-      for (int64_t j = 0; j < len; ++j) si[j] += a * kte[j];
+      for (int64_t j = 0; j < n; ++j) ci[j] += ae * be[j];
     }
-    for (int64_t j = 0; j < len; ++j) si[j] *= scale;
-  }
-  SoftmaxRows(s, len, len, len);
-  for (int64_t i = 0; i < len; ++i) {
-    float* oi = o + i * ldo;
-    std::fill(oi, oi + hs, 0.f);
-    for (int64_t j = 0; j < len; ++j) {
-      const float p = s[i * len + j];
-      const float* vj = v + j * ld;
-#pragma omp simd
-      for (int64_t e = 0; e < hs; ++e) oi[e] += p * vj[e];
+    if (scale != 1.f) {
+      for (int64_t j = 0; j < n; ++j) ci[j] *= scale;
     }
   }
 }

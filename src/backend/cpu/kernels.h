@@ -127,8 +127,10 @@ std::string Int8Shortfall(const CpuIsa& isa);
 
 namespace generic {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
-void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
-                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo);
+// c [m, n] = scale * a [m, kd] b [kd, n] (rows at strides lda, ldb, ldc), each
+// output summed over kd in order, then scaled (AttendShortHead's two products).
+void RowsTimesRows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m,
+                   int64_t kd, int64_t n, float scale, float* c, int64_t ldc);
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 void FloatToBf16Row(const float* src, int64_t n, uint16_t* dst);
 void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* beta, float eps,
@@ -138,8 +140,8 @@ void LayerNormRow(const float* x, int64_t n, const float* gamma, const float* be
 // x86-64 only (kernels_avx512.cc); elsewhere the generic kernels run.
 namespace avx512 {
 void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld);
-void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
-                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo);
+void RowsTimesRows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m,
+                   int64_t kd, int64_t n, float scale, float* c, int64_t ldc);
 float SoftmaxStep(float* x, int64_t n, float* max, float* sum);
 void SoftmaxRowsToBf16(float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
                        int64_t ldo);

@@ -77,33 +77,19 @@ void SoftmaxRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   });
 }
 
-void AttendShortHead(const float* q, const float* k, const float* v, int64_t ld, int64_t len,
-                     int64_t hs, float scale, float* scratch, float* o, int64_t ldo) {
-  float* s = scratch;               // [len, len]
-  float* kt = scratch + len * len;  // K^T [hs, len]
-  TransposeRows(k, ld, len, hs, kt);
+void RowsTimesRows(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t m,
+                   int64_t kd, int64_t n, float scale, float* c, int64_t ldc) {
   const __m512 vscale = _mm512_set1_ps(scale);
-  for (int64_t i = 0; i < len; ++i) {
-    for (int64_t j0 = 0; j0 < len; j0 += 16) {
-      const __mmask16 m = TailMask(len - j0);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+      const __mmask16 mask = TailMask(n - j0);
       __m512 acc = _mm512_setzero_ps();
-      for (int64_t e = 0; e < hs; ++e) {
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(q[i * ld + e]),
-                              _mm512_maskz_loadu_ps(m, kt + e * len + j0), acc);
+      for (int64_t e = 0; e < kd; ++e) {
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(a[i * lda + e]),
+                              _mm512_maskz_loadu_ps(mask, b + e * ldb + j0), acc);
       }
-      _mm512_mask_storeu_ps(s + i * len + j0, m, _mm512_mul_ps(acc, vscale));
-    }
-  }
-  SoftmaxRows(s, len, len, len);
-  for (int64_t i = 0; i < len; ++i) {
-    for (int64_t e0 = 0; e0 < hs; e0 += 16) {
-      const __mmask16 m = TailMask(hs - e0);
-      __m512 acc = _mm512_setzero_ps();
-      for (int64_t j = 0; j < len; ++j) {
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(s[i * len + j]),
-                              _mm512_maskz_loadu_ps(m, v + j * ld + e0), acc);
-      }
-      _mm512_mask_storeu_ps(o + i * ldo + e0, m, acc);
+      if (scale != 1.f) acc = _mm512_mul_ps(acc, vscale);
+      _mm512_mask_storeu_ps(c + i * ldc + j0, mask, acc);
     }
   }
 }

@@ -57,48 +57,20 @@ void Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k
   }
 }
 
-#define FLOE_F32_TILE(R) \
-  case R:                \
-    return Tile<R, V>(pw, ldw, ahead, x, k, bias, act, accumulate, y, ldy)
-
-// 16 or 32 columns: up to 12 rows (24 sums).
-template <int V>
-void Rows(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
-          int64_t rows, const float* bias, Activation act, bool accumulate, float* y,
-          int64_t ldy) {
-  switch (rows) {
-    FLOE_F32_TILE(1);
-    FLOE_F32_TILE(2);
-    FLOE_F32_TILE(3);
-    FLOE_F32_TILE(4);
-    FLOE_F32_TILE(5);
-    FLOE_F32_TILE(6);
-    FLOE_F32_TILE(7);
-    FLOE_F32_TILE(8);
-    FLOE_F32_TILE(9);
-    FLOE_F32_TILE(10);
-    FLOE_F32_TILE(11);
-    default:
-      return Tile<12, V>(pw, ldw, ahead, x, k, bias, act, accumulate, y, ldy);
+// Up to R rows (the tile of R rows for more): R x V sums must fit the 32 zmm
+// registers with the weight's V vectors, so R = 12 for 16 or 32 columns and 6
+// for 64 (a whole BA16a64b panel row, 256 contiguous bytes).
+template <int R, int V>
+void RowsUpTo(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
+              int64_t rows, const float* bias, Activation act, bool accumulate, float* y,
+              int64_t ldy) {
+  if constexpr (R > 1) {
+    if (rows < R) {
+      return RowsUpTo<R - 1, V>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+    }
   }
+  Tile<R, V>(pw, ldw, ahead, x, k, bias, act, accumulate, y, ldy);
 }
-
-// 64 columns (a whole BA16a64b panel row, 256 contiguous bytes): up to 6 rows.
-void Rows64(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
-            int64_t rows, const float* bias, Activation act, bool accumulate, float* y,
-            int64_t ldy) {
-  constexpr int V = 4;
-  switch (rows) {
-    FLOE_F32_TILE(1);
-    FLOE_F32_TILE(2);
-    FLOE_F32_TILE(3);
-    FLOE_F32_TILE(4);
-    FLOE_F32_TILE(5);
-    default:
-      return Tile<6, V>(pw, ldw, ahead, x, k, bias, act, accumulate, y, ldy);
-  }
-}
-#undef FLOE_F32_TILE
 
 }  // namespace
 
@@ -106,12 +78,12 @@ void F32Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_
              int64_t rows, int64_t cols, const float* bias, Activation act,
              bool accumulate, float* y, int64_t ldy) {
   if (cols == 64) {
-    return Rows64(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+    return RowsUpTo<6, 4>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
   }
   if (cols == 32) {
-    return Rows<2>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+    return RowsUpTo<12, 2>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
   }
-  Rows<1>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+  RowsUpTo<12, 1>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
 }
 
 }  // namespace floe::cpu::avx512
