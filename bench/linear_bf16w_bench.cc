@@ -74,7 +74,7 @@ void BM_Linear(benchmark::State& state) {
 void Shapes(benchmark::internal::Benchmark* b) {
   // MiniLM (384: QKV, out, FFN up, down) and base (768) products.
   const int64_t shapes[][2] = {{384, 1152}, {384, 1536}, {1536, 384}, {768, 3072}, {3072, 768}};
-  for (int64_t m : {1, 8, 16, 32, 50, 64, 128, 256, 800}) {
+  for (int64_t m : {1, 8, 12, 16, 32, 50, 64, 128, 256, 800}) {
     for (const auto& s : shapes) {
       for (int64_t path : {0, 1, 2}) b->Args({m, s[0], s[1], path});
     }

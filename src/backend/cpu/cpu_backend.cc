@@ -65,6 +65,9 @@ CpuBackend::CpuBackend(const RuntimeOptions& options, ComputeType ct)
   if (const char* env = std::getenv("FLOE_CPU_F32_PREFETCH_ROWS")) {
     f32_prefetch_rows_ = std::atoll(env);
   }
+  if (const char* env = std::getenv("FLOE_CPU_F32_CHUNK_ROWS")) {
+    f32_chunk_rows_ = std::max<int64_t>(0, std::atoll(env));
+  }
   LogOnce(LogLevel::kDebug, "cpu-f32-small",
           std::string("float32 products of up to ") + std::to_string(f32_small_rows_) +
               " rows on floe's " + F32KernelName(f32_kernel_) + " kernel");

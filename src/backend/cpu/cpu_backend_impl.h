@@ -218,6 +218,7 @@ class CpuBackend : public Backend {
   int64_t f32_small_rows_ = kF32SmallRows;
   int64_t short_attention_ = kShortAttention;
   int64_t f32_prefetch_rows_ = kF32PrefetchRows;  // FLOE_CPU_F32_PREFETCH_ROWS, for measuring
+  int64_t f32_chunk_rows_ = kF32ChunkRows;        // FLOE_CPU_F32_CHUNK_ROWS (0: whole k)
   std::map<std::tuple<int64_t, int64_t, int, bool>, std::unique_ptr<MatmulFamily>>
       bf16w_families_;
   std::vector<float> bf16w_scratch_;

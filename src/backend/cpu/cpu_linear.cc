@@ -375,6 +375,7 @@ StatusOr<std::unique_ptr<LinearOp>> CpuBackend::CreateLinear(const LinearSpec& s
                 "rows run on oneDNN's product");
       }
       small.prefetch_rows = f32_prefetch_rows_;
+      small.chunk_rows = f32_chunk_rows_;
     }
     return std::unique_ptr<LinearOp>(
         new CpuLinear(this, fam.get(), spec.in_features, spec.out_features, mode.parts,

@@ -53,26 +53,44 @@ void F32SmallProduct(const F32Panels& w, const float* x, int64_t m, const float*
     }
   }
   const int64_t count = static_cast<int64_t>(tiles.size());
+  const int64_t chunk_rows = w.chunk_rows > 0 ? w.chunk_rows : k;
 #pragma omp parallel
   {
     // Each thread a contiguous run of column tiles: its share of the weight,
     // panel after panel, read once.
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t begin = count * t / nt, end = count * (t + 1) / nt;
+    // The partial sums of the tile's rows (m x at most 64 columns).
+    alignas(64) float stack_part[16 * 64];
+    std::vector<float> heap_part;
+    if (m > 16) heap_part.resize(static_cast<size_t>(m) * 64);
+    float* part = m > 16 ? heap_part.data() : stack_part;
     for (int64_t ti = begin; ti < end; ++ti) {
       const ColumnTile& tile = tiles[static_cast<size_t>(ti)];
       const int64_t mr = tile.cols < 64 ? 12 : 6;  // tile rows at most
-      // Rows in groups of about equal size (13 rows: 7 + 6, not 12 + 1); the
-      // first group brings the weight in (prefetched), the others find it in L2.
+      // Rows in groups of about equal size (13 rows: 7 + 6, not 12 + 1). One
+      // group goes over the whole of k; more go over it chunk by chunk, all
+      // groups per chunk: the first brings the chunk in, the others find it in
+      // L1, the last prefetching the next chunk. Every sum still runs over k
+      // in order, so a row's vector does not depend on the other rows.
       const int64_t groups = (m + mr - 1) / mr;
+      const int64_t chunk = groups == 1 ? k : chunk_rows;
       const float* b = bias != nullptr ? bias + tile.j0 : nullptr;
-      for (int64_t g = 0, r0 = 0; g < groups; ++g) {
-        const int64_t rows = m / groups + (g < m % groups ? 1 : 0);
-        const int64_t ahead = g == 0 ? w.prefetch_rows * W : 0;
-        float* yo = y + r0 * n + tile.j0;
-        avx512::F32Tile(tile.pw, W, ahead, x + r0 * k, k, rows, tile.cols, b, act,
-                        accumulate, yo, n);
-        r0 += rows;
+      for (int64_t k0 = 0; k0 < k; k0 += chunk) {
+        const int64_t k1 = std::min(k, k0 + chunk);
+        for (int64_t g = 0, r0 = 0; g < groups; ++g) {
+          const int64_t rows = m / groups + (g < m % groups ? 1 : 0);
+          // The first group prefetches its rows' weight a little ahead, the
+          // last the next chunk's: memory stays busy while the groups after
+          // the first compute on the chunk in L1.
+          const int64_t ahead = g == 0                         ? w.prefetch_rows * W
+                                : g == groups - 1 && k1 < k ? chunk * W
+                                                            : 0;
+          float* yo = y + r0 * n + tile.j0;
+          avx512::F32Tile(tile.pw, W, ahead, x + r0 * k, k, k0, k1, part + r0 * tile.cols,
+                          rows, tile.cols, b, act, accumulate, yo, n);
+          r0 += rows;
+        }
       }
     }
   }

@@ -28,6 +28,11 @@ enum class F32Kernel { kNone, kAvx512 };
 // 64 columns): the weight comes from memory once per product.
 inline constexpr int64_t kF32PrefetchRows = 24;
 
+// With more rows than one tile holds, a tile goes over k in chunks of this
+// many weight rows, all its row groups per chunk (16 KiB of a 64-column
+// panel: the groups after the first find the chunk in L1, not L2).
+inline constexpr int64_t kF32ChunkRows = 64;
+
 // The kernel this process runs (RunIsa: AVX-512F), else kNone.
 F32Kernel ChooseF32Kernel();
 // "avx512", "none".
@@ -48,6 +53,8 @@ struct F32Panels {
   int64_t k = 0, n = 0, width = 0, panel_stride = 0;
   // How far ahead of the FMAs the kernels prefetch the weight, in rows of k.
   int64_t prefetch_rows = kF32PrefetchRows;
+  // Chunk of k for tiles of several row groups (0: the whole of k).
+  int64_t chunk_rows = kF32ChunkRows;
 
   int64_t num_panels() const { return (n + width - 1) / width; }
 };
@@ -59,11 +66,13 @@ void F32SmallProduct(const F32Panels& w, const float* x, int64_t m, const float*
 
 namespace avx512 {
 // One tile: rows (1 .. 12; 1 .. 6 at 64 columns) x cols (16, 32 or 64) of y
-// from the panel columns at pw (row stride ldw), the weight prefetched
-// `ahead` floats ahead (none at 0). linear_f32_avx512.cc.
+// from the panel columns at pw (row stride ldw), x [rows, k], over weight
+// rows [k0, k1): sums from zero at k0 == 0, else from `part` (rows x cols
+// floats); the epilogue into y at k1 == k, else the sums back to `part`. The
+// weight prefetched `ahead` floats ahead (none at 0). linear_f32_avx512.cc.
 void F32Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
-             int64_t rows, int64_t cols, const float* bias, Activation act,
-             bool accumulate, float* y, int64_t ldy);
+             int64_t k0, int64_t k1, float* part, int64_t rows, int64_t cols,
+             const float* bias, Activation act, bool accumulate, float* y, int64_t ldy);
 }  // namespace avx512
 
 }  // namespace floe::cpu

@@ -13,18 +13,24 @@
 namespace floe::cpu::avx512 {
 namespace {
 
-// R rows x 16 V columns: R V sums in registers over the whole of k; the
-// weight's next rows prefetched `ahead` floats ahead (when `ahead` > 0).
+// R rows x 16 V columns over weight rows [k0, k1): R V sums in registers,
+// started from zero (k0 == 0) or from the partial sums at `part` (R x 16 V
+// floats); at k1 == k the bias, activation and residual go to y, before that
+// the sums go back to `part`. The weight's next rows prefetched `ahead`
+// floats ahead (when `ahead` > 0).
 template <int R, int V>
 void Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
-          const float* bias, Activation act, bool accumulate, float* y, int64_t ldy) {
+          int64_t k0, int64_t k1, float* part, const float* bias, Activation act,
+          bool accumulate, float* y, int64_t ldy) {
   __m512 acc[R][V];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) {
+      acc[r][v] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(part + (r * V + v) * 16);
+    }
   }
-  for (int64_t i = 0; i < k; ++i) {
+  for (int64_t i = k0; i < k1; ++i) {
     const float* wi = pw + i * ldw;
     if (ahead > 0) {
       const char* next = reinterpret_cast<const char*>(wi + ahead);
@@ -40,6 +46,14 @@ void Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, w[v], acc[r][v]);
     }
+  }
+  if (k1 < k) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) _mm512_storeu_ps(part + (r * V + v) * 16, acc[r][v]);
+    }
+    return;
   }
   // As oneDNN's post-ops: bias, then the activation, then the residual.
 #pragma GCC unroll 16
@@ -62,28 +76,31 @@ void Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k
 // for 64 (a whole BA16a64b panel row, 256 contiguous bytes).
 template <int R, int V>
 void RowsUpTo(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
-              int64_t rows, const float* bias, Activation act, bool accumulate, float* y,
-              int64_t ldy) {
+              int64_t k0, int64_t k1, float* part, int64_t rows, const float* bias,
+              Activation act, bool accumulate, float* y, int64_t ldy) {
   if constexpr (R > 1) {
     if (rows < R) {
-      return RowsUpTo<R - 1, V>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+      return RowsUpTo<R - 1, V>(pw, ldw, ahead, x, k, k0, k1, part, rows, bias, act,
+                                accumulate, y, ldy);
     }
   }
-  Tile<R, V>(pw, ldw, ahead, x, k, bias, act, accumulate, y, ldy);
+  Tile<R, V>(pw, ldw, ahead, x, k, k0, k1, part, bias, act, accumulate, y, ldy);
 }
 
 }  // namespace
 
 void F32Tile(const float* pw, int64_t ldw, int64_t ahead, const float* x, int64_t k,
-             int64_t rows, int64_t cols, const float* bias, Activation act,
-             bool accumulate, float* y, int64_t ldy) {
+             int64_t k0, int64_t k1, float* part, int64_t rows, int64_t cols,
+             const float* bias, Activation act, bool accumulate, float* y, int64_t ldy) {
   if (cols == 64) {
-    return RowsUpTo<6, 4>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+    return RowsUpTo<6, 4>(pw, ldw, ahead, x, k, k0, k1, part, rows, bias, act, accumulate, y,
+                          ldy);
   }
   if (cols == 32) {
-    return RowsUpTo<12, 2>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+    return RowsUpTo<12, 2>(pw, ldw, ahead, x, k, k0, k1, part, rows, bias, act, accumulate,
+                           y, ldy);
   }
-  RowsUpTo<12, 1>(pw, ldw, ahead, x, k, rows, bias, act, accumulate, y, ldy);
+  RowsUpTo<12, 1>(pw, ldw, ahead, x, k, k0, k1, part, rows, bias, act, accumulate, y, ldy);
 }
 
 }  // namespace floe::cpu::avx512
