@@ -6,14 +6,15 @@
 //
 // Shapes: x [m, k] (row stride k), y [m, n] (row stride n), W^T [k, n] as
 // column panels (F32Panels). Each tile (R rows x 64 columns, R <= 6: a whole
-// 256-byte row of a 64-column panel; or R x 32 / R x 16, R <= 12) keeps its
-// sums in registers over the whole of k, in order, then adds the bias, the
-// activation and the residual once: a row's result does not depend on the
-// other rows of the batch. The threads split the column tiles (each streams
-// its share of the weight once; more rows than a tile holds read it again
-// from L2). AVX-512 only: on AVX2 classes oneDNN's gemm:jit beat an AVX2
-// version of the kernel at 12 rows (docs/cpu-performance.md), so there, and
-// off x86, oneDNN's product runs.
+// 256-byte row of a 64-column panel; or R x 32 / R x 16, R <= 12) sums over
+// k in order in registers, then adds the bias, the activation and the
+// residual once: a row's result does not depend on the other rows of the
+// batch. The threads split the column tiles (each streams its share of the
+// weight once); with more rows than a tile holds, the row groups go over k
+// together in chunks of kF32ChunkRows (the sums wait in a buffer between
+// chunks), the later groups reading each chunk from L1. AVX-512 only: on AVX2
+// classes oneDNN's gemm:jit beat an AVX2 version of the kernel at 12 rows
+// (docs/cpu-performance.md), so there, and off x86, oneDNN's product runs.
 #pragma once
 
 #include <cstdint>
